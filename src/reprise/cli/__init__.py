@@ -1,0 +1,1 @@
+"""The ``reprise`` command line: thin commands over the library, text or ``--json`` output."""

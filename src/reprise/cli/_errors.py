@@ -1,0 +1,39 @@
+"""Turn exceptions into one-line messages and exit codes; ``--debug`` shows the traceback instead."""
+
+from __future__ import annotations
+
+import sys
+import traceback
+from collections.abc import Callable, Sequence
+
+from reprise.errors import RepriseError
+
+__all__ = ["run_cli"]
+
+#: Exit code for an interrupted command (the shell's convention for SIGINT).
+_INTERRUPTED = 130
+
+
+def run_cli(invoke: Callable[[list[str]], int | None], argv: Sequence[str]) -> int:
+    """Run ``invoke(argv)`` and map failures to an exit code and a one-line message on stderr."""
+    import click
+
+    args = list(argv)
+    debug = "--debug" in args
+    try:
+        code = invoke(args)
+    except RepriseError as exc:
+        if debug:
+            traceback.print_exc()
+        line = f"error: {exc.message}"
+        if exc.hint:
+            line += f"\n  hint: {exc.hint}"
+        print(line, file=sys.stderr)
+        return exc.exit_code
+    except click.ClickException as exc:
+        exc.show()
+        return exc.exit_code
+    except (click.Abort, KeyboardInterrupt):
+        print("interrupted", file=sys.stderr)
+        return _INTERRUPTED
+    return code if isinstance(code, int) else 0

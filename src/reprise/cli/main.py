@@ -1,0 +1,61 @@
+"""The root ``reprise`` command: global options, command groups, and the entry point."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from reprise.cli._context import CliState
+from reprise.cli import env as env_cli
+from reprise.cli import project as project_cli
+from reprise.cli import run as run_cli_module
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    name="reprise",
+    help="Make every ML result reproducible: capture runs, version data, reproduce and verify.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+@app.callback()
+def _root(
+    ctx: typer.Context,
+    project: Annotated[
+        Path | None,
+        typer.Option("--project", "-C", help="Run as if started in this folder.", envvar="REPRISE_PROJECT"),
+    ] = None,
+    tracking_uri: Annotated[
+        str | None, typer.Option("--tracking-uri", help="MLflow tracking URI (overrides reprise.toml).")
+    ] = None,
+    debug: Annotated[bool, typer.Option("--debug", help="Show full tracebacks on errors.")] = False,
+) -> None:
+    """Make every ML result reproducible: capture runs, version data, reproduce and verify."""
+    ctx.obj = CliState(project=project, tracking_uri=tracking_uri)
+
+
+project_cli.register(app)
+run_cli_module.register(app)
+app.add_typer(env_cli.app, name="env")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Console-script entry point: run the CLI and exit with its code."""
+    from reprise.cli._errors import run_cli
+
+    def invoke(args: list[str]) -> int | None:
+        return app(args=args, prog_name="reprise", standalone_mode=False)  # type: ignore[no-any-return]
+
+    code = run_cli(invoke, sys.argv[1:] if argv is None else argv)
+    raise SystemExit(code)

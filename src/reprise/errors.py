@@ -1,0 +1,152 @@
+"""The one exception tree of Reprise.
+
+Every error a user can cause or fix derives from :class:`RepriseError` and carries a one-line ``message`` (what
+happened and where), a ``hint`` (the next command to run), a stable kebab-case ``code`` and the process
+``exit_code`` the CLI uses. A reproduction that comes out different is a ``Verdict``, never an exception.
+
+    RepriseError
+    ├── ConfigError                    bad reprise.toml / [tool.reprise] / REPRISE_* value
+    ├── NotAProjectError               no reprise.toml above the working directory
+    ├── CaptureError                   git / environment / command capture failed
+    │   └── DirtyWorktreeError
+    ├── DataError                      data missing or unreadable
+    │   ├── HashMismatchError
+    │   └── ManifestMismatchError
+    ├── NotFoundError (LookupError)    unknown run, model, version, alias
+    ├── RegistryError
+    │   └── GateFailedError
+    ├── ReproductionError
+    ├── TrackingError                  the MLflow store refused or failed
+    └── MissingExtraError (ImportError)  an optional extra is not installed
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "CaptureError",
+    "ConfigError",
+    "DataError",
+    "DirtyWorktreeError",
+    "GateFailedError",
+    "HashMismatchError",
+    "ManifestMismatchError",
+    "MissingExtraError",
+    "NotAProjectError",
+    "NotFoundError",
+    "RegistryError",
+    "ReproductionError",
+    "RepriseError",
+    "TrackingError",
+]
+
+
+class RepriseError(Exception):
+    """Base of every error Reprise raises on purpose.
+
+    Args:
+        message: What went wrong and where, in one line.
+        hint: The next thing to run or change to fix it.
+    """
+
+    code: str = "reprise-error"
+    exit_code: int = 1
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        if not message:
+            raise ValueError("RepriseError needs a message")
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return self.message if self.hint is None else f"{self.message} (hint: {self.hint})"
+
+
+class ConfigError(RepriseError):
+    """A setting is malformed, unknown or of the wrong type."""
+
+    code = "config-error"
+    exit_code = 2
+
+
+class NotAProjectError(RepriseError):
+    """The command needs a Reprise project and none was found."""
+
+    code = "not-a-project"
+    exit_code = 2
+
+    def __init__(self, message: str, *, hint: str | None = "reprise init") -> None:
+        super().__init__(message, hint=hint)
+
+
+class CaptureError(RepriseError):
+    """Capturing code, environment or a command failed."""
+
+    code = "capture-error"
+
+
+class DirtyWorktreeError(CaptureError):
+    """The git work tree has uncommitted changes where a clean one is required."""
+
+    code = "dirty-worktree"
+
+
+class DataError(RepriseError):
+    """Data is missing, unreadable or not what was recorded."""
+
+    code = "data-error"
+
+
+class HashMismatchError(DataError):
+    """A file's content hash differs from the recorded one."""
+
+    code = "hash-mismatch"
+
+
+class ManifestMismatchError(DataError):
+    """A folder differs from its manifest (missing, extra or changed files)."""
+
+    code = "manifest-mismatch"
+
+
+class NotFoundError(RepriseError, LookupError):
+    """A named thing (run, model, version, alias) does not exist."""
+
+    code = "not-found"
+    exit_code = 3
+
+
+class RegistryError(RepriseError):
+    """The model registry refused an operation."""
+
+    code = "registry-error"
+
+
+class GateFailedError(RegistryError):
+    """A model version failed a quality gate."""
+
+    code = "gate-failed"
+
+
+class ReproductionError(RepriseError):
+    """A reproduction could not be carried out (not: it came out different)."""
+
+    code = "reproduction-error"
+
+
+class TrackingError(RepriseError):
+    """The MLflow tracking store refused or failed an operation."""
+
+    code = "tracking-error"
+
+
+class MissingExtraError(RepriseError, ImportError):
+    """An optional dependency group is not installed."""
+
+    code = "missing-extra"
+
+    def __init__(self, package: str, extra: str) -> None:
+        super().__init__(
+            f"{package} is needed here but is not installed",
+            hint=f"uv pip install 'reprise[{extra}]'",
+        )

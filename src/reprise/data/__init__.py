@@ -1,0 +1,1 @@
+"""Data identity: manifests of files and their hashes, and the DVC adapter."""

@@ -1,0 +1,120 @@
+"""Making a folder a Reprise project: git, DVC, ``reprise.toml`` and a git-ignored ``.reprise/``.
+
+``init_project`` is idempotent: it does only what is missing, touches nothing it does not own, and reports each
+action it took.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from reprise._canonical import write_atomic
+from reprise.config import CONFIG_FILE, STATE_DIR, find_project
+from reprise.data.dvc import init_dvc, is_dvc_repo
+from reprise.errors import CaptureError, ConfigError, NotAProjectError
+
+__all__ = ["InitReport", "init_project"]
+
+_IGNORE_LINE = f"/{STATE_DIR}/"
+
+_CONFIG_TEMPLATE = """\
+# Reprise settings. Precedence: these < REPRISE_* environment variables < command-line flags.
+
+# Root seed of every captured run (child seeds are derived from it).
+seed = 42
+
+# MLflow experiment that `reprise run` and `reprise.start_run()` log to.
+experiment = "{experiment}"
+
+# Extra environment variables to record with each run (globs). Secret-looking values are stored as ***.
+capture_env_vars = []
+
+# Stores. Defaults: the embedded SQLite stores under .reprise/ (no server needed).
+# tracking_uri = "http://127.0.0.1:5000"
+# store_uri = "postgresql://postgres@127.0.0.1:5432/reprise"
+"""
+
+
+@dataclass(frozen=True)
+class InitReport:
+    """What ``init_project`` found and did.
+
+    Attributes:
+        project_dir: The project root.
+        actions: One line per change made, in order; empty when the folder was already a project.
+    """
+
+    project_dir: Path
+    actions: list[str] = field(default_factory=list)
+
+
+def init_project(directory: Path) -> InitReport:
+    """Make ``directory`` a Reprise project, doing only what is missing.
+
+    Args:
+        directory: The folder to initialise; created if absent.
+
+    Returns:
+        The actions taken.
+
+    Raises:
+        CaptureError: git is not installed or ``git init`` failed.
+        ConfigError: ``directory`` is a file.
+        DataError: ``dvc init`` failed.
+    """
+    root = directory.resolve()
+    if root.exists() and not root.is_dir():
+        raise ConfigError(f"{directory} is a file, not a folder", hint="reprise init <folder>")
+    actions: list[str] = []
+    if not root.exists():
+        root.mkdir(parents=True)
+        actions.append(f"created {root}")
+    top = _git_toplevel(root)
+    if top is None:
+        _git(["init", "-q"], root)
+        top = root
+        actions.append("initialised a git repository")
+    if not is_dvc_repo(root):
+        init_dvc(root, subdir=top != root)
+        actions.append("initialised DVC (analytics and update checks off)")
+    if not _is_project(root):
+        write_atomic(root / CONFIG_FILE, _CONFIG_TEMPLATE.format(experiment=root.name))
+        actions.append(f"wrote {CONFIG_FILE}")
+    if _ensure_ignored(root / ".gitignore"):
+        actions.append(f"git-ignored {_IGNORE_LINE} (local state)")
+    (root / STATE_DIR).mkdir(exist_ok=True)
+    return InitReport(project_dir=root, actions=actions)
+
+
+def _is_project(root: Path) -> bool:
+    try:
+        return find_project(root) == root
+    except NotAProjectError:
+        return False
+
+
+def _ensure_ignored(gitignore: Path) -> bool:
+    text = gitignore.read_text(encoding="utf-8") if gitignore.exists() else ""
+    if any(line.strip() in (_IGNORE_LINE, f"{STATE_DIR}/", STATE_DIR) for line in text.splitlines()):
+        return False
+    separator = "" if not text or text.endswith("\n") else "\n"
+    write_atomic(gitignore, f"{text}{separator}# Reprise local state (stores, caches)\n{_IGNORE_LINE}\n")
+    return True
+
+
+def _git_toplevel(root: Path) -> Path | None:
+    result = _git(["rev-parse", "--show-toplevel"], root, check=False)
+    return Path(result.stdout.strip()).resolve() if result.returncode == 0 else None
+
+
+def _git(args: list[str], cwd: Path, *, check: bool = True) -> subprocess.CompletedProcess[str]:
+    git = shutil.which("git")
+    if git is None:
+        raise CaptureError("git is not installed; a Reprise project is a git repository", hint="apt-get install git")
+    result = subprocess.run([git, *args], cwd=cwd, capture_output=True, text=True, check=False)
+    if check and result.returncode != 0:
+        raise CaptureError(f"git {' '.join(args)} failed in {cwd}: {result.stderr.strip()}", hint="check git works")
+    return result

@@ -1,0 +1,1 @@
+"""MLflow integration: the one place Reprise talks to the tracking store."""

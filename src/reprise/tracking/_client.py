@@ -1,0 +1,84 @@
+"""The only place that builds an ``MlflowClient``; experiments get their artifact root from Settings.
+
+MLflow errors are wrapped into :class:`reprise.errors.TrackingError` or :class:`reprise.errors.NotFoundError` here.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from reprise._offline import ensure_offline
+from reprise.errors import NotFoundError, TrackingError
+
+if TYPE_CHECKING:
+    from mlflow import MlflowClient
+
+    from reprise.config import Settings
+
+__all__ = ["client_for", "ensure_experiment", "fetch_artifacts"]
+
+
+def client_for(settings: Settings) -> MlflowClient:
+    """An MLflow client on the project's tracking store (one per URI per process)."""
+    if settings.tracking_uri.startswith("sqlite:///"):
+        settings.state_dir.mkdir(parents=True, exist_ok=True)
+    return _client(settings.tracking_uri)
+
+
+@functools.cache
+def _client(tracking_uri: str) -> MlflowClient:
+    ensure_offline()
+    from mlflow import MlflowClient
+
+    return MlflowClient(tracking_uri=tracking_uri)
+
+
+def ensure_experiment(settings: Settings, name: str) -> str:
+    """Return the id of experiment ``name``, creating it with its artifacts under the project's artifact root."""
+    from mlflow.exceptions import MlflowException
+
+    client = client_for(settings)
+    try:
+        experiment = client.get_experiment_by_name(name)
+        if experiment is not None:
+            if experiment.lifecycle_stage == "deleted":
+                client.restore_experiment(experiment.experiment_id)
+            return str(experiment.experiment_id)
+        location = f"{settings.artifact_location.rstrip('/')}/{_slug(name)}"
+        return str(client.create_experiment(name, artifact_location=location))
+    except MlflowException as exc:
+        raise TrackingError(
+            f"cannot open experiment '{name}' in {settings.tracking_uri}: {exc.message}",
+            hint="check tracking_uri in reprise.toml",
+        ) from exc
+
+
+def fetch_artifacts(settings: Settings, run_id: str, artifact_path: str, destination: Path) -> Path:
+    """Download ``artifact_path`` of run ``run_id`` into ``destination`` and return the local path.
+
+    Raises:
+        NotFoundError: The run or the artifact does not exist.
+    """
+    from mlflow.exceptions import MlflowException
+
+    client = client_for(settings)
+    try:
+        client.get_run(run_id)
+    except MlflowException as exc:
+        raise NotFoundError(
+            f"no run {run_id} in {settings.tracking_uri}", hint="list runs with `reprise ui` or check the id"
+        ) from exc
+    try:
+        local = client.download_artifacts(run_id, artifact_path, str(destination))
+    except (MlflowException, OSError) as exc:
+        raise NotFoundError(
+            f"run {run_id} has no artifact '{artifact_path}'", hint="was the run captured by Reprise?"
+        ) from exc
+    return Path(local)
+
+
+def _slug(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-") or "experiment"

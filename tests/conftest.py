@@ -1,0 +1,79 @@
+"""Shared fixtures: an isolated environment, a real project in a temp dir, and PostgreSQL when present."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+_GIT_IDENTITY = {
+    "GIT_AUTHOR_NAME": "Reprise Tests",
+    "GIT_AUTHOR_EMAIL": "tests@reprise.invalid",
+    "GIT_COMMITTER_NAME": "Reprise Tests",
+    "GIT_COMMITTER_EMAIL": "tests@reprise.invalid",
+}
+
+
+@pytest.fixture(autouse=True)
+def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> None:
+    """No phone-home, a fixed git identity, and no REPRISE_*/MLFLOW_* settings leaking in from the shell."""
+    for name in list(os.environ):
+        if (name.startswith(("REPRISE_", "MLFLOW_")) and name != "REPRISE_REQUIRE_POSTGRES") or name == "PYTHONHASHSEED":
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("MLFLOW_DISABLE_TELEMETRY", "true")
+    monkeypatch.setenv("DVC_NO_ANALYTICS", "1")
+    monkeypatch.setenv("DO_NOT_TRACK", "1")
+    monkeypatch.setenv("DVC_SITE_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "dvc-site-cache"))
+    for name, value in _GIT_IDENTITY.items():
+        monkeypatch.setenv(name, value)
+
+
+@pytest.fixture(scope="session")
+def mlflow_db_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A migrated, empty MLflow SQLite store, built once: creating one costs 4-6 s of migrations."""
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    from mlflow import MlflowClient
+
+    path = tmp_path_factory.mktemp("mlflow-template") / "mlflow.db"
+    MlflowClient(tracking_uri=f"sqlite:///{path}").search_experiments()
+    return path
+
+
+@pytest.fixture
+def tmp_project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mlflow_db_template: Path) -> Path:
+    """A real Reprise project (git + DVC + reprise.toml) with one commit, as the working directory."""
+    from reprise.project import init_project
+
+    root = tmp_path / "project"
+    init_project(root)
+    shutil.copyfile(mlflow_db_template, root / ".reprise" / "mlflow.db")
+    subprocess.run(["git", "add", "-A"], cwd=root, check=True)
+    subprocess.run(["git", "commit", "-q", "-m", "init"], cwd=root, check=True)
+    monkeypatch.chdir(root)
+    return root
+
+
+@pytest.fixture
+def global_seed() -> int:
+    """The seed tests use, rotated by setting REPRISE_TEST_SEED (scikit-learn's global_random_seed)."""
+    return int(os.environ.get("REPRISE_TEST_SEED", "42"))
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> str:
+    """URL of a scratch database on the local PostgreSQL; skips (fails in CI) when there is none."""
+    base = os.environ.get("REPRISE_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
+    try:
+        import psycopg
+
+        with psycopg.connect(base, connect_timeout=3) as conn:
+            conn.execute("select 1")
+    except Exception as exc:  # any failure to connect means: no usable server here
+        reason = f"PostgreSQL not reachable at {base}: {exc}"
+        if os.environ.get("REPRISE_REQUIRE_POSTGRES") == "1":
+            pytest.fail(f"{reason} (REPRISE_REQUIRE_POSTGRES=1)")
+        pytest.skip(reason)
+    return base

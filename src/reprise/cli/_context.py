@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -18,7 +17,6 @@ __all__ = ["CliState", "settings_for"]
 class CliState:
     """Global options, shared by every command through ``ctx.obj``."""
 
-    project: Path | None
     tracking_uri: str | None
 
 
@@ -31,4 +29,4 @@ def settings_for(ctx: typer.Context, **overrides: Any) -> Settings:
     from reprise.config import load_settings
 
     state: CliState = ctx.find_root().obj
-    return load_settings(state.project, overrides={"tracking_uri": state.tracking_uri, **overrides})
+    return load_settings(overrides={"tracking_uri": state.tracking_uri, **overrides})

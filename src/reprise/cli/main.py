@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -32,9 +33,9 @@ app = typer.Typer(
 @app.callback()
 def _root(
     ctx: typer.Context,
-    project: Annotated[
+    directory: Annotated[
         Path | None,
-        typer.Option("--project", "-C", help="Run as if started in this folder.", envvar="REPRISE_PROJECT"),
+        typer.Option("-C", help="Run as if started in this folder (like git -C).", exists=True, file_okay=False),
     ] = None,
     tracking_uri: Annotated[
         str | None, typer.Option("--tracking-uri", help="MLflow tracking URI (overrides reprise.toml).")
@@ -42,7 +43,9 @@ def _root(
     debug: Annotated[bool, typer.Option("--debug", help="Show full tracebacks on errors.")] = False,
 ) -> None:
     """Make every ML result reproducible: capture runs, version data, reproduce and verify."""
-    ctx.obj = CliState(project=project, tracking_uri=tracking_uri)
+    if directory is not None:
+        os.chdir(directory)
+    ctx.obj = CliState(tracking_uri=tracking_uri)
 
 
 project_cli.register(app)

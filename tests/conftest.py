@@ -21,7 +21,8 @@ _GIT_IDENTITY = {
 def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> None:
     """No phone-home, a fixed git identity, and no REPRISE_*/MLFLOW_* settings leaking in from the shell."""
     for name in list(os.environ):
-        if (name.startswith(("REPRISE_", "MLFLOW_")) and name != "REPRISE_REQUIRE_POSTGRES") or name == "PYTHONHASHSEED":
+        ours = name.startswith(("REPRISE_", "MLFLOW_")) and name != "REPRISE_REQUIRE_POSTGRES"
+        if ours or name == "PYTHONHASHSEED":
             monkeypatch.delenv(name)
     monkeypatch.setenv("MLFLOW_DISABLE_TELEMETRY", "true")
     monkeypatch.setenv("DVC_NO_ANALYTICS", "1")

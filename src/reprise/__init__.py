@@ -61,7 +61,31 @@ _EXPORTS: dict[str, str] = {
     "start_run": "reprise.tracking.runs",
 }
 
-__all__ = sorted([*_EXPORTS, "__version__"])
+__all__ = [
+    "CaptureError",
+    "CapturedRun",
+    "ConfigError",
+    "DataError",
+    "Environment",
+    "GitState",
+    "MissingExtraError",
+    "NotAProjectError",
+    "NotFoundError",
+    "RepriseError",
+    "RunRecord",
+    "SeedConfig",
+    "Settings",
+    "TrackingError",
+    "__version__",
+    "capture_environment",
+    "capture_git",
+    "derive_seed",
+    "ensure_reproducibility",
+    "init_project",
+    "load_settings",
+    "run_command",
+    "start_run",
+]
 
 
 def __getattr__(name: str) -> Any:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
-from collections.abc import MutableMapping
-from typing import Final
+from typing import TYPE_CHECKING, Final
+
+if TYPE_CHECKING:
+    from collections.abc import MutableMapping
 
 __all__ = ["OFFLINE_ENV", "ensure_offline"]
 

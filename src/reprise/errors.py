@@ -34,8 +34,8 @@ __all__ = [
     "NotAProjectError",
     "NotFoundError",
     "RegistryError",
-    "ReproductionError",
     "RepriseError",
+    "ReproductionError",
     "TrackingError",
 ]
 

@@ -32,6 +32,7 @@ def reprise_cli(*args: str, cwd: Path, env: dict[str, str] | None = None) -> sub
         text=True,
         env={**os.environ, **(env or {})},
         timeout=120,
+        check=False,
     )
 
 

@@ -56,3 +56,7 @@ def test_an_error_needs_a_message() -> None:
 def test_each_public_module_declares_all(module: str) -> None:
     mod = importlib.import_module(module)
     assert mod.__all__ == sorted(mod.__all__), module
+
+
+def test_all_lists_exactly_the_lazy_exports() -> None:
+    assert set(reprise.__all__) == {*reprise._EXPORTS, "__version__"}

@@ -9,10 +9,10 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from reprise.cli._context import CliState
 from reprise.cli import env as env_cli
 from reprise.cli import project as project_cli
 from reprise.cli import run as run_cli_module
+from reprise.cli._context import CliState
 
 if TYPE_CHECKING:
     from collections.abc import Sequence

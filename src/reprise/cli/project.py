@@ -13,7 +13,7 @@ __all__ = ["register"]
 
 
 def init(
-    directory: Annotated[Path, typer.Argument(help="Folder to make a project (created if missing).")] = Path("."),
+    directory: Annotated[Path, typer.Argument(help="Folder to make a project (created if missing).")] = Path(),
     json_output: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
     """Make DIRECTORY a Reprise project: git init, dvc init, reprise.toml, git-ignored .reprise/.

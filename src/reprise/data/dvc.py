@@ -6,12 +6,14 @@ DVC errors are wrapped into :class:`reprise.errors.DataError` here, at the bound
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
-from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from reprise._offline import ensure_offline
 from reprise.errors import DataError
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from pathlib import Path
 
 __all__ = ["init_dvc", "is_dvc_repo"]
 

@@ -7,13 +7,16 @@ walked in nor on mtimes.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, ConfigDict
 
 from reprise._canonical import digest
 from reprise.errors import DataError
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator, Sequence
 
 __all__ = ["FileEntry", "Manifest", "build_manifest"]
 

@@ -1,4 +1,4 @@
-"""Capture overhead: ``reprise.start_run`` vs a bare ``mlflow.start_run``, and ``reprise env capture`` vs ``pip freeze``.
+"""Capture overhead: `reprise.start_run` vs bare `mlflow.start_run`; `reprise env capture` vs `pip freeze`.
 
 Targets (issue 2): capture adds under 150 ms to a run; ``reprise env capture`` is faster than ``pip freeze`` alone.
 Both sides of each ratio are measured in this same run, on the same store and the same interpreter.

@@ -13,14 +13,15 @@ _PROBE = """
 import sys
 {body}
 heavy = sorted(name for name in {heavy!r} if name in sys.modules)
-print(",".join(heavy))
+print("HEAVY=" + ",".join(heavy))
 """
 
 
 def _loaded(body: str) -> list[str]:
     script = _PROBE.format(body=body, heavy=HEAVY)
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout
-    return [name for name in out.strip().split(",") if name]
+    line = next(line for line in out.splitlines() if line.startswith("HEAVY="))
+    return [name for name in line.removeprefix("HEAVY=").split(",") if name]
 
 
 @pytest.mark.parametrize(

@@ -21,10 +21,10 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
 
 __all__ = [
-    "RECORD_VERSION",
     "CodeState",
     "Outputs",
     "PredictionFingerprint",
+    "RECORD_VERSION",
     "Randomness",
     "RunRecord",
     "fingerprint_predictions",

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 
     from reprise.config import Settings
 
-__all__ = ["client_for", "ensure_experiment", "fetch_artifacts"]
+__all__ = ["client_for", "ensure_experiment", "fetch_artifacts", "log_folder"]
 
 
 def client_for(settings: Settings) -> MlflowClient:
@@ -64,13 +64,7 @@ def fetch_artifacts(settings: Settings, run_id: str, artifact_path: str, destina
     """
     from mlflow.exceptions import MlflowException
 
-    client = client_for(settings)
-    try:
-        client.get_run(run_id)
-    except MlflowException as exc:
-        raise NotFoundError(
-            f"no run {run_id} in {settings.tracking_uri}", hint="list runs with `reprise ui` or check the id"
-        ) from exc
+    client = _existing_run(settings, run_id)
     try:
         local = client.download_artifacts(run_id, artifact_path, str(destination))
     except (MlflowException, OSError) as exc:
@@ -78,6 +72,28 @@ def fetch_artifacts(settings: Settings, run_id: str, artifact_path: str, destina
             f"run {run_id} has no artifact '{artifact_path}'", hint="was the run captured by Reprise?"
         ) from exc
     return Path(local)
+
+
+def log_folder(settings: Settings, run_id: str, folder: Path, artifact_path: str) -> None:
+    """Log every file in ``folder`` under ``artifact_path`` of an existing run, in one call.
+
+    Raises:
+        NotFoundError: The run does not exist.
+    """
+    _existing_run(settings, run_id).log_artifacts(run_id, str(folder), artifact_path)
+
+
+def _existing_run(settings: Settings, run_id: str) -> MlflowClient:
+    from mlflow.exceptions import MlflowException
+
+    client = client_for(settings)
+    try:
+        client.get_run(run_id)
+    except MlflowException as exc:
+        raise NotFoundError(
+            f"no run {run_id} in {settings.tracking_uri}", hint="check the run id in the MLflow UI (`mlflow ui`)"
+        ) from exc
+    return client
 
 
 def _slug(name: str) -> str:

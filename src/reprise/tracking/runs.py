@@ -229,9 +229,7 @@ def run_command(
     return run.exit_code, run.record
 
 
-def _capture_inputs(
-    settings: Settings, inputs: Sequence[str | Path]
-) -> tuple[GitState, Environment, Manifest | None]:
+def _capture_inputs(settings: Settings, inputs: Sequence[str | Path]) -> tuple[GitState, Environment, Manifest | None]:
     # Git runs subprocesses, which release the GIL: capture it beside the environment.
     with ThreadPoolExecutor(max_workers=1) as pool:
         git_future = pool.submit(capture_git, settings.project_dir)
@@ -290,7 +288,7 @@ def _log_inputs(
         folder = Path(tmp)
         write_capture(environment, folder)
         if git.dirty:
-            write_atomic(folder / "code.patch", git.patch)
+            write_atomic(folder / "code.patch", git.patch_bytes())
         if inputs is not None:
             write_atomic(folder / "inputs.json", canonical_json(inputs.model_dump(mode="json")))
         client.log_artifacts(run_id, str(folder), ARTIFACT_DIR)

@@ -1,0 +1,317 @@
+"""Git capture: the code that ran, as a commit plus the exact uncommitted change.
+
+:func:`capture_git` records the commit, branch and origin of the repository holding a path and, when the work tree
+is dirty, one binary-safe patch of everything uncommitted (staged, unstaged and untracked non-ignored files) such
+that ``git apply --binary`` of it in a fresh clone at the commit restores the work tree byte for byte.
+:func:`apply_patch` does that apply. The user's index is never written: the patch is built in a temporary copy.
+
+Untracked files that look like secrets (``.env``, ``*.pem``, ``id_rsa``...) or are larger than a limit stay out of
+the patch and are listed in ``GitState.skipped``, as are untracked nested repositories. Git missing or a path
+outside any repository is recorded as ``available=False`` with the reason, never raised.
+
+Limit: content goes through ``git add``, so files under ``.gitattributes`` conversions (``text``/``eol``, LFS and
+other filters) are captured as git would commit them, not as raw work-tree bytes; without such attributes (and with
+``core.autocrlf`` forced off here) the round trip is byte-exact, CRLF and binary files included.
+
+Example:
+    >>> state = capture_git(Path("."))                   # doctest: +SKIP
+    >>> state.commit, state.dirty, state.patch_digest    # doctest: +SKIP
+    ('4c7db37c...', True, '9b1f0c...')
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import hashlib
+import os
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING, Final
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from reprise.capture.redact import redact_uri
+from reprise.errors import CaptureError
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+
+# Plain sorted() order, which tests/unit/test_public_api.py checks (ruff's isort-style order differs).
+__all__ = [
+    "DEFAULT_MAX_UNTRACKED_BYTES",
+    "GitState",
+    "SECRET_FILE_GLOBS",
+    "apply_patch",
+    "capture_git",
+]
+
+#: Untracked files larger than this stay out of the patch.
+DEFAULT_MAX_UNTRACKED_BYTES: Final = 5 * 2**20
+
+#: Untracked file names (fnmatch on the base name) never put in a patch: they usually hold credentials.
+SECRET_FILE_GLOBS: Final[tuple[str, ...]] = (
+    ".env",
+    ".env.*",
+    "*.pem",
+    "*.key",
+    "*.p12",
+    "*.pfx",
+    "*.jks",
+    "*.keystore",
+    "id_rsa*",
+    "id_dsa*",
+    "id_ecdsa*",
+    "id_ed25519*",
+    ".netrc",
+    ".pgpass",
+    ".pypirc",
+)
+
+_TIMEOUT: Final = 120.0
+# Options that make git's output independent of the user's configuration: no pager, no quoting of non-ASCII names,
+# no CRLF conversion (the patch must carry the bytes of the work tree), no external diff/textconv, fixed prefixes.
+_GIT_OPTIONS: Final = (
+    "--no-pager",
+    "-c",
+    "core.quotepath=false",
+    "-c",
+    "core.autocrlf=false",
+    "-c",
+    "core.safecrlf=false",
+    "-c",
+    "diff.noprefix=false",
+)
+
+
+class GitState(BaseModel):
+    """The git side of a run: where the code came from and how the work tree differed from it.
+
+    Attributes:
+        available: False when no git state could be read; ``reason`` says why.
+        reason: Why git state is unavailable ("git is not installed", "not a git repository", ...).
+        root: Absolute path of the work tree's top level.
+        commit: Full hash of HEAD; None in a repository without commits.
+        branch: Current branch; None when HEAD is detached.
+        remote_url: URL of ``origin`` with credentials redacted; None without an origin.
+        dirty: The work tree differs from HEAD (staged, unstaged or untracked non-ignored files).
+        patch_digest: sha256 hex of :meth:`patch_bytes`; None when there is no patch.
+        untracked: Untracked files included in the patch.
+        skipped: Untracked files left out of the patch, each as ``"path (reason)"``.
+        patch: The patch itself; kept out of serialisation (the caller stores it as a separate artifact).
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    available: bool
+    reason: str | None = None
+    root: str | None = None
+    commit: str | None = None
+    branch: str | None = None
+    remote_url: str | None = None
+    dirty: bool = False
+    patch_digest: str | None = None
+    untracked: list[str] = Field(default_factory=list)
+    skipped: list[str] = Field(default_factory=list)
+    patch: str = Field(default="", exclude=True, repr=False)
+
+    def patch_bytes(self) -> bytes:
+        """Return the patch as the exact bytes git produced (what ``patch_digest`` hashes and what to store)."""
+        return self.patch.encode("utf-8", "surrogateescape")
+
+
+def capture_git(path: Path, *, max_untracked_bytes: int = DEFAULT_MAX_UNTRACKED_BYTES) -> GitState:
+    """Capture the git state of the repository holding ``path``.
+
+    Uses three git calls on a clean tree and five on a dirty one; the user's index, HEAD and work tree are not
+    modified (the patch is staged in a temporary copy of the index).
+
+    Args:
+        path: A file or folder inside the work tree.
+        max_untracked_bytes: Untracked files above this size are skipped rather than put in the patch.
+
+    Returns:
+        The :class:`GitState`; ``available=False`` with a reason when git or the repository is missing.
+
+    Raises:
+        CaptureError: git is there but failed or timed out while reading a repository.
+
+    Example:
+        >>> capture_git(Path("/tmp")).reason                 # doctest: +SKIP
+        'not a git repository'
+    """
+    git = shutil.which("git")
+    if git is None:
+        return GitState(available=False, reason="git is not installed")
+    cwd = path if path.is_dir() else path.parent
+    if not cwd.is_dir():
+        return GitState(available=False, reason=f"{path} does not exist")
+    located = _run(git, cwd, ["rev-parse", "--show-toplevel", "--git-path", "index"], check=False)
+    if located.returncode != 0:
+        return GitState(available=False, reason=_not_available_reason(located.stderr))
+    root_text, index_text = located.stdout.decode("utf-8", "surrogateescape").splitlines()[:2]
+    root = Path(root_text)
+    index = cwd / index_text
+    status = _run(
+        git,
+        root,
+        ["--no-optional-locks", "status", "--porcelain=v2", "--branch", "-z", "--untracked-files=all"],
+    )
+    commit, branch, changes, untracked_all = _parse_status(status.stdout)
+    remote = _run(git, root, ["config", "--get", "remote.origin.url"], check=False)
+    remote_url = redact_uri(remote.stdout.decode("utf-8", "surrogateescape").strip()) or None
+    base = GitState(available=True, root=str(root), commit=commit, branch=branch, remote_url=remote_url)
+    if not changes and not untracked_all:
+        return base
+    untracked, skipped = _select_untracked(root, untracked_all, max_untracked_bytes)
+    patch = b""
+    if changes or untracked:
+        patch = _build_patch(git, root, index, commit, [path for path, _ in skipped])
+    return base.model_copy(
+        update={
+            "dirty": True,
+            "untracked": untracked,
+            "skipped": [f"{name} ({reason})" for name, reason in skipped],
+            "patch": patch.decode("utf-8", "surrogateescape"),
+            "patch_digest": hashlib.sha256(patch).hexdigest() if patch else None,
+        }
+    )
+
+
+def apply_patch(repo: Path, patch: str | bytes) -> None:
+    """Apply a patch made by :func:`capture_git` to the work tree of ``repo`` (the index is left alone).
+
+    Args:
+        repo: Top level of a work tree checked out at the captured commit.
+        patch: :attr:`GitState.patch` or :meth:`GitState.patch_bytes`; empty means nothing to do.
+
+    Raises:
+        CaptureError: git is missing or the patch does not apply.
+
+    Example:
+        >>> apply_patch(Path("clone"), state.patch)          # doctest: +SKIP
+    """
+    data = patch.encode("utf-8", "surrogateescape") if isinstance(patch, str) else patch
+    if not data:
+        return
+    git = shutil.which("git")
+    if git is None:
+        raise CaptureError("cannot apply the patch: git is not installed", hint="install git and run again")
+    result = _run(git, repo, ["apply", "--binary", "--whitespace=nowarn", "-"], stdin=data, check=False)
+    if result.returncode != 0:
+        message = result.stderr.decode("utf-8", "replace").strip().splitlines()
+        raise CaptureError(
+            f"the patch does not apply to {repo}: {message[0] if message else 'git apply failed'}",
+            hint=f"check out the recorded commit in {repo} first (git -C {repo} checkout <commit>)",
+        )
+
+
+def _run(
+    git: str,
+    cwd: Path,
+    args: Sequence[str],
+    *,
+    stdin: bytes | None = None,
+    env: Mapping[str, str] | None = None,
+    check: bool = True,
+) -> subprocess.CompletedProcess[bytes]:
+    environ = {**os.environ, "LC_ALL": "C", "GIT_TERMINAL_PROMPT": "0", **(env or {})}
+    command = [git, *_GIT_OPTIONS, *args]
+    try:
+        result = subprocess.run(
+            command, cwd=cwd, input=stdin, capture_output=True, env=environ, timeout=_TIMEOUT, check=False
+        )
+    except subprocess.TimeoutExpired as exc:
+        raise CaptureError(
+            f"git {args[0]} in {cwd} did not finish within {_TIMEOUT:.0f} s", hint=f"run `git -C {cwd} status`"
+        ) from exc
+    except OSError as exc:
+        raise CaptureError(f"cannot run git in {cwd}: {exc}", hint="check that git is installed") from exc
+    if check and result.returncode != 0:
+        stderr = result.stderr.decode("utf-8", "replace").strip()
+        raise CaptureError(f"git {args[0]} failed in {cwd}: {stderr}", hint=f"run `git -C {cwd} status`")
+    return result
+
+
+def _not_available_reason(stderr: bytes) -> str:
+    text = stderr.decode("utf-8", "replace").strip()
+    if "not a git repository" in text:
+        return "not a git repository"
+    if "must be run in a work tree" in text:
+        return "not a git work tree (bare repository)"
+    # e.g. "detected dubious ownership": keep git's own words, they name the fix.
+    first = text.splitlines()[0] if text else "git rev-parse failed"
+    return first.removeprefix("fatal: ")
+
+
+def _parse_status(output: bytes) -> tuple[str | None, str | None, bool, list[str]]:
+    """Read ``status --porcelain=v2 --branch -z``: commit, branch, tracked changes?, untracked paths."""
+    commit = branch = None
+    changes = False
+    untracked: list[str] = []
+    records = output.decode("utf-8", "surrogateescape").split("\0")
+    skip_next = False
+    for record in records:
+        if skip_next:  # the original path of a rename/copy entry
+            skip_next = False
+            continue
+        if record.startswith("# branch.oid "):
+            value = record.removeprefix("# branch.oid ")
+            commit = None if value == "(initial)" else value
+        elif record.startswith("# branch.head "):
+            value = record.removeprefix("# branch.head ")
+            branch = None if value == "(detached)" else value
+        elif record.startswith("? "):
+            untracked.append(record[2:])
+        elif record[:2] in ("1 ", "u "):
+            changes = True
+        elif record.startswith("2 "):
+            changes = True
+            skip_next = True
+    return commit, branch, changes, sorted(untracked)
+
+
+def _select_untracked(root: Path, paths: list[str], limit: int) -> tuple[list[str], list[tuple[str, str]]]:
+    included: list[str] = []
+    skipped: list[tuple[str, str]] = []
+    for path in paths:
+        if path.endswith("/"):  # git lists an untracked repository inside the work tree as a folder
+            skipped.append((path, "nested git repository"))
+            continue
+        name = path.rsplit("/", 1)[-1]
+        if any(fnmatch.fnmatchcase(name, glob) for glob in SECRET_FILE_GLOBS):
+            skipped.append((path, "secret-looking name"))
+            continue
+        try:
+            size = os.lstat(root / path).st_size
+        except OSError:
+            size = 0  # vanished since `git status`; git add will notice
+        if size > limit:
+            skipped.append((path, f"too large: {size} bytes > {limit}"))
+        else:
+            included.append(path)
+    return included, skipped
+
+
+def _build_patch(git: str, root: Path, index: Path, commit: str | None, skipped: list[str]) -> bytes:
+    with tempfile.TemporaryDirectory(prefix="reprise-git-") as tmp:
+        temp_index = Path(tmp) / "index"
+        # Starting from a copy of the user's index keeps its stat cache (git add then re-hashes only changed files)
+        # and its staged changes; the copy is what gets written, never the original.
+        if index.is_file():
+            shutil.copyfile(index, temp_index)
+        env = {"GIT_INDEX_FILE": str(temp_index)}
+        pathspecs = "".join(f":(exclude,literal){path}\0" for path in skipped)
+        _run(
+            git,
+            root,
+            ["add", "-A", "--pathspec-from-file=-", "--pathspec-file-nul"],
+            stdin=f".\0{pathspecs}".encode("utf-8", "surrogateescape"),
+            env=env,
+        )
+        diff = ["diff", "--cached", "--binary", "--full-index", "--no-renames", "--no-ext-diff", "--no-textconv"]
+        diff += ["--no-color", "--src-prefix=a/", "--dst-prefix=b/"]
+        if commit is not None:
+            diff.append(commit)  # unborn HEAD: `diff --cached` compares with the empty tree by itself
+        return _run(git, root, diff, env=env).stdout

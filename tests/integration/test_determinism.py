@@ -102,13 +102,6 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """Train in two processes: "first" does SEED then OTHER_SEED, "second" the other way round."""
     root = tmp_path_factory.mktemp("determinism")
     env = _clean_env()
-    sklearn = importlib.util.find_spec("sklearn")
-    if sklearn is not None and sklearn.origin and not Path(importlib.util.cache_from_source(sklearn.origin)).exists():
-        # A venv without .pyc files (uv's default) under PYTHONDONTWRITEBYTECODE makes each fresh interpreter compile
-        # scikit-learn, SciPy and pandas from source (~7 s). A throwaway bytecode cache lets the second process reuse
-        # what the first compiled, hence one after the other; bytecode cannot change a result.
-        env.pop("PYTHONDONTWRITEBYTECODE", None)
-        env["PYTHONPYCACHEPREFIX"] = str(root / "pycache")
     orders = {"first": (SEED, OTHER_SEED), "second": (OTHER_SEED, SEED)}
     for name, order in orders.items():
         (root / name).mkdir()

@@ -1,0 +1,27 @@
+"""The house rules, checked on every run of the suite: layers, lint, types (shared/ARCHITECTURE.md, STYLE.md)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["lint-imports"],
+        ["ruff", "check", "src", "tests", "bench", "examples"],
+        ["ruff", "format", "--check", "src", "tests", "bench", "examples"],
+        ["mypy"],
+    ],
+    ids=["layers", "lint", "format", "types"],
+)
+def test_house_rule_holds(command: list[str]) -> None:
+    result = subprocess.run([str(BIN / command[0]), *command[1:]], cwd=ROOT, capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr

@@ -31,7 +31,9 @@ if TYPE_CHECKING:
     )
     from reprise.project import init_project
     from reprise.seeding import SeedConfig, derive_seed, ensure_reproducibility
-    from reprise.tracking.runs import CapturedRun, run_command, start_run
+    from reprise.tracking.artifacts import log_model_explanations
+    from reprise.tracking.models import LoggedModel, log_model
+    from reprise.tracking.runs import CapturedRun, log_predictions, run_command, start_run
 
 __version__ = "0.1.0"
 
@@ -43,6 +45,7 @@ _EXPORTS: dict[str, str] = {
     "DataError": "reprise.errors",
     "Environment": "reprise.capture.environment",
     "GitState": "reprise.capture.git",
+    "LoggedModel": "reprise.tracking.models",
     "MissingExtraError": "reprise.errors",
     "NotAProjectError": "reprise.errors",
     "NotFoundError": "reprise.errors",
@@ -57,6 +60,9 @@ _EXPORTS: dict[str, str] = {
     "ensure_reproducibility": "reprise.seeding",
     "init_project": "reprise.project",
     "load_settings": "reprise.config",
+    "log_model": "reprise.tracking.models",
+    "log_model_explanations": "reprise.tracking.artifacts",
+    "log_predictions": "reprise.tracking.runs",
     "run_command": "reprise.tracking.runs",
     "start_run": "reprise.tracking.runs",
 }
@@ -68,6 +74,7 @@ __all__ = [
     "DataError",
     "Environment",
     "GitState",
+    "LoggedModel",
     "MissingExtraError",
     "NotAProjectError",
     "NotFoundError",
@@ -83,6 +90,9 @@ __all__ = [
     "ensure_reproducibility",
     "init_project",
     "load_settings",
+    "log_model",
+    "log_model_explanations",
+    "log_predictions",
     "run_command",
     "start_run",
 ]

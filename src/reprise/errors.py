@@ -16,6 +16,7 @@ happened and where), a ``hint`` (the next command to run), a stable kebab-case `
     ├── RegistryError
     │   └── GateFailedError
     ├── ReproductionError
+    ├── PipelineError                  a pipeline stage failed (names the stage)
     ├── TrackingError                  the MLflow store refused or failed
     └── MissingExtraError (ImportError)  an optional extra is not installed
 """
@@ -33,6 +34,7 @@ __all__ = [
     "MissingExtraError",
     "NotAProjectError",
     "NotFoundError",
+    "PipelineError",
     "RegistryError",
     "RepriseError",
     "ReproductionError",
@@ -132,6 +134,12 @@ class ReproductionError(RepriseError):
     """A reproduction could not be carried out (not: it came out different)."""
 
     code = "reproduction-error"
+
+
+class PipelineError(RepriseError):
+    """A pipeline stage (a DVC stage) failed; the message names the stage and its last error line."""
+
+    code = "pipeline-failed"
 
 
 class TrackingError(RepriseError):

@@ -11,6 +11,7 @@ import typer
 
 from reprise.cli import env as env_cli
 from reprise.cli import project as project_cli
+from reprise.cli import quickstart as quickstart_cli
 from reprise.cli import run as run_cli_module
 from reprise.cli._context import CliState
 
@@ -50,6 +51,7 @@ def _root(
 
 project_cli.register(app)
 run_cli_module.register(app)
+quickstart_cli.register(app)
 app.add_typer(env_cli.app, name="env")
 
 

@@ -40,14 +40,17 @@ from reprise.tracking._client import client_for, ensure_experiment
 if TYPE_CHECKING:
     from collections.abc import Iterator, Mapping, Sequence
 
+    from mlflow import MlflowClient
+
     from reprise.capture.environment import Environment
     from reprise.capture.git import GitState
     from reprise.config import Settings
 
-__all__ = ["ARTIFACT_DIR", "CapturedRun", "run_command", "start_run"]
+__all__ = ["ARTIFACT_DIR", "CapturedRun", "log_predictions", "run_command", "start_run"]
 
 #: Folder, inside each MLflow run's artifacts, that holds what Reprise captured.
 ARTIFACT_DIR = "reprise"
+_PREDICTIONS = "predictions.npy"
 
 
 class CapturedRun:
@@ -183,6 +186,31 @@ def start_run(
         run.record = _finish(run, base, status)
 
 
+def log_predictions(predictions: Any) -> PredictionFingerprint:
+    """Log predictions to the active MLflow run as ``reprise/predictions.npy`` and return their fingerprint.
+
+    Works in a command run by ``reprise run`` (the child's MLflow run is Reprise's run): the record then carries the
+    fingerprint. Inside ``start_run`` prefer ``run.log_predictions``.
+
+    Raises:
+        TrackingError: No MLflow run is active.
+    """
+    import mlflow
+    import numpy as np
+
+    active = mlflow.active_run()
+    if active is None:
+        raise TrackingError(
+            "log_predictions needs an active MLflow run", hint="call it inside mlflow.start_run() under `reprise run`"
+        )
+    array = np.asarray(predictions)
+    with tempfile.TemporaryDirectory(prefix="reprise-") as tmp:
+        path = Path(tmp) / _PREDICTIONS
+        np.save(path, array, allow_pickle=False)
+        mlflow.log_artifact(str(path), ARTIFACT_DIR)
+    return fingerprint_predictions(array)
+
+
 def run_command(
     argv: Sequence[str],
     *,
@@ -309,13 +337,14 @@ def _finish(run: CapturedRun, base: RunRecord, status: str) -> RunRecord:
     except RepriseError:
         output_manifest = None
     metrics = client.get_run(run.run_id).data.metrics
+    fingerprint = run._fingerprint or _logged_fingerprint(client, run.run_id)
     record = base.model_copy(
         update={
             "status": status,
             "outputs": Outputs(
                 metrics=dict(sorted(metrics.items())),
                 manifest=output_manifest,
-                predictions=run._fingerprint,
+                predictions=fingerprint,
                 exit_code=run.exit_code,
             ),
             "ended_at": _now(),
@@ -325,7 +354,7 @@ def _finish(run: CapturedRun, base: RunRecord, status: str) -> RunRecord:
         folder = Path(tmp)
         write_atomic(folder / "record.json", record.to_json())
         if run._predictions is not None and run._predictions.dtype != object:
-            np.save(folder / "predictions.npy", run._predictions, allow_pickle=False)
+            np.save(folder / _PREDICTIONS, run._predictions, allow_pickle=False)
         client.log_artifacts(run.run_id, str(folder), ARTIFACT_DIR)
     tags = [RunTag("reprise.inputs_digest", record.inputs_digest)]
     if missing:
@@ -338,6 +367,17 @@ def _finish(run: CapturedRun, base: RunRecord, status: str) -> RunRecord:
     else:
         client.set_terminated(run.run_id, status)
     return record
+
+
+def _logged_fingerprint(client: MlflowClient, run_id: str) -> PredictionFingerprint | None:
+    """Fingerprint predictions a child process logged with :func:`log_predictions`, if it did."""
+    import numpy as np
+
+    if not any(item.path.endswith(_PREDICTIONS) for item in client.list_artifacts(run_id, ARTIFACT_DIR)):
+        return None
+    with tempfile.TemporaryDirectory(prefix="reprise-") as tmp:
+        local = client.download_artifacts(run_id, f"{ARTIFACT_DIR}/{_PREDICTIONS}", tmp)
+        return fingerprint_predictions(np.load(local, allow_pickle=False))
 
 
 def _relative_cwd(root: Path) -> str:

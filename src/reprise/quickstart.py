@@ -1,0 +1,205 @@
+"""``reprise quickstart``: write out the example project, then run its DVC pipeline stage by stage.
+
+The project (``reprise/templates/quickstart``) is a real one: data in ``data/raw`` tracked by DVC, ``params.yaml``,
+a four-stage ``dvc.yaml`` whose stages run under ``reprise run``. The whole pipeline runs inside one captured parent
+run, so every stage run, and every candidate model under the train stage, hangs off it in MLflow.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Final, Literal
+
+from reprise._offline import ensure_offline
+from reprise.config import load_settings
+from reprise.errors import ConfigError, PipelineError
+from reprise.project import init_project
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+__all__ = ["STAGES", "QuickstartResult", "StageResult", "run_pipeline", "write_project"]
+
+Task = Literal["classification", "regression"]
+
+#: The pipeline's stages, in the order they run.
+STAGES: Final = ("prepare", "featurize", "train", "evaluate")
+
+_TEMPLATE_FILES: Final = ("dvc.yaml", "README.md", "src/common.py", "src/prepare.py", "src/featurize.py",
+                          "src/train.py", "src/evaluate.py")  # fmt: skip
+_RUN_LINE: Final = re.compile(r"^run [0-9a-f]{32} ")
+_GIT_IDENTITY: Final = ("-c", "user.name=Reprise quickstart", "-c", "user.email=quickstart@reprise.invalid")
+
+
+@dataclass(frozen=True)
+class StageResult:
+    """One stage's outcome: its name, wall time and whether DVC ran it or found it up to date."""
+
+    name: str
+    seconds: float
+    ran: bool
+
+
+@dataclass(frozen=True)
+class QuickstartResult:
+    """What the quickstart produced.
+
+    Attributes:
+        project_dir: The project folder.
+        task: ``classification`` or ``regression``.
+        stages: Each stage's outcome, in order.
+        best: The contents of ``best_model_info.json`` (best candidate, its run, model URI, metrics, candidates).
+        pipeline_run_id: The MLflow run every stage run hangs off.
+        tracking_uri: Where the runs are.
+    """
+
+    project_dir: Path
+    task: str
+    stages: list[StageResult] = field(default_factory=list)
+    best: dict[str, Any] = field(default_factory=dict)
+    pipeline_run_id: str | None = None
+    tracking_uri: str = ""
+
+
+def write_project(directory: Path, *, task: Task = "classification", force: bool = False) -> Path:
+    """Write the example project into ``directory``, make it a Reprise project and commit it.
+
+    Args:
+        directory: Where to write; must be empty or absent unless ``force``.
+        task: ``classification`` (breast-cancer data) or ``regression`` (diabetes data); both ship with scikit-learn.
+        force: Write into a non-empty folder, overwriting the template's own files.
+
+    Returns:
+        The project root.
+
+    Raises:
+        ConfigError: ``directory`` is not empty and ``force`` is off, or ``task`` is unknown.
+    """
+    if task not in ("classification", "regression"):
+        raise ConfigError(f"unknown task {task!r}", hint="use --task classification or --task regression")
+    root = directory.resolve()
+    if root.exists() and any(root.iterdir()) and not force:
+        raise ConfigError(f"{directory} is not empty", hint=f"pick an empty folder or add --force: {directory}")
+    template = resources.files("reprise.templates").joinpath("quickstart")
+    for name in _TEMPLATE_FILES:
+        target = root / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(template.joinpath(name).read_text(encoding="utf-8"), encoding="utf-8")
+    (root / "params.yaml").write_text(template.joinpath(f"params.{task}.yaml").read_text(encoding="utf-8"))
+    init_project(root)
+    _write_dataset(root / "data" / "raw" / "data.csv", task)
+    _dvc(root, "add", "data/raw/data.csv")
+    _git(root, "add", "-A")
+    _git(root, *_GIT_IDENTITY, "commit", "-q", "-m", f"Reprise quickstart ({task})")
+    return root
+
+
+def run_pipeline(
+    project_dir: Path, *, on_stage: Callable[[str, StageResult | None], None] | None = None
+) -> QuickstartResult:
+    """Run the project's DVC pipeline one stage at a time inside one captured parent run.
+
+    Args:
+        project_dir: A project written by :func:`write_project` (or any project with those stages).
+        on_stage: Called with ``(stage, None)`` when a stage starts and ``(stage, result)`` when it ends.
+
+    Raises:
+        PipelineError: A stage failed; the message names it and its last error line, the project is left as is.
+    """
+    from reprise.tracking.runs import start_run
+
+    ensure_offline()
+    settings = load_settings(project_dir)
+    params = _read_yaml(project_dir / "params.yaml")
+    results: list[StageResult] = []
+    with start_run(run_name="pipeline", command=["dvc", "repro"], settings=settings) as parent:
+        env = {**os.environ, "MLFLOW_RUN_ID": parent.run_id, "PATH": _path_with_this_python()}
+        env.pop("MLFLOW_EXPERIMENT_ID", None)
+        for stage in STAGES:
+            if on_stage is not None:
+                on_stage(stage, None)
+            result = _run_stage(project_dir, stage, env)
+            results.append(result)
+            if on_stage is not None:
+                on_stage(stage, result)
+    best_file = project_dir / "best_model_info.json"
+    best = json.loads(best_file.read_text()) if best_file.exists() else {}
+    return QuickstartResult(
+        project_dir=project_dir,
+        task=str(params.get("task", "")),
+        stages=results,
+        best=best,
+        pipeline_run_id=parent.run_id,
+        tracking_uri=settings.tracking_uri,
+    )
+
+
+def _run_stage(root: Path, stage: str, env: dict[str, str]) -> StageResult:
+    start = time.perf_counter()
+    done = subprocess.run(
+        [sys.executable, "-m", "dvc", "repro", "--single-item", stage],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    seconds = time.perf_counter() - start
+    if done.returncode != 0:
+        # The stage's own last words, not DVC's "failed to reproduce" or Reprise's "run ... failed" lines.
+        lines = [
+            line
+            for line in (done.stdout + done.stderr).splitlines()
+            if line.strip() and not line.startswith("ERROR: failed to reproduce") and not _RUN_LINE.match(line)
+        ]
+        reason = lines[-1] if lines else "no output"
+        raise PipelineError(
+            f"stage '{stage}' failed (exit {done.returncode}): {reason.strip()}",
+            hint=f"cd {root} && dvc repro {stage}   # the project is left as it is for inspection",
+        )
+    skipped = "didn't change" in done.stdout or "is cached" in done.stdout
+    return StageResult(name=stage, seconds=seconds, ran=not skipped)
+
+
+def _write_dataset(path: Path, task: Task) -> None:
+    from sklearn.datasets import load_breast_cancer, load_diabetes
+
+    loader = load_breast_cancer if task == "classification" else load_diabetes
+    frame = loader(as_frame=True).frame
+    path.parent.mkdir(parents=True, exist_ok=True)
+    frame.columns = [str(column).replace(" ", "_") for column in frame.columns]
+    frame.to_csv(path, index=False)
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    import yaml
+
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    return data if isinstance(data, dict) else {}
+
+
+def _path_with_this_python() -> str:
+    """PATH with this interpreter's bin folder first, so stage commands find ``reprise`` and ``python`` here."""
+    return os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
+
+
+def _dvc(root: Path, *args: str) -> None:
+    done = subprocess.run([sys.executable, "-m", "dvc", *args], cwd=root, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise PipelineError(f"dvc {' '.join(args)} failed in {root}: {done.stderr.strip()}", hint="dvc doctor")
+
+
+def _git(root: Path, *args: str) -> None:
+    git = shutil.which("git") or "git"
+    done = subprocess.run([git, *args], cwd=root, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise PipelineError(f"git {' '.join(args)} failed in {root}: {done.stderr.strip()}", hint="git status")

@@ -1,0 +1,1 @@
+"""Project templates that ``reprise quickstart`` writes out (data files, not code Reprise imports)."""

@@ -95,11 +95,14 @@ def write_project(directory: Path, *, task: Task = "classification", force: bool
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(template.joinpath(name).read_text(encoding="utf-8"), encoding="utf-8")
     (root / "params.yaml").write_text(template.joinpath(f"params.{task}.yaml").read_text(encoding="utf-8"))
+    if not (root / ".git").exists():
+        _git(root, "init", "-q")  # its own repository, even inside another one: the example stands alone
     init_project(root)
     _write_dataset(root / "data" / "raw" / "data.csv", task)
     _dvc(root, "add", "data/raw/data.csv")
     _git(root, "add", "-A")
-    _git(root, *_GIT_IDENTITY, "commit", "-q", "-m", f"Reprise quickstart ({task})")
+    if _git(root, "status", "--porcelain"):
+        _git(root, *_GIT_IDENTITY, "commit", "-q", "-m", f"Reprise quickstart ({task})")
     return root
 
 
@@ -198,8 +201,9 @@ def _dvc(root: Path, *args: str) -> None:
         raise PipelineError(f"dvc {' '.join(args)} failed in {root}: {done.stderr.strip()}", hint="dvc doctor")
 
 
-def _git(root: Path, *args: str) -> None:
+def _git(root: Path, *args: str) -> str:
     git = shutil.which("git") or "git"
     done = subprocess.run([git, *args], cwd=root, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         raise PipelineError(f"git {' '.join(args)} failed in {root}: {done.stderr.strip()}", hint="git status")
+    return done.stdout

@@ -13,7 +13,7 @@ import pytest
 Cli = Callable[..., subprocess.CompletedProcess[str]]
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def cli() -> Cli:
     """``cli(*args, cwd=..., env={...})`` runs ``python -m reprise ARGS`` and returns the finished process."""
 

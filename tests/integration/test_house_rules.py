@@ -16,8 +16,8 @@ BIN = Path(sys.executable).parent
     "command",
     [
         ["lint-imports"],
-        ["ruff", "check", "src", "tests", "bench", "examples"],
-        ["ruff", "format", "--check", "src", "tests", "bench", "examples"],
+        ["ruff", "check", "src", "tests", "bench"],
+        ["ruff", "format", "--check", "src", "tests", "bench"],
         ["mypy"],
     ],
     ids=["layers", "lint", "format", "types"],

@@ -1,0 +1,170 @@
+"""``reprise quickstart`` end to end, checked with a plain MlflowClient, DVC and the files it leaves."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import mlflow
+import pandas as pd
+import pytest
+from mlflow import MlflowClient
+
+if TYPE_CHECKING:
+    from conftest import Cli
+
+CANDIDATES = {"random_forest", "xgboost", "lightgbm"}
+STAGES = {"prepare", "featurize", "train", "evaluate"}
+_QUIET = {"MLFLOW_DISABLE_TELEMETRY": "true", "DVC_NO_ANALYTICS": "1"}
+
+
+def _quickstart(cli: Cli, where: Path, *extra: str) -> dict[str, Any]:
+    result = cli("quickstart", str(where), "--json", *extra, cwd=where.parent, env=_QUIET)
+    assert result.returncode == 0, result.stderr[-3000:]
+    summary: dict[str, Any] = json.loads(result.stdout)
+    return summary
+
+
+def _client(root: Path) -> MlflowClient:
+    return MlflowClient(tracking_uri=f"sqlite:///{root / '.reprise' / 'mlflow.db'}")
+
+
+def _runs(root: Path) -> list[Any]:
+    client = _client(root)
+    experiment = client.get_experiment_by_name(root.name)
+    assert experiment is not None
+    return list(client.search_runs([experiment.experiment_id], max_results=1000))
+
+
+@pytest.fixture(scope="module")
+def classification(cli: Cli, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any]]:
+    root = tmp_path_factory.mktemp("qs") / "quickstart"
+    return root, _quickstart(cli, root)
+
+
+def test_every_stage_ran_under_one_pipeline_run(classification: tuple[Path, dict[str, Any]]) -> None:
+    root, summary = classification
+    assert [stage["name"] for stage in summary["stages"]] == ["prepare", "featurize", "train", "evaluate"]
+    assert all(stage["ran"] for stage in summary["stages"])
+    runs = {run.info.run_name: run for run in _runs(root)}
+    assert set(runs) == {"pipeline"} | STAGES | CANDIDATES
+    pipeline = runs["pipeline"].info.run_id
+    for stage in STAGES:
+        assert runs[stage].data.tags["mlflow.parentRunId"] == pipeline
+        assert runs[stage].info.status == "FINISHED"
+    for name in CANDIDATES:
+        assert runs[name].data.tags["mlflow.parentRunId"] == runs["train"].info.run_id
+    assert runs["evaluate"].data.metrics["test_accuracy"] > 0.9
+
+
+def test_each_candidate_has_a_loadable_model_signature_and_plots(
+    classification: tuple[Path, dict[str, Any]], tmp_path: Path
+) -> None:
+    root, summary = classification
+    client = _client(root)
+    mlflow.set_tracking_uri(f"sqlite:///{root / '.reprise' / 'mlflow.db'}")
+    for name, candidate in summary["best"]["candidates"].items():
+        run_id = candidate["run_id"]
+        plots = {Path(a.path).name for a in client.list_artifacts(run_id, "plots")}
+        assert {"shap_summary.png", "shap_importance.png", "confusion_matrix.png"} <= plots, name
+        expected = {"feature_importance_weight.png", "feature_importance_gain.png", "feature_importance_cover.png"}
+        assert expected <= plots if name == "xgboost" else "feature_importance.png" in plots
+        info = json.loads(Path(client.download_artifacts(run_id, "model_info.json", str(tmp_path))).read_text())
+        assert info["n_features"] == 30
+        assert len(info["feature_names"]) == 30
+        model = mlflow.pyfunc.load_model(f"runs:/{run_id}/model")
+        assert model.metadata.signature is not None
+        example = model.input_example
+        assert example is not None
+        assert len(model.predict(example)) == len(example)
+
+
+def test_best_model_info_points_at_the_best_by_the_declared_metric(classification: tuple[Path, dict[str, Any]]) -> None:
+    root, summary = classification
+    info = json.loads((root / "best_model_info.json").read_text())
+    assert info == summary["best"]
+    metric = info["metric"]
+    best = max(info["candidates"].items(), key=lambda item: item[1]["metrics"][metric])
+    assert info["metrics"][metric] == best[1]["metrics"][metric]
+    assert info["model_uri"] == f"runs:/{info['run_id']}/model"
+    mlflow.set_tracking_uri(f"sqlite:///{root / '.reprise' / 'mlflow.db'}")
+    test = pd.read_csv(root / "data" / "features" / "test.csv")
+    predicted = mlflow.pyfunc.load_model(info["model_uri"]).predict(test.drop(columns=["target"]))
+    assert len(predicted) == len(test)
+    metrics = json.loads((root / "metrics.json").read_text())
+    assert metrics["best"] == info["metrics"]
+
+
+def test_no_model_pickles_anywhere_in_the_project(classification: tuple[Path, dict[str, Any]]) -> None:
+    root, _ = classification
+    assert [p for p in root.rglob("*") if p.suffix in (".pkl", ".pickle", ".joblib")] == []
+
+
+def test_the_evaluate_run_record_fingerprints_the_predictions(classification: tuple[Path, dict[str, Any]]) -> None:
+    root, _ = classification
+    evaluate = next(run for run in _runs(root) if run.info.run_name == "evaluate")
+    local = _client(root).download_artifacts(evaluate.info.run_id, "reprise/record.json")
+    record = json.loads(Path(local).read_text())
+    assert record["outputs"]["predictions"]["shape"] == [143]
+    assert record["randomness"]["seed"] == 42
+
+
+def test_a_second_quickstart_gives_identical_metrics(
+    cli: Cli, classification: tuple[Path, dict[str, Any]], tmp_path: Path
+) -> None:
+    _, first = classification
+    second = _quickstart(cli, tmp_path / "again")
+    scores = {name: c["metrics"] for name, c in first["best"]["candidates"].items()}
+    assert {name: c["metrics"] for name, c in second["best"]["candidates"].items()} == scores
+
+
+def test_repro_reruns_nothing_then_only_what_a_param_change_touches(
+    classification: tuple[Path, dict[str, Any]],
+) -> None:
+    root, _ = classification
+    env = {**_QUIET, "PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin"}
+
+    def repro() -> str:
+        done = subprocess.run(
+            [sys.executable, "-m", "dvc", "repro"], cwd=root, env=env, capture_output=True, text=True, check=False
+        )
+        assert done.returncode == 0, done.stderr[-3000:]
+        return done.stdout
+
+    status = subprocess.run(["git", "status", "--porcelain"], cwd=root, capture_output=True, text=True, check=True)
+    before = repro()
+    assert "Running stage" not in before
+    again = subprocess.run(["git", "status", "--porcelain"], cwd=root, capture_output=True, text=True, check=True)
+    assert again.stdout == status.stdout
+    params = root / "params.yaml"
+    params.write_text(params.read_text().replace("max_depth: 4", "max_depth: 3", 1))
+    after = repro()
+    ran = {line.split("'")[1] for line in after.splitlines() if line.startswith("Running stage")}
+    assert ran == {"train", "evaluate"}
+
+
+def test_regression_variant_trains_xgboost_with_shap_and_residuals(cli: Cli, tmp_path: Path) -> None:
+    root = tmp_path / "regression"
+    summary = _quickstart(cli, root, "--task", "regression")
+    assert summary["task"] == "regression"
+    info = summary["best"]
+    assert info["metric"] == "rmse"
+    best = min(info["candidates"].items(), key=lambda item: item[1]["metrics"]["rmse"])
+    assert info["best_model"] == best[0]
+    xgboost = info["candidates"]["xgboost"]
+    plots = {Path(a.path).name for a in _client(root).list_artifacts(xgboost["run_id"], "plots")}
+    assert {"shap_summary.png", "shap_importance.png", "residuals.png", "feature_importance_gain.png"} <= plots
+    assert 0.2 < xgboost["metrics"]["r2"] < 1.0
+
+
+def test_a_non_empty_folder_is_refused_without_force(cli: Cli, tmp_path: Path) -> None:
+    (tmp_path / "busy").mkdir()
+    (tmp_path / "busy" / "notes.txt").write_text("mine")
+    result = cli("quickstart", "busy", "--no-run", cwd=tmp_path, env=_QUIET)
+    assert result.returncode == 2
+    assert "busy is not empty" in result.stderr
+    assert "--force" in result.stderr
+    assert (tmp_path / "busy" / "notes.txt").read_text() == "mine"

@@ -34,13 +34,19 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.Temp
 
 @pytest.fixture(scope="session")
 def mlflow_db_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A migrated, empty MLflow SQLite store, built once: creating one costs 4-6 s of migrations."""
-    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
-    from mlflow import MlflowClient
+    """A migrated, empty MLflow SQLite store, built once: creating one costs 4-6 s of migrations.
 
-    path = tmp_path_factory.mktemp("mlflow-template") / "mlflow.db"
-    MlflowClient(tracking_uri=f"sqlite:///{path}").search_experiments()
-    return path
+    Built the way Reprise builds a project's store, so the Default experiment's artifacts stay in a temp folder.
+    """
+    from reprise.config import load_settings
+    from reprise.project import init_project
+    from reprise.tracking._client import client_for
+
+    root = tmp_path_factory.mktemp("mlflow-template")
+    init_project(root)
+    settings = load_settings(root, environ={})
+    client_for(settings).search_experiments()
+    return settings.state_dir / "mlflow.db"
 
 
 @pytest.fixture

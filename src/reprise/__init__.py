@@ -19,19 +19,36 @@ if TYPE_CHECKING:
     from reprise.capture.git import GitState, capture_git
     from reprise.capture.record import RunRecord
     from reprise.config import Settings, load_settings
+    from reprise.data.diff import diff_data
+    from reprise.data.manifest import Manifest
+    from reprise.data.versions import DataVersion, checkout_data, list_data_versions, verify_data, version_data
     from reprise.errors import (
         CaptureError,
         ConfigError,
         DataError,
+        GateFailedError,
         MissingExtraError,
         NotAProjectError,
         NotFoundError,
+        RegistryError,
         RepriseError,
         TrackingError,
     )
     from reprise.project import init_project
+    from reprise.registry.compare import best_version, compare_versions
+    from reprise.registry.export import export_model
+    from reprise.registry.gates import Gate, GateReport
+    from reprise.registry.history import alias_holder
+    from reprise.registry.lifecycle import (
+        Registration,
+        load_model,
+        promote_model,
+        register_model,
+        set_model_alias,
+    )
     from reprise.seeding import SeedConfig, derive_seed, ensure_reproducibility
     from reprise.tracking.artifacts import log_model_explanations
+    from reprise.tracking.data import log_manifest
     from reprise.tracking.models import LoggedModel, log_model
     from reprise.tracking.runs import CapturedRun, log_predictions, run_command, start_run
 
@@ -43,28 +60,49 @@ _EXPORTS: dict[str, str] = {
     "CapturedRun": "reprise.tracking.runs",
     "ConfigError": "reprise.errors",
     "DataError": "reprise.errors",
+    "DataVersion": "reprise.data.versions",
     "Environment": "reprise.capture.environment",
+    "Gate": "reprise.registry.gates",
+    "GateFailedError": "reprise.errors",
+    "GateReport": "reprise.registry.gates",
     "GitState": "reprise.capture.git",
     "LoggedModel": "reprise.tracking.models",
+    "Manifest": "reprise.data.manifest",
     "MissingExtraError": "reprise.errors",
     "NotAProjectError": "reprise.errors",
     "NotFoundError": "reprise.errors",
+    "Registration": "reprise.registry.lifecycle",
+    "RegistryError": "reprise.errors",
     "RepriseError": "reprise.errors",
     "RunRecord": "reprise.capture.record",
     "SeedConfig": "reprise.seeding",
     "Settings": "reprise.config",
     "TrackingError": "reprise.errors",
+    "alias_holder": "reprise.registry.history",
+    "best_version": "reprise.registry.compare",
     "capture_environment": "reprise.capture.environment",
     "capture_git": "reprise.capture.git",
+    "checkout_data": "reprise.data.versions",
+    "compare_versions": "reprise.registry.compare",
     "derive_seed": "reprise.seeding",
+    "diff_data": "reprise.data.diff",
     "ensure_reproducibility": "reprise.seeding",
+    "export_model": "reprise.registry.export",
     "init_project": "reprise.project",
+    "list_data_versions": "reprise.data.versions",
+    "load_model": "reprise.registry.lifecycle",
     "load_settings": "reprise.config",
+    "log_manifest": "reprise.tracking.data",
     "log_model": "reprise.tracking.models",
     "log_model_explanations": "reprise.tracking.artifacts",
     "log_predictions": "reprise.tracking.runs",
+    "promote_model": "reprise.registry.lifecycle",
+    "register_model": "reprise.registry.lifecycle",
     "run_command": "reprise.tracking.runs",
+    "set_model_alias": "reprise.registry.lifecycle",
     "start_run": "reprise.tracking.runs",
+    "verify_data": "reprise.data.versions",
+    "version_data": "reprise.data.versions",
 }
 
 __all__ = [
@@ -72,29 +110,50 @@ __all__ = [
     "CapturedRun",
     "ConfigError",
     "DataError",
+    "DataVersion",
     "Environment",
+    "Gate",
+    "GateFailedError",
+    "GateReport",
     "GitState",
     "LoggedModel",
+    "Manifest",
     "MissingExtraError",
     "NotAProjectError",
     "NotFoundError",
+    "Registration",
+    "RegistryError",
     "RepriseError",
     "RunRecord",
     "SeedConfig",
     "Settings",
     "TrackingError",
     "__version__",
+    "alias_holder",
+    "best_version",
     "capture_environment",
     "capture_git",
+    "checkout_data",
+    "compare_versions",
     "derive_seed",
+    "diff_data",
     "ensure_reproducibility",
+    "export_model",
     "init_project",
+    "list_data_versions",
+    "load_model",
     "load_settings",
+    "log_manifest",
     "log_model",
     "log_model_explanations",
     "log_predictions",
+    "promote_model",
+    "register_model",
     "run_command",
+    "set_model_alias",
     "start_run",
+    "verify_data",
+    "version_data",
 ]
 
 

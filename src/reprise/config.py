@@ -32,6 +32,7 @@ __all__ = [
     "Settings",
     "find_project",
     "load_settings",
+    "read_table",
 ]
 
 CONFIG_FILE: Final = "reprise.toml"
@@ -143,6 +144,35 @@ def load_settings(
         capture_env_vars=tuple(values.get("capture_env_vars", ())),
         config_file=config_file,
     )
+
+
+def read_table(project_dir: Path, name: str) -> tuple[Path, dict[str, Any]]:
+    """Return the project's config file and its table ``name`` (``[name]`` or ``[tool.reprise.name]``).
+
+    Tables are not settings: the feature that owns one (``[gates]`` for the registry) reads and validates it.
+
+    Args:
+        project_dir: A folder inside the project.
+        name: The table's name.
+
+    Returns:
+        The config file and the table, empty when the file has no such table.
+
+    Raises:
+        NotAProjectError: No project was found.
+        ConfigError: The file is not valid TOML, or ``name`` is not a table.
+    """
+    root = find_project(project_dir)
+    path = root / CONFIG_FILE
+    if path.is_file():
+        table, where = _parse_toml(path), f"[{name}]"
+    else:
+        path = root / "pyproject.toml"
+        table, where = _parse_toml(path).get("tool", {}).get("reprise", {}), f"[tool.reprise.{name}]"
+    value = table.get(name, {})
+    if not isinstance(value, dict):
+        raise ConfigError(f"{path}: '{name}' must be a table", hint=f"write it as a {where} table")
+    return path, value
 
 
 def _has_tool_table(pyproject: Path) -> bool:

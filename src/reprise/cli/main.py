@@ -9,10 +9,13 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from reprise.cli import data as data_cli
 from reprise.cli import env as env_cli
 from reprise.cli import project as project_cli
 from reprise.cli import quickstart as quickstart_cli
+from reprise.cli import registry as registry_cli
 from reprise.cli import run as run_cli_module
+from reprise.cli import serve as serve_cli
 from reprise.cli._context import CliState
 
 if TYPE_CHECKING:
@@ -52,7 +55,10 @@ def _root(
 project_cli.register(app)
 run_cli_module.register(app)
 quickstart_cli.register(app)
+serve_cli.register(app)
+app.add_typer(data_cli.app, name="data")
 app.add_typer(env_cli.app, name="env")
+app.add_typer(registry_cli.app, name="registry")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

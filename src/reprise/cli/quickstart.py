@@ -98,6 +98,9 @@ def _render(result: QuickstartResult, *, ran: bool) -> None:
     out_console().print(table)
     say(f"runs: {result.tracking_uri} (pipeline run {result.pipeline_run_id})")
     say(f"best model: {result.best['model_uri']} (best_model_info.json)")
+    registered = result.best.get("registered")
+    if registered:
+        say(f"registered: {registered['name']} v{registered['version']} (gates: {registered['validation_status']})")
     say(f"look at it: cd {result.project_dir} && reprise ui")
     say("change a hyperparameter in params.yaml, then: dvc repro && dvc metrics diff")
 

@@ -6,16 +6,51 @@ DVC errors are wrapped into :class:`reprise.errors.DataError` here, at the bound
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, TypeVar
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
 
+from reprise._canonical import write_atomic
 from reprise._offline import ensure_offline
 from reprise.errors import DataError
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
-    from pathlib import Path
+    from collections.abc import Callable, Iterable
 
-__all__ = ["init_dvc", "is_dvc_repo"]
+__all__ = [
+    "DvcOutput",
+    "DvcStage",
+    "add_path",
+    "cache_files",
+    "init_dvc",
+    "is_dvc_repo",
+    "pull_paths",
+    "read_stage",
+    "restore_output",
+    "share_cache",
+    "stage_names",
+]
+
+
+@dataclass(frozen=True)
+class DvcOutput:
+    """What ``dvc add`` recorded for one file or folder.
+
+    Attributes:
+        md5: DVC's hash: the md5 of the raw bytes for a file, ``<md5>.dir`` for a folder.
+        size: Total bytes.
+        nfiles: Number of files (folders only).
+        dvc_file: The ``.dvc`` file written next to the data.
+        text: That file's content (enough to check the same bytes out again later).
+    """
+
+    md5: str
+    size: int
+    nfiles: int | None
+    dvc_file: Path
+    text: str
+
 
 _T = TypeVar("_T")
 
@@ -53,12 +88,238 @@ def init_dvc(root: Path, *, subdir: bool) -> None:
         raise DataError(f"dvc init failed in {root}: {exc}", hint=f"run `dvc init` in {root} to see why") from exc
 
 
+def add_path(root: Path, path: Path) -> DvcOutput:
+    """``dvc add`` one file or folder of the DVC repository at ``root``.
+
+    Args:
+        root: The DVC repository (the project root).
+        path: The file or folder, inside ``root``.
+
+    Returns:
+        What DVC recorded.
+
+    Raises:
+        DataError: DVC refused (the path is tracked by git, inside another output, outside the repo...).
+    """
+    ensure_offline()
+    from dvc.exceptions import DvcException
+
+    repo = _open(root)
+    try:
+        stages = _quietly(lambda: repo.add([str(path)]))
+    except DvcException as exc:
+        hint = f"if git tracks it: git rm -r --cached {path.relative_to(root) if path.is_relative_to(root) else path}"
+        raise DataError(f"dvc add {path} failed: {exc}", hint=hint) from exc
+    finally:
+        repo.close()
+    stage = stages[0]
+    out = stage.outs[0]
+    dvc_file = Path(stage.path)
+    return DvcOutput(
+        md5=str(out.hash_info.value),
+        size=int(out.meta.size or 0),
+        nfiles=out.meta.nfiles,
+        dvc_file=dvc_file,
+        text=dvc_file.read_text(encoding="utf-8"),
+    )
+
+
+def restore_output(root: Path, dvc_file: Path, text: str) -> None:
+    """Write ``dvc_file`` with ``text`` and check its output out of the DVC cache (fetching it if missing).
+
+    Modified files in the work tree are overwritten: the point is to get exactly the recorded bytes back.
+
+    Args:
+        root: The DVC repository.
+        dvc_file: Where the ``.dvc`` file goes.
+        text: The ``.dvc`` file's content, as ``dvc add`` wrote it.
+
+    Raises:
+        DataError: The bytes are neither in the cache nor on a remote.
+    """
+    ensure_offline()
+    from dvc.exceptions import CheckoutError, DvcException
+
+    write_atomic(dvc_file, text)
+    repo = _open(root)
+    try:
+        try:
+            _quietly(lambda: repo.checkout(targets=[str(dvc_file)], force=True))
+        except CheckoutError:
+            _quietly(lambda: repo.fetch(targets=[str(dvc_file)]))
+            _quietly(lambda: repo.checkout(targets=[str(dvc_file)], force=True))
+    except DvcException as exc:
+        raise DataError(
+            f"cannot restore {dvc_file.name}: the data is not in the DVC cache and no remote has it ({exc})",
+            hint="dvc remote add -d <name> <url> && dvc push (on the machine that has the data)",
+        ) from exc
+    finally:
+        repo.close()
+
+
+def cache_files(root: Path, md5s: Iterable[str]) -> dict[str, Path]:
+    """The files in the local DVC cache holding the bytes with these md5 hashes (those that are there).
+
+    Args:
+        root: The DVC repository.
+        md5s: md5 hex digests (the ``md5`` hashes of a manifest's files).
+
+    Returns:
+        ``{md5: cache file}`` for the hashes found.
+    """
+    ensure_offline()
+    repo = _open(root)
+    try:
+        paths = {md5: Path(repo.cache.local.oid_to_path(md5)) for md5 in set(md5s)}
+    finally:
+        repo.close()
+    return {md5: path for md5, path in paths.items() if path.is_file()}
+
+
+@dataclass(frozen=True)
+class DvcStage:
+    """One stage of a ``dvc.yaml`` as DVC resolves it (``${...}`` interpolated).
+
+    Attributes:
+        name: The stage name.
+        cmd: The command, interpolated.
+        wdir: The folder the command runs in, relative to the repository root (``.`` for the root).
+        outs: Output paths (``metrics`` and ``plots`` files included), relative to the repository root.
+    """
+
+    name: str
+    cmd: str
+    wdir: str
+    outs: tuple[str, ...]
+
+
+def share_cache(worktree: Path, main: Path) -> Path:
+    """Point the DVC repository in ``worktree`` at the cache of the one in ``main`` (``dvc cache dir --local``).
+
+    A ``git worktree`` does not share the main checkout's DVC cache: without this, ``dvc checkout`` and ``dvc repro``
+    in the worktree see an empty cache. The setting goes to the worktree's git-ignored ``.dvc/config.local``.
+
+    Args:
+        worktree: The DVC repository in the worktree.
+        main: The DVC repository whose cache to use.
+
+    Returns:
+        The cache folder now shared.
+
+    Raises:
+        DataError: Either folder is not a DVC repository.
+    """
+    ensure_offline()
+    source = _open(main)
+    try:
+        cache_dir = Path(source.cache.local_cache_dir)
+    finally:
+        source.close()
+    repo = _open(worktree)
+    try:
+        with repo.config.edit("local") as conf:
+            conf["cache"]["dir"] = str(cache_dir)
+    finally:
+        repo.close()
+    return cache_dir
+
+
+def pull_paths(root: Path, paths: Iterable[str]) -> None:
+    """``dvc pull`` the outputs holding ``paths`` (relative to ``root``) from the cache or the default remote.
+
+    Args:
+        root: The DVC repository.
+        paths: Data paths tracked by DVC (``.dvc`` files or ``dvc.lock`` outputs).
+
+    Raises:
+        DataError: DVC cannot find or fetch them.
+    """
+    ensure_offline()
+    from dvc.exceptions import DvcException
+
+    targets = sorted(set(paths))
+    repo = _open(root)
+    try:
+        _quietly(lambda: repo.pull(targets=[str(root / path) for path in targets], force=True, allow_missing=True))
+    except DvcException as exc:
+        raise DataError(
+            f"dvc pull of {', '.join(targets)} failed in {root}: {exc}", hint=f"cd {root} && dvc pull -v"
+        ) from exc
+    finally:
+        repo.close()
+
+
+def read_stage(root: Path, name: str) -> DvcStage:
+    """Read stage ``name`` of the ``dvc.yaml`` in ``root``.
+
+    Args:
+        root: The DVC repository.
+        name: The stage name (``train``, or ``dvc.yaml:train``).
+
+    Returns:
+        The stage, with its command interpolated.
+
+    Raises:
+        DataError: There is no such stage.
+    """
+    ensure_offline()
+    from dvc.exceptions import DvcException
+
+    repo = _open(root)
+    try:
+        stages = _quietly(lambda: repo.stage.collect(name))
+    except DvcException as exc:
+        raise DataError(f"no DVC stage '{name}' in {root}: {exc}", hint=f"cd {root} && dvc stage list") from exc
+    finally:
+        repo.close()
+    if len(stages) != 1 or not getattr(stages[0], "cmd", None):
+        raise DataError(f"'{name}' is not one DVC stage with a command in {root}", hint=f"cd {root} && dvc stage list")
+    stage = stages[0]
+    base = Path(root).resolve()
+    outs = tuple(Path(out.fs_path).resolve().relative_to(base).as_posix() for out in stage.outs)
+    wdir = Path(stage.wdir).resolve().relative_to(base).as_posix()
+    cmd = stage.cmd if isinstance(stage.cmd, str) else " && ".join(stage.cmd)
+    return DvcStage(name=stage.name, cmd=cmd, wdir=wdir, outs=outs)
+
+
+def stage_names(root: Path) -> tuple[str, ...]:
+    """The names of the stages in ``root``'s ``dvc.yaml``, in file order (empty without one)."""
+    if not (root / "dvc.yaml").is_file():
+        return ()
+    ensure_offline()
+    from dvc.exceptions import DvcException
+
+    repo = _open(root)
+    try:
+        return tuple(stage.name for stage in _quietly(lambda: repo.stage.collect()) if getattr(stage, "cmd", None))
+    except DvcException:
+        return ()
+    finally:
+        repo.close()
+
+
+def _open(root: Path) -> Any:
+    from dvc.exceptions import DvcException
+    from dvc.repo import Repo
+
+    try:
+        return _quietly(lambda: Repo(str(root)))
+    except DvcException as exc:
+        raise DataError(f"{root} is not a DVC repository: {exc}", hint=f"reprise init {root}") from exc
+
+
 def _quietly(call: Callable[[], _T]) -> _T:
-    """Run a DVC call without its banner lines: Reprise reports what it did itself."""
+    """Run a DVC call without its banner lines or its dependencies' deprecation warnings.
+
+    Reprise reports what it did itself; pygtrie (under DVC's index) warns on every ``dvc add`` of a nested path,
+    which is DVC's to fix and would turn into errors in a ``-W error`` test run.
+    """
     logger = logging.getLogger("dvc")
     level = logger.level
     logger.setLevel(logging.WARNING)
     try:
-        return call()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            return call()
     finally:
         logger.setLevel(level)

@@ -24,8 +24,22 @@ __all__ = ["client_for", "ensure_experiment", "fetch_artifacts", "log_folder"]
 def client_for(settings: Settings) -> MlflowClient:
     """An MLflow client on the project's tracking store (one per URI per process)."""
     if settings.tracking_uri.startswith("sqlite:///"):
-        settings.state_dir.mkdir(parents=True, exist_ok=True)
+        database = Path(settings.tracking_uri.removeprefix("sqlite:///"))
+        if not database.exists():
+            _create_store(settings.tracking_uri, settings.artifact_location)
     return _client(settings.tracking_uri)
+
+
+def _create_store(tracking_uri: str, artifact_location: str) -> None:
+    """Create a new SQLite store whose Default experiment keeps its artifacts under the project's artifact root.
+
+    Left to itself MLflow would root them at ``./mlruns`` in whatever directory first opened the store.
+    """
+    ensure_offline()
+    from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
+
+    Path(tracking_uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    SqlAlchemyStore(tracking_uri, artifact_location).engine.dispose()
 
 
 @functools.cache

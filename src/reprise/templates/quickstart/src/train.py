@@ -47,6 +47,14 @@ info = {
     "metrics": best["metrics"],
     "candidates": results,
 }
+# Register the best model; the quality gates in params.yaml decide whether it gets the `staging` alias.
+registration = reprise.register_model(best["run_id"], train_params["registered_model"])
+print(registration.describe())
+info["registered"] = {
+    "name": registration.model,
+    "version": registration.version,
+    "validation_status": registration.gates.status,
+}
 (ROOT / "best_model_info.json").write_text(json.dumps(info, indent=2, sort_keys=True) + "\n")
 scores = {name: result["metrics"] for name, result in results.items()}
 (ROOT / "metrics.json").write_text(json.dumps({"best": best["metrics"], **scores}, indent=2, sort_keys=True) + "\n")

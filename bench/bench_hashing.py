@@ -1,0 +1,214 @@
+"""Benchmark reprise.data.hashing against a plain hashlib loop, two separate passes, `dvc add` and `dvc status`.
+
+Builds (a) one 1 GiB file and (b) 10,000 files of 4-64 KiB in a temp dir (deleted afterwards), and reports ratios
+against baselines measured in the same run:
+
+* cold throughput per algorithm vs a single-threaded ``hashlib`` (or single-threaded blake3) loop over the same files;
+* cold md5 (``Manifest.generate``, no stat cache) vs ``dvc add`` on the same data;
+* warm re-validation of the unchanged 10,000 files (``Manifest.load(...).validate(...)``) vs ``dvc status``;
+* md5+sha256 in one pass vs two separate passes.
+
+"Cold" means no stat cache; every measurement is taken with the files in the page cache (they were just written and
+read once), as dropping the page cache needs root and disturbs everything else on the machine. File mtimes are set
+an hour back: the stat cache never stores a file modified within 2 s of being read, and real datasets are older.
+
+Usage: ``.venv/bin/python bench/bench_hashing.py [--results bench/RESULTS.md]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+import random
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import blake3
+
+from reprise.data.hashcache import HashCache
+from reprise.data.hashing import ALGORITHMS, FileStat, hash_files
+from reprise.data.manifest import Manifest
+
+BIN = Path(sys.executable).parent
+ENV = {**os.environ, "DVC_NO_ANALYTICS": "1", "DO_NOT_TRACK": "1", "MLFLOW_DISABLE_TELEMETRY": "true"}
+_OLD_NS = time.time_ns() - 3600 * 10**9
+
+
+def best(call: Callable[[], object], repeat: int) -> float:
+    times = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        call()
+        times.append(time.perf_counter() - started)
+    return min(times)
+
+
+def baseline(paths: list[Path], algorithm: str) -> None:
+    """The one-core limit: a plain loop, one file after the other, 1 MiB reads."""
+    for path in paths:
+        hasher = blake3.blake3() if algorithm == "blake3" else hashlib.new(algorithm)
+        with path.open("rb") as handle:
+            while chunk := handle.read(1 << 20):
+                hasher.update(chunk)
+        hasher.hexdigest()
+
+
+def build(root: Path, big_bytes: int, small_count: int) -> tuple[Path, Path]:
+    big = root / "big.bin"
+    with big.open("wb") as handle:
+        left = big_bytes
+        while left:
+            step = min(left, 64 << 20)
+            handle.write(os.urandom(step))
+            left -= step
+    small = root / "small"
+    rng = random.Random(42)
+    for index in range(small_count):
+        folder = small / f"d{index // 500:02d}"
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / f"f{index:05d}.bin").write_bytes(rng.randbytes(rng.randint(4 << 10, 64 << 10)))
+    for path in [big, *small.rglob("*.bin")]:
+        os.utime(path, ns=(_OLD_NS, _OLD_NS))
+    return big, small
+
+
+def run(cmd: list[str], cwd: Path) -> float:
+    started = time.perf_counter()
+    subprocess.run(cmd, cwd=cwd, env=ENV, check=True, capture_output=True)
+    return time.perf_counter() - started
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--dir", type=Path, default=None, help="Where to build the data (default: the temp dir).")
+    parser.add_argument("--big-mib", type=int, default=1024)
+    parser.add_argument("--small", type=int, default=10_000)
+    parser.add_argument("--results", type=Path, default=None, help="Write the figures into this RESULTS.md.")
+    args = parser.parse_args()
+    lines: list[str] = []
+
+    def say(line: str = "") -> None:
+        print(line, flush=True)
+        lines.append(line)
+
+    tmp = Path(tempfile.mkdtemp(prefix="reprise-bench-hashing-", dir=args.dir))
+    try:
+        repo = tmp / "repo"
+        repo.mkdir()
+        subprocess.run(["git", "init", "-q"], cwd=repo, check=True, env=ENV)
+        subprocess.run([str(BIN / "dvc"), "init", "-q"], cwd=repo, check=True, env=ENV)
+        (repo / "reprise.toml").write_text("# makes the stat cache live in repo/.reprise\n")
+        started = time.perf_counter()
+        big, small = build(repo, args.big_mib << 20, args.small)
+        small_files = sorted(small.rglob("*.bin"))
+        small_bytes = sum(p.stat().st_size for p in small_files)
+        baseline([big, *small_files], "sha1")  # into the page cache
+        took = time.perf_counter() - started
+        say(f"built {args.big_mib} MiB + {len(small_files)} files ({small_bytes / 1e6:.0f} MB) in {took:.1f} s")
+        say(f"cpus: {os.cpu_count()}, load average before: {os.getloadavg()[0]:.2f}")
+        say()
+        big_label = f"{args.big_mib / 1024:g} GiB file"
+        small_label = f"{len(small_files):,} files"
+        big_stat = [FileStat.of(big)]
+        small_stats = [FileStat.of(p) for p in small_files]
+        results: list[tuple[str, float, float, float, str]] = []
+        say("| measurement | baseline (s) | reprise (s) | ratio | target |")
+        say("| --- | ---: | ---: | ---: | --- |")
+
+        def report(name: str, base: float, ours: float, target: float) -> None:
+            ratio = base / ours
+            verdict = "met" if ratio >= target else "MISSED"
+            results.append((name, base, ours, ratio, verdict))
+            say(f"| {name} | {base:.3f} | {ours:.3f} | {ratio:.2f}x | >= {target}x {verdict} |")
+
+        for algorithm in ALGORITHMS:
+            base = best(lambda a=algorithm: baseline([big], a), 2)
+            ours = best(lambda a=algorithm: hash_files(big_stat, [a]), 2)
+            report(f"{big_label}, {algorithm} cold vs 1-thread loop", base, ours, 0.9)
+        for algorithm in ALGORITHMS:
+            base = best(lambda a=algorithm: baseline(small_files, a), 3)
+            ours = best(lambda a=algorithm: hash_files(small_stats, [a]), 3)
+            report(f"{small_label}, {algorithm} cold vs 1-thread loop", base, ours, 1.5)
+        for label, stats in ((big_label, big_stat), (small_label, small_stats)):
+            two = best(lambda s=stats: (hash_files(s, ["md5"]), hash_files(s, ["sha256"])), 2)
+            one = best(lambda s=stats: hash_files(s, ["md5", "sha256"]), 2)
+            report(f"{label}, md5+sha256 one pass vs two passes", two, one, 1.3)
+        for label, target_path in ((small_label, small), (big_label, big)):
+            ours = best(lambda p=target_path: Manifest.generate(p, ["md5"], cache=False), 2)
+            dvc = run([str(BIN / "dvc"), "add", "-q", target_path.name], repo)
+            report(f"{label}, cold md5 manifest vs `dvc add`", dvc, ours, 5)
+        cache = HashCache(repo / ".reprise" / "hashcache.db")
+        saved = Manifest.generate(small, cache=cache).save(repo / "small.manifest.json")
+        run([str(BIN / "dvc"), "status", "-q"], repo)
+        dvc_status = min(run([str(BIN / "dvc"), "status", "-q"], repo) for _ in range(3))
+        warm = best(lambda: Manifest.load(saved).validate(small, cache=cache), 5)
+        assert Manifest.load(saved).validate(small, cache=cache).ok
+        report(f"{small_label}, warm re-validation (load + validate) vs `dvc status`", dvc_status, warm, 10)
+        dvc_inproc = best(lambda: _dvc_status_in_process(repo), 3)
+        cli = min(
+            run([str(BIN / "reprise"), "data", "manifest", "small", "--validate", saved.name], repo) for _ in range(3)
+        )
+        say()
+        say("Same warm re-validation, other pairings (information, no target):")
+        say(
+            f"- DVC in-process `Repo(path).status()`: {dvc_inproc:.3f} s -> reprise in-process {dvc_inproc / warm:.1f}x"
+        )
+        say(
+            f"- `reprise data manifest small --validate` as a command: {cli:.3f} s (interpreter start-up and imports"
+            f" included) -> {dvc_status / cli:.1f}x against `dvc status`"
+        )
+        say(f"- load average after: {os.getloadavg()[0]:.2f}")
+        missed = [name for name, *_, verdict in results if verdict != "met"]
+        say()
+        say(
+            f"targets met: {len(results) - len(missed)}/{len(results)}"
+            + (f"; missed: {'; '.join(missed)}" if missed else "")
+        )
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    if args.results is not None:
+        _write_results(args.results, lines)
+    return 0
+
+
+def _dvc_status_in_process(repo: Path) -> None:
+    from dvc.repo import Repo
+
+    handle = Repo(str(repo))
+    try:
+        handle.status()
+    finally:
+        handle.close()
+
+
+def _write_results(path: Path, lines: list[str]) -> None:
+    """Replace (or append) the ``## bench_hashing.py`` section, leaving every other section alone."""
+    command = "`.venv/bin/python bench/bench_hashing.py --results bench/RESULTS.md`"
+    section = "\n".join(
+        [
+            "## bench_hashing.py",
+            "",
+            f"Command: {command} (2 cores, files in the page cache, {time.strftime('%Y-%m-%d')}).",
+            "",
+            *lines,
+            "",
+        ]
+    )
+    text = path.read_text() if path.exists() else "# Benchmark results\n"
+    start = text.find("## bench_hashing.py")
+    if start < 0:
+        text = text.rstrip("\n") + "\n\n" + section
+    else:
+        end = text.find("\n## ", start + 1)
+        text = text[:start] + section + ("" if end < 0 else text[end + 1 :])
+    path.write_text(text)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,244 @@
+"""``reprise serve`` against ``mlflow models serve`` on the same registered model, same machine, same run.
+
+A 100-tree RandomForestClassifier (breast cancer data, 30 features, nothing downloaded) is registered in a temporary
+project as ``bench_rf@champion``. Each server is started on 127.0.0.1, one after the other, and driven with the same
+bounded closed-loop load: ``--concurrency`` clients (httpx.AsyncClient), each sending its next request when the
+previous one is answered, for ``--duration`` seconds after a short warm-up, first with 1-row requests, then with
+100-row requests. ``reprise serve`` runs twice: micro-batching on (the default) and off.
+
+Target (issue 7): reprise >= 5x the requests/s of ``mlflow models serve`` on 1-row requests at concurrency 8, with
+p99 < 50 ms.
+
+    uv run python bench/bench_serve.py [--duration 10] [--concurrency 8]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+MODEL = "bench_rf"
+ALIAS = "champion"
+
+
+@dataclass(frozen=True)
+class Result:
+    server: str
+    rows: int
+    requests: int
+    errors: int
+    seconds: float
+    p50_ms: float
+    p99_ms: float
+
+    @property
+    def rps(self) -> float:
+        return self.requests / self.seconds
+
+
+def _register(root: Path) -> tuple[str, list[dict[str, float]]]:
+    """Train and register the model; return the tracking URI and the dataset's rows as records."""
+    import mlflow
+    from mlflow import MlflowClient
+    from sklearn.datasets import load_breast_cancer
+    from sklearn.ensemble import RandomForestClassifier
+
+    from reprise.config import load_settings
+    from reprise.project import init_project
+    from reprise.tracking.models import log_model
+
+    init_project(root)
+    settings = load_settings(root)
+    mlflow.set_tracking_uri(settings.tracking_uri)
+    X, y = load_breast_cancer(return_X_y=True, as_frame=True)
+    model = RandomForestClassifier(n_estimators=100, random_state=0).fit(X, y)
+    with mlflow.start_run():
+        logged = log_model(model, X.head(5))
+    client = MlflowClient(tracking_uri=settings.tracking_uri)
+    client.create_registered_model(MODEL)
+    version = client.create_model_version(MODEL, source=logged.model_uri, run_id=logged.run_id)
+    client.set_registered_model_alias(MODEL, ALIAS, version.version)
+    return settings.tracking_uri, X.to_dict(orient="records")
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _start(argv: list[str], cwd: Path, env: dict[str, str], health: str, log: Path) -> subprocess.Popen[bytes]:
+    with log.open("wb") as out:
+        process = subprocess.Popen(argv, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise SystemExit(f"{argv[:4]} exited early:\n{log.read_text()[-3000:]}")
+        try:
+            if httpx.get(health, timeout=1).status_code == 200:
+                return process
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.25)
+    _stop(process)
+    raise SystemExit(f"{argv[:4]} did not become healthy in 120 s:\n{log.read_text()[-3000:]}")
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
+
+
+async def _drive(url: str, bodies: list[dict[str, object]], concurrency: int, duration: float, warmup: float) -> tuple[int, int, float, list[float]]:
+    latencies: list[float] = []
+    errors = 0
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx.AsyncClient(limits=limits, timeout=30) as client:
+        start = time.perf_counter()
+        measure_from = start + warmup
+        stop_at = measure_from + duration
+
+        async def worker(offset: int) -> None:
+            nonlocal errors
+            index = offset
+            while True:
+                sent = time.perf_counter()
+                if sent >= stop_at:
+                    return
+                response = await client.post(url, json=bodies[index % len(bodies)])
+                done = time.perf_counter()
+                index += concurrency
+                if sent >= measure_from:
+                    if response.status_code == 200:
+                        latencies.append(done - sent)
+                    else:
+                        errors += 1
+
+        await asyncio.gather(*(worker(i) for i in range(concurrency)))
+    return len(latencies), errors, duration, latencies
+
+
+def _measure(name: str, url: str, bodies: list[dict[str, object]], rows: int, args: argparse.Namespace) -> Result:
+    count, errors, seconds, latencies = asyncio.run(_drive(url, bodies, args.concurrency, args.duration, args.warmup))
+    latencies.sort()
+    p50 = statistics.median(latencies) * 1000 if latencies else float("nan")
+    p99 = latencies[min(len(latencies) - 1, int(0.99 * len(latencies)))] * 1000 if latencies else float("nan")
+    result = Result(name, rows, count, errors, seconds, p50, p99)
+    print(
+        f"  {name:<26} {rows:>3} row(s): {result.rps:7.1f} req/s  p50 {p50:6.1f} ms  p99 {p99:6.1f} ms"
+        f"  ({count} ok, {errors} failed)",
+        flush=True,
+    )
+    return result
+
+
+def _bodies(records: list[dict[str, float]], rows: int, kind: str) -> list[dict[str, object]]:
+    bodies: list[dict[str, object]] = []
+    for start in range(0, 64 * rows, rows):
+        chunk = [records[(start + i) % len(records)] for i in range(rows)]
+        if kind == "mlflow":
+            bodies.append({"dataframe_records": chunk})
+        elif rows == 1:
+            bodies.append(dict(chunk[0]))
+        else:
+            bodies.append({"records": chunk})
+    return bodies
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--duration", type=float, default=10.0, help="measured seconds per server and payload")
+    parser.add_argument("--warmup", type=float, default=2.0, help="unmeasured seconds before each measurement")
+    parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--only", choices=["reprise", "mlflow"], default=None, help="run one server only")
+    args = parser.parse_args()
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    os.environ.setdefault("DVC_NO_ANALYTICS", "1")
+    bindir = Path(sys.executable).parent
+    with tempfile.TemporaryDirectory(prefix="bench-serve-") as tmp:
+        root = Path(tmp) / "project"
+        tracking_uri, records = _register(root)
+        env = {
+            **os.environ,
+            "MLFLOW_TRACKING_URI": tracking_uri,
+            "MLFLOW_DISABLE_TELEMETRY": "true",
+            "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
+            # `mlflow models serve` runs `uvicorn` from PATH: this venv's.
+            "PATH": f"{bindir}{os.pathsep}{os.environ.get('PATH', '')}",
+        }
+        mlflow_cli = shutil.which("mlflow", path=str(bindir)) or "mlflow"
+        servers = {
+            "mlflow models serve": (
+                [mlflow_cli, "models", "serve", "-m", f"models:/{MODEL}@{ALIAS}", "--env-manager", "local"],
+                "/invocations",
+                "/health",
+                "mlflow",
+            ),
+            "reprise serve": (
+                [sys.executable, "-m", "reprise", "serve", f"{MODEL}@{ALIAS}"],
+                "/predict",
+                "/health",
+                "reprise",
+            ),
+            "reprise serve --no-batching": (
+                [sys.executable, "-m", "reprise", "serve", f"{MODEL}@{ALIAS}", "--no-batching"],
+                "/predict",
+                "/health",
+                "reprise",
+            ),
+        }
+        print(
+            f"{args.concurrency} concurrent clients, {args.duration:g} s measured per case after {args.warmup:g} s"
+            f" warm-up; model: 100-tree RandomForestClassifier, 30 features",
+            flush=True,
+        )
+        results: dict[tuple[str, int], Result] = {}
+        for name, (argv, predict, health, kind) in servers.items():
+            if args.only is not None and kind != args.only:
+                continue
+            port = _free_port()
+            host_args = ["-h", "127.0.0.1", "-p", str(port)] if kind == "mlflow" else ["--port", str(port)]
+            base = f"http://127.0.0.1:{port}"
+            process = _start([*argv, *host_args], root, env, base + health, Path(tmp) / f"{kind}-{port}.log")
+            try:
+                for rows in (1, 100):
+                    path = predict if kind == "mlflow" or rows == 1 else "/predict/batch"
+                    results[name, rows] = _measure(name, base + path, _bodies(records, rows, kind), rows, args)
+            finally:
+                _stop(process)
+        if args.only is None:
+            print("ratios (reprise serve / mlflow models serve):")
+            for rows in (1, 100):
+                ours, theirs = results["reprise serve", rows], results["mlflow models serve", rows]
+                print(
+                    f"  {rows:>3} row(s): requests/s x{ours.rps / theirs.rps:.1f}, "
+                    f"p50 x{ours.p50_ms / theirs.p50_ms:.2f}, p99 x{ours.p99_ms / theirs.p99_ms:.2f}"
+                )
+            single, base_single = results["reprise serve", 1], results["mlflow models serve", 1]
+            met = single.rps >= 5 * base_single.rps and single.p99_ms < 50
+            print(
+                f"target (1 row, concurrency {args.concurrency}: >= 5x requests/s, p99 < 50 ms): "
+                f"{'met' if met else 'MISSED'}"
+            )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,207 @@
+"""The data side of a reproduction: the recorded input bytes, restored by hash and verified before anything runs.
+
+Each input file of the record's manifest is put in place from, in order: the worktree itself (files in git), the DVC
+cache (content-addressed by the md5 the manifest carries), the original project's copy when it still has the
+recorded hash, and ``dvc pull`` from the remote. Then the whole manifest is verified; any file that is missing,
+changed or extra stops the reproduction with a :class:`~reprise.errors.DataError` naming it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import time
+from typing import TYPE_CHECKING, Final
+
+from pydantic import BaseModel, ConfigDict
+
+from reprise.errors import ManifestMismatchError
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from pathlib import Path
+
+    from reprise.data.manifest import FileEntry, Manifest
+
+__all__ = ["DataRestore", "original_output_reader", "restore_inputs", "snapshot_outputs", "verify_inputs"]
+
+_READ_LIMIT: Final = 64 << 20
+
+
+class DataRestore(BaseModel):
+    """Where each recorded input came from, and the verification.
+
+    Attributes:
+        files: Input files in the record.
+        in_checkout: Already right in the checkout (tracked by git, or the project itself when in place).
+        from_cache: Copied out of the DVC cache by hash.
+        from_project: Copied from the original project, whose copy still has the recorded hash.
+        pulled: Fetched with ``dvc pull``.
+        verified: Every file matched the manifest.
+        seconds: Wall time.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    files: int = 0
+    in_checkout: int = 0
+    from_cache: int = 0
+    from_project: int = 0
+    pulled: int = 0
+    verified: bool = False
+    seconds: float = 0.0
+
+
+def verify_inputs(manifest: Manifest | None, project: Path, run_id: str) -> DataRestore:
+    """Check the inputs in ``project`` against the record (an in-place reproduction restores nothing).
+
+    Raises:
+        ManifestMismatchError: A file is missing, changed or extra; the message names them.
+    """
+    start = time.perf_counter()
+    if manifest is None:
+        return DataRestore(verified=True)
+    _raise_for(manifest, project, run_id, restored=False)
+    count = len(manifest.files)
+    return DataRestore(files=count, in_checkout=count, verified=True, seconds=round(time.perf_counter() - start, 3))
+
+
+def restore_inputs(manifest: Manifest | None, project: Path, source: Path, run_id: str) -> DataRestore:
+    """Put the recorded input bytes in ``project`` (the worktree's project) and verify them.
+
+    Args:
+        manifest: The record's input manifest (None: the run declared no inputs).
+        project: The project folder in the worktree.
+        source: The original project (its DVC cache and its files).
+        run_id: The run, for messages.
+
+    Returns:
+        Where the files came from.
+
+    Raises:
+        ManifestMismatchError: Some file could not be had with the recorded hash; the message names each.
+        DataError: DVC failed.
+    """
+    from reprise.data.dvc import cache_files, is_dvc_repo, pull_paths, share_cache
+
+    start = time.perf_counter()
+    if manifest is None:
+        return DataRestore(verified=True)
+    dvc = is_dvc_repo(project) and is_dvc_repo(source)
+    if dvc:
+        share_cache(project, source)
+    needed = [entry for entry in manifest.files if not _matches(project / entry.path, entry)]
+    in_checkout = len(manifest.files) - len(needed)
+    cached = cache_files(source, [e.hashes["md5"] for e in needed if "md5" in e.hashes]) if dvc and needed else {}
+    from_cache = from_project = pulled = 0
+    missing: list[FileEntry] = []
+    for entry in needed:
+        target = project / entry.path
+        cache_file = cached.get(entry.hashes.get("md5", ""))
+        if cache_file is not None and _copy_if_matches(cache_file, target, entry):
+            from_cache += 1
+        elif _copy_if_matches(source / entry.path, target, entry):
+            from_project += 1
+        else:
+            missing.append(entry)
+    if missing and dvc:
+        pull_paths(project, [entry.path for entry in missing])
+        pulled = sum(1 for entry in missing if _matches(project / entry.path, entry))
+    _raise_for(manifest, project, run_id, restored=True)
+    return DataRestore(
+        files=len(manifest.files),
+        in_checkout=in_checkout,
+        from_cache=from_cache,
+        from_project=from_project,
+        pulled=pulled,
+        verified=True,
+        seconds=round(time.perf_counter() - start, 3),
+    )
+
+
+def snapshot_outputs(manifest: Manifest | None, project: Path) -> dict[str, bytes]:
+    """The bytes of the recorded output files still in ``project`` with their recorded hash (read before an
+    in-place re-run overwrites them), for the files whose contents can be compared."""
+    from reprise.reproduce._contents import is_comparable
+
+    saved: dict[str, bytes] = {}
+    for entry in manifest.files if manifest else ():
+        path = project / entry.path
+        if is_comparable(entry.path, entry.size) and _matches(path, entry):
+            saved[entry.path] = path.read_bytes()
+    return saved
+
+
+def original_output_reader(
+    project: Path, source: Path, saved: dict[str, bytes]
+) -> Callable[[FileEntry], bytes | None]:
+    """A reader of original output bytes: saved before the run, in the DVC cache, or in ``source`` if unchanged."""
+    from reprise.data.dvc import cache_files, is_dvc_repo
+
+    def read(entry: FileEntry) -> bytes | None:
+        if entry.path in saved:
+            return saved[entry.path]
+        if "md5" in entry.hashes and is_dvc_repo(source):
+            found = cache_files(source, [entry.hashes["md5"]]).get(entry.hashes["md5"])
+            if found is not None and entry.size <= _READ_LIMIT:
+                return found.read_bytes()
+        candidate = source / entry.path
+        if candidate != project / entry.path and entry.size <= _READ_LIMIT and _matches(candidate, entry):
+            return candidate.read_bytes()
+        return None
+
+    return read
+
+
+def reproduced_output_reader(project: Path) -> Callable[[FileEntry], bytes | None]:
+    """A reader of the re-run's output bytes in ``project``."""
+
+    def read(entry: FileEntry) -> bytes | None:
+        path = project / entry.path
+        return path.read_bytes() if path.is_file() and entry.size <= _READ_LIMIT else None
+
+    return read
+
+
+def _raise_for(manifest: Manifest, project: Path, run_id: str, *, restored: bool) -> None:
+    check = manifest.validate(project, cache=not restored, rehash=restored)
+    if check.ok:
+        return
+    problems = check.problems()
+    shown = "; ".join(problems[:6]) + (f"; ... ({len(problems)} in all)" if len(problems) > 6 else "")
+    if restored:
+        raise ManifestMismatchError(
+            f"cannot restore the recorded inputs of run {run_id}: {shown}",
+            hint="the recorded bytes are in neither the checkout, the DVC cache, a DVC remote nor the project: "
+            "restore them (dvc pull / dvc checkout) and run again",
+        )
+    raise ManifestMismatchError(
+        f"the inputs of run {run_id} in {project} differ from its record: {shown}",
+        hint=f"restore them (dvc checkout), or reproduce in isolation: reprise reproduce {run_id}",
+    )
+
+
+def _copy_if_matches(source: Path, target: Path, entry: FileEntry) -> bool:
+    if not _matches(source, entry):
+        return False
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.unlink(missing_ok=True)
+    shutil.copyfile(source, target)  # a copy, never a link: the re-run may write to its inputs
+    return True
+
+
+def _matches(path: Path, entry: FileEntry) -> bool:
+    """Whether ``path`` is a file with the entry's size and (strongest available) hash."""
+    try:
+        if not path.is_file() or path.stat().st_size != entry.size:
+            return False
+    except OSError:
+        return False
+    algorithm = next((name for name in ("sha256", "sha1", "md5", "sha512") if name in entry.hashes), None)
+    if algorithm is None:
+        return False
+    digest = hashlib.new(algorithm, usedforsecurity=False)
+    with path.open("rb") as handle:
+        while chunk := handle.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest() == entry.hashes[algorithm]

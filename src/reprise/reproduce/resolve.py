@@ -1,0 +1,96 @@
+"""From what the user typed to what reproduction needs: the run, its RunRecord and its uncommitted patch.
+
+A target is a run id (32 hex digits) or a ``runs:/<run id>[/path]`` URI. The patch is checked against the digest in
+the record here, so a reproduction never starts from code that is not what ran.
+
+Example:
+    >>> resolved = resolve_run("4c7db37c9e1b4f0a8a3e1f6e2b7d9c01", settings=settings)   # doctest: +SKIP
+    >>> resolved.record.code.git.commit                                                  # doctest: +SKIP
+    '1aa40f35...'
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from typing import TYPE_CHECKING, Final
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from reprise.capture.record import RunRecord
+from reprise.errors import NotFoundError, ReproductionError
+from reprise.tracking.records import RunInfo
+
+if TYPE_CHECKING:
+    from reprise.config import Settings
+
+__all__ = ["ResolvedRun", "parse_run_id", "resolve_run"]
+
+_RUN_ID: Final = re.compile(r"^[0-9a-f]{32}$")
+_HINT: Final = "give a run id (32 hex digits, as `reprise run --json` prints it) or runs:/<run id>"
+
+
+class ResolvedRun(BaseModel):
+    """A run ready to be reproduced.
+
+    Attributes:
+        run: The MLflow run (name, experiment, parent, metrics, tags).
+        record: Its RunRecord.
+        patch: The recorded uncommitted change, checked against ``record.code.git.patch_digest`` (empty if none).
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    run: RunInfo
+    record: RunRecord
+    patch: bytes = Field(default=b"", exclude=True, repr=False)
+
+
+def parse_run_id(target: str) -> str:
+    """Read a run id out of ``target`` (a run id or a ``runs:/`` URI).
+
+    Raises:
+        NotFoundError: ``target`` is neither.
+    """
+    text = target.strip()
+    if text.startswith("runs:/"):
+        text = text.removeprefix("runs:/").split("/", 1)[0]
+    if not _RUN_ID.match(text):
+        raise NotFoundError(f"{target!r} is not a run id", hint=_HINT)
+    return text
+
+
+def resolve_run(target: str, *, settings: Settings) -> ResolvedRun:
+    """Find the run ``target`` names, its record and its patch.
+
+    Args:
+        target: A run id or ``runs:/<run id>``.
+        settings: The project's settings (its tracking store).
+
+    Returns:
+        The run, its record and its patch.
+
+    Raises:
+        NotFoundError: No such run, or it has no Reprise record.
+        ReproductionError: The record says the work tree was dirty but the patch is missing or does not match.
+    """
+    from reprise.tracking.records import read_patch, read_record, run_info
+
+    run_id = parse_run_id(target)
+    run = run_info(settings, run_id)
+    record = read_record(settings, run_id)
+    git = record.code.git
+    patch = b""
+    if git.patch_digest:
+        patch = read_patch(settings, run_id) or b""
+        if not patch:
+            raise ReproductionError(
+                f"run {run_id} was captured in a dirty work tree but its reprise/code.patch is missing",
+                hint="the uncommitted change cannot be restored; reproduce a run captured from a clean commit",
+            )
+        if hashlib.sha256(patch).hexdigest() != git.patch_digest:
+            raise ReproductionError(
+                f"reprise/code.patch of run {run_id} does not match the digest in its record (altered?)",
+                hint="the recorded change cannot be trusted; reproduce a run captured from a clean commit",
+            )
+    return ResolvedRun(run=run, record=record, patch=patch)

@@ -1,0 +1,239 @@
+"""The model being served: resolve the reference, load in the background, and hot-reload when the alias moves.
+
+:func:`prepare` runs when the app is built: it resolves ``name@alias`` to a version and reads its signature (cheap,
+no model loaded), because the request schemas and the OpenAPI document are built from it. :class:`ModelSlot` then
+loads the model in a worker thread after the server has started (``/health`` answers "loading" meanwhile) and,
+every ``reload_interval`` seconds, asks the registry where the alias points. When it has moved, the new version is
+loaded in the background while the old one keeps answering, then swapped in as one reference: requests already in
+a model call finish on the model they started with, later ones get the new version. A version that fails to load,
+or whose input signature differs from the one the API was built from, leaves the old one serving; the failure shows
+in ``/health`` and the log, and that version is retried with a growing delay.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, Final
+
+from reprise.errors import RegistryError, RepriseError
+from reprise.serve.batching import Served
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from reprise.config import Settings
+    from reprise.registry.refs import ModelRef
+    from reprise.serve.metrics import ServiceMetrics
+    from reprise.tracking.serving import ModelSpec, ServableModel, ServedVersion
+
+__all__ = ["ModelSlot", "Prepared", "SlotStatus", "prepare"]
+
+_LOG = logging.getLogger("reprise.serve")
+#: A version that failed to load is retried after reload_interval * 2**failures, at most this many intervals.
+_MAX_BACKOFF_INTERVALS: Final = 32
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """What the app is built from: the reference, the version it names now, and that version's signature."""
+
+    ref: ModelRef
+    version: ServedVersion
+    spec: ModelSpec
+
+
+@dataclass(frozen=True)
+class SlotStatus:
+    """What ``/health`` reports.
+
+    Attributes:
+        state: ``ready``, ``degraded``, ``loading`` or ``failed``.
+        served: The model answering, if any.
+        last_check_at: When the registry was last asked where the alias points.
+        error: The latest failure (load or check), with the version it concerned, when it is the latest news.
+        error_version: The version that failed to load, if the error is a load failure.
+        error_at: When it failed.
+    """
+
+    state: str
+    served: Served | None
+    last_check_at: datetime | None
+    error: str | None
+    error_version: int | None
+    error_at: datetime | None
+
+
+def prepare(settings: Settings, ref_text: str) -> Prepared:
+    """Resolve ``ref_text`` (``name@alias``, ``name/3`` or ``name``) and read the signature of the version it names.
+
+    Raises:
+        RegistryError: The reference is malformed, or the version cannot be served (no signature...).
+        NotFoundError: No such model, version or alias.
+        TrackingError: The registry could not be read.
+    """
+    from reprise.registry.refs import parse_model_ref
+    from reprise.tracking.serving import describe_version, read_model_spec, target_version
+
+    ref = parse_model_ref(ref_text)
+    number = ref.version if ref.version is not None else target_version(settings, ref.name, ref.alias)
+    version = describe_version(settings, ref.name, number, alias=ref.alias)
+    return Prepared(ref=ref, version=version, spec=read_model_spec(settings, version))
+
+
+class ModelSlot:
+    """Holds the served model and keeps it in step with the registry.
+
+    Args:
+        settings: Where the registry is.
+        prepared: The reference, its version at startup and the signature the API was built from.
+        reload_interval: Seconds between alias checks; 0 (or a fixed version) loads once and never reloads.
+        metrics: Where loads are counted.
+        load: Loads a version (injectable for tests; default :func:`reprise.tracking.serving.load_servable`).
+        locate: Returns the version number the reference names now (default: ``target_version``).
+        describe: Reads a version's provenance (default: ``describe_version``).
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        prepared: Prepared,
+        *,
+        reload_interval: float,
+        metrics: ServiceMetrics | None = None,
+        load: Callable[[Settings, ServedVersion], ServableModel] | None = None,
+        locate: Callable[[Settings, str, str | None], int] | None = None,
+        describe: Callable[..., ServedVersion] | None = None,
+    ) -> None:
+        from reprise.tracking import serving
+
+        self._settings = settings
+        self._prepared = prepared
+        self._interval = reload_interval
+        self._metrics = metrics
+        self._load = load or serving.load_servable
+        self._locate = locate or serving.target_version
+        self._describe = describe or serving.describe_version
+        self.current: Served | None = None
+        self._loading = True
+        self._last_check_at: datetime | None = None
+        self._error: tuple[str, int | None, datetime] | None = None
+        self._failures: dict[int, tuple[int, float]] = {}
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def watches(self) -> bool:
+        """Whether the slot reloads: an alias or ``latest``, with a reload interval."""
+        return self._interval > 0 and self._prepared.ref.version is None
+
+    def start(self) -> None:
+        """Load the startup version in the background, then watch the alias (call from the serving event loop)."""
+        self._task = asyncio.create_task(self._run(), name="reprise-model-slot")
+
+    async def stop(self) -> None:
+        """Stop watching; a load in progress finishes in its thread and is dropped."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    def status(self) -> SlotStatus:
+        """The slot's state for ``/health``."""
+        served = self.current
+        if served is None:
+            state = "loading" if self._loading else "failed"
+        else:
+            state = "degraded" if self._error is not None else "ready"
+        message, version, at = self._error if self._error is not None else (None, None, None)
+        return SlotStatus(state, served, self._last_check_at, message, version, at)
+
+    async def check(self) -> bool:
+        """Ask where the reference points now and load that version if it is not the one served.
+
+        Returns:
+            Whether a new version was swapped in.
+        """
+        ref = self._prepared.ref
+        try:
+            number = await asyncio.to_thread(self._locate, self._settings, ref.name, ref.alias)
+        except RepriseError as exc:
+            self._last_check_at = _now()
+            self._fail(f"cannot check where {ref} points: {exc.message}", None)
+            return False
+        self._last_check_at = _now()
+        served = self.current
+        if served is not None and served.version.version == number:
+            if self._error is not None and self._error[1] is None:
+                self._error = None  # the registry answers again
+            return False
+        if not self._due(number):
+            return False
+        try:
+            version = await asyncio.to_thread(self._describe, self._settings, ref.name, number, alias=ref.alias)
+        except RepriseError as exc:
+            self._fail(f"cannot read {ref.name} v{number}: {exc.message}", number)
+            return False
+        return await self._swap_in(version)
+
+    async def _run(self) -> None:
+        await self._swap_in(self._prepared.version)
+        self._loading = False
+        if not self.watches:
+            return
+        while True:
+            await asyncio.sleep(self._interval)
+            await self.check()
+
+    async def _swap_in(self, version: ServedVersion) -> bool:
+        what = f"{version.name} v{version.version}"
+        started = time.perf_counter()
+        try:
+            model = await asyncio.to_thread(self._load, self._settings, version)
+            if model.spec.inputs != self._prepared.spec.inputs:
+                raise RegistryError(
+                    f"{what} takes different inputs than the version this API was built for",
+                    hint="restart `reprise serve` to serve it with its own request schema",
+                )
+        except Exception as exc:  # any failure to load keeps the old model serving
+            message = exc.message if isinstance(exc, RepriseError) else repr(exc)
+            self._fail(f"cannot load {what}: {message}", version.version, exc=exc)
+            if self._metrics is not None:
+                self._metrics.observe_reload("failure")
+            return False
+        previous = self.current
+        self.current = Served(version=version, model=model, loaded_at=_now())
+        self._failures.pop(version.version, None)
+        self._error = None
+        if self._metrics is not None:
+            self._metrics.observe_reload("success")
+            self._metrics.set_served(version)
+        seconds = time.perf_counter() - started
+        if previous is None:
+            _LOG.info("serving %s (run %s), loaded in %.1f s", what, version.run_id, seconds)
+        else:
+            _LOG.info("now serving %s (was v%s), loaded in %.1f s", what, previous.version.version, seconds)
+        return True
+
+    def _due(self, number: int) -> bool:
+        """Whether a version that failed before may be tried again yet."""
+        failure = self._failures.get(number)
+        return failure is None or time.monotonic() >= failure[1]
+
+    def _fail(self, message: str, version: int | None, *, exc: BaseException | None = None) -> None:
+        self._error = (message, version, _now())
+        if version is not None:
+            count = self._failures.get(version, (0, 0.0))[0] + 1
+            delay = max(self._interval, 1.0) * min(2**count, _MAX_BACKOFF_INTERVALS)
+            self._failures[version] = (count, time.monotonic() + delay)
+        keeps = f"; still serving v{self.current.version.version}" if self.current is not None else ""
+        details: dict[str, Any] = {"exc_info": exc} if exc is not None and not isinstance(exc, RepriseError) else {}
+        _LOG.error("%s%s", message, keeps, **details)
+
+
+def _now() -> datetime:
+    return datetime.now(tz=UTC)

@@ -1,0 +1,395 @@
+"""Request and response models: fixed ones for health, info and failures, and per-model ones built from a signature.
+
+A record is a JSON object keyed by feature name. Each feature is checked strictly against its signature type before
+the model sees it: no string for a number, no float for an integer, no NaN or infinity in a required feature, no
+unknown feature (rejected, not dropped). Doubles must also fit in float32 (|x| <= 3.4e38): tree models (scikit-learn,
+XGBoost, LightGBM) compute in float32, and a larger value would reach them as infinity and fail.
+
+Example:
+    >>> from reprise.tracking.serving import ColumnSpec, ModelSpec
+    >>> spec = ModelSpec(inputs=(ColumnSpec("age", "long"),), output_type="long", signature={}, flavors=())
+    >>> schemas = build_schemas(spec, max_batch_records=10)
+    >>> schemas.record.model_validate({"age": 41}).model_dump(by_alias=True)
+    {'age': 41}
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import datetime  # noqa: TC003 - pydantic reads the annotations at runtime
+from typing import TYPE_CHECKING, Annotated, Any, Final, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, create_model
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+
+    from reprise.tracking.serving import ColumnSpec, ModelSpec
+
+__all__ = [
+    "FLOAT32_MAX",
+    "ErrorDetail",
+    "Failure",
+    "FieldProblem",
+    "HealthStatus",
+    "InputColumn",
+    "ModelInfo",
+    "ReloadFailure",
+    "RequestSchemas",
+    "ServedModel",
+    "build_schemas",
+    "describe_problems",
+    "json_type",
+]
+
+#: Largest magnitude a double feature may have (float32's): see the module docstring.
+FLOAT32_MAX: Final = 3.4028234663852886e38
+_INT_RANGES: Final = {"long": (-(2**63), 2**63 - 1), "integer": (-(2**31), 2**31 - 1)}
+_JSON_TYPES: Final = {
+    "double": "number",
+    "float": "number",
+    "long": "integer",
+    "integer": "integer",
+    "boolean": "boolean",
+    "string": "string",
+}
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class FieldProblem(_Strict):
+    """What is wrong with one part of a request.
+
+    Attributes:
+        field: Where: a feature name, ``records[3].age``, ``records`` or ``body``.
+        problem: What is wrong, in words.
+        type: A stable machine-readable kind (``missing``, ``unknown_feature``, ``wrong_type``, ``not_finite``...).
+    """
+
+    field: str
+    problem: str
+    type: str
+
+
+class ErrorDetail(_Strict):
+    """Why a request failed.
+
+    Attributes:
+        code: Stable kebab-case code (``invalid-request``, ``body-too-large``, ``model-error``, ``not-ready``...).
+        message: One line for people.
+        fields: For invalid requests, each problem found.
+        error_id: For server-side failures, the id to look for in the server log.
+        hint: What to do about it, when known.
+    """
+
+    code: str
+    message: str
+    fields: list[FieldProblem] = Field(default_factory=list)
+    error_id: str | None = None
+    hint: str | None = None
+
+
+class Failure(_Strict):
+    """The body of every 4xx and 5xx answer."""
+
+    status: Literal["error"] = "error"
+    error: ErrorDetail
+
+
+class ServedModel(_Strict):
+    """The model version that produced an answer (also in the ``X-Model-*`` and ``X-Run-Id`` headers).
+
+    Attributes:
+        name: The registered model.
+        version: Its version.
+        alias: The alias being served, if any.
+        run_id: The MLflow run that trained it (``reprise reproduce`` takes it).
+    """
+
+    name: str
+    version: int
+    alias: str | None = None
+    run_id: str | None = None
+
+
+class ReloadFailure(_Strict):
+    """A version that could not be loaded (the previous one, if any, kept serving).
+
+    Attributes:
+        version: The version that failed, when known.
+        message: What went wrong.
+        at: When.
+    """
+
+    version: int | None
+    message: str
+    at: datetime
+
+
+class HealthStatus(_Strict):
+    """Liveness (the process answers: always true here) and readiness (a model is loaded and answering).
+
+    Attributes:
+        status: ``ready``; ``degraded`` (serving, but the last load or alias check failed); ``loading`` (no model
+            yet); ``failed`` (no model, and loading it failed).
+        live: Always true: the process answers.
+        ready: Whether predictions are answered.
+        model: The version answering, if any.
+        loaded_at: When it was loaded.
+        last_check_at: When the alias was last checked.
+        last_error: The last failed load or alias check, while it is the latest news.
+    """
+
+    status: Literal["ready", "degraded", "loading", "failed"]
+    live: bool = True
+    ready: bool
+    model: ServedModel | None = None
+    loaded_at: datetime | None = None
+    last_check_at: datetime | None = None
+    last_error: ReloadFailure | None = None
+
+
+class InputColumn(_Strict):
+    """One input feature of the served model."""
+
+    name: str
+    type: str
+    required: bool
+
+
+class ModelInfo(_Strict):
+    """The model answering and everything needed to trace an answer back to its run, code and data.
+
+    Attributes:
+        name: The registered model.
+        version: The version answering.
+        alias: The alias served, if any.
+        run_id: The run that trained it.
+        model_id: The MLflow LoggedModel id, when it is one.
+        source: Where MLflow stores its files.
+        model_type: The estimator class or flavour.
+        git_commit: The commit it was trained from.
+        data_digest: The digest of its training inputs.
+        metrics: The run's metrics.
+        inputs: The features a record must have.
+        signature: The MLflow signature as plain data.
+        classes: The class labels of a classifier (the keys of ``probabilities``).
+        flavors: The model's MLflow flavours.
+        loaded_at: When this version was loaded.
+    """
+
+    name: str
+    version: int
+    alias: str | None
+    run_id: str | None
+    model_id: str | None
+    source: str
+    model_type: str
+    git_commit: str
+    data_digest: str
+    metrics: dict[str, float]
+    inputs: list[InputColumn]
+    signature: dict[str, Any]
+    classes: list[str] | None
+    flavors: list[str]
+    loaded_at: datetime
+
+
+@dataclass(frozen=True)
+class RequestSchemas:
+    """The models built from one signature.
+
+    Attributes:
+        record: One record (``POST /predict`` body), fields aliased to the feature names.
+        batch: ``{"records": [record, ...]}`` (``POST /predict/batch`` body).
+        prediction: The ``POST /predict`` answer.
+        batch_prediction: The ``POST /predict/batch`` answer.
+        types: Feature name to MLflow type, for error messages.
+    """
+
+    record: type[BaseModel]
+    batch: type[BaseModel]
+    prediction: type[BaseModel]
+    batch_prediction: type[BaseModel]
+    types: dict[str, str]
+
+
+def build_schemas(spec: ModelSpec, *, max_batch_records: int) -> RequestSchemas:
+    """Build request and response models from a model's signature.
+
+    Args:
+        spec: The model's signature (only named columns of servable types).
+        max_batch_records: The most records a batch may hold.
+
+    Returns:
+        The models; their JSON schemas are what ``/openapi.json`` and ``/docs`` show.
+    """
+    fields: dict[str, Any] = {f"f{index}": _feature_field(column, index) for index, column in enumerate(spec.inputs)}
+    config = ConfigDict(extra="forbid", frozen=True, title="Record")
+    record = create_model("Record", __config__=config, __doc__=_record_doc(spec), **fields)
+    batch = create_model(
+        "BatchRequest",
+        __config__=ConfigDict(extra="forbid", frozen=True),
+        __doc__="Records to predict, answered in the same order.",
+        records=(
+            list[record],  # type: ignore[valid-type]
+            Field(min_length=1, max_length=max_batch_records, description=f"1 to {max_batch_records} records."),
+        ),
+    )
+    value = _prediction_type(spec.output_type)
+    probabilities = (
+        dict[str, float] | None,
+        Field(None, description="Classifiers: probability of each class; null for other models."),
+    )
+    prediction = create_model(
+        "Prediction",
+        __config__=ConfigDict(extra="forbid", frozen=True),
+        __doc__="The answer for one record, and the model version that gave it.",
+        status=(Literal["ok"], "ok"),
+        prediction=(value, Field(description="The model's prediction.")),
+        probabilities=probabilities,
+        model=(ServedModel, ...),
+    )
+    batch_prediction = create_model(
+        "BatchPrediction",
+        __config__=ConfigDict(extra="forbid", frozen=True),
+        __doc__="The answers for a batch, in record order, and the model version that gave them.",
+        status=(Literal["ok"], "ok"),
+        predictions=(list[value], Field(description="One prediction per record.")),  # type: ignore[valid-type]
+        probabilities=(
+            list[dict[str, float]] | None,
+            Field(None, description="Classifiers: one {class: probability} per record."),
+        ),
+        model=(ServedModel, ...),
+    )
+    types = {column.name: column.type for column in spec.inputs}
+    return RequestSchemas(
+        record=record, batch=batch, prediction=prediction, batch_prediction=batch_prediction, types=types
+    )
+
+
+def json_type(mlflow_type: str) -> str:
+    """The JSON type a feature of ``mlflow_type`` takes (``double`` -> ``number``)."""
+    return _JSON_TYPES.get(mlflow_type, mlflow_type)
+
+
+def _feature_field(column: ColumnSpec, index: int) -> tuple[Any, Any]:
+    kind = column.type
+    description = f"Feature {index + 1}: MLflow type {kind}" + ("" if column.required else " (optional)")
+    extra: dict[str, Any] = {"alias": column.name, "title": column.name, "description": description, "strict": True}
+    python_type: Any
+    if kind in ("double", "float"):
+        python_type = float
+        extra.update(ge=-FLOAT32_MAX, le=FLOAT32_MAX, allow_inf_nan=not column.required)
+    elif kind in _INT_RANGES:
+        low, high = _INT_RANGES[kind]
+        python_type = int
+        extra.update(ge=low, le=high)
+    elif kind == "boolean":
+        python_type = bool
+    else:
+        python_type = str
+    if column.required:
+        return Annotated[python_type, Field(**extra)], ...
+    return Annotated[python_type | None, Field(**extra)], None
+
+
+def _prediction_type(output_type: str | None) -> Any:
+    scalar: dict[str | None, Any] = {"long": int, "integer": int, "double": float, "float": float}
+    scalar.update({"boolean": bool, "string": str})
+    chosen = scalar.get(output_type)
+    return Any if chosen is None else chosen | None
+
+
+def _record_doc(spec: ModelSpec) -> str:
+    names = ", ".join(column.name for column in spec.inputs)
+    return f"One record, keyed by feature name ({len(spec.inputs)} features: {names})."
+
+
+def describe_problems(errors: Sequence[Mapping[str, Any]], types: Mapping[str, str]) -> list[FieldProblem]:
+    """Turn pydantic/FastAPI validation errors into one :class:`FieldProblem` per error, in words.
+
+    Args:
+        errors: ``RequestValidationError.errors()``.
+        types: Feature name to MLflow type (from :class:`RequestSchemas`).
+    """
+    problems = []
+    for error in errors:
+        loc = [part for part in error.get("loc", ()) if part != "body"] if error.get("loc") else []
+        kind = str(error.get("type", "invalid"))
+        if kind == "json_invalid":
+            loc = []
+        field = _path(loc)
+        feature = loc[-1] if loc and isinstance(loc[-1], str) and loc[-1] in types else None
+        problem, label = _problem(kind, error, feature, types)
+        problems.append(FieldProblem(field=field, problem=problem, type=label))
+    return problems
+
+
+def _path(loc: Sequence[Any]) -> str:
+    text = ""
+    for part in loc:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text or "body"
+
+
+def _problem(kind: str, error: Mapping[str, Any], feature: str | None, types: Mapping[str, str]) -> tuple[str, str]:
+    ctx: Mapping[str, Any] = error.get("ctx") or {}
+    value = error.get("input")
+    if kind == "missing":
+        if feature is not None:
+            return f"missing feature: the model needs it ({json_type(types[feature])})", "missing"
+        return "missing", "missing"
+    if kind == "extra_forbidden":
+        names = list(types)
+        listed = ", ".join(names[:20]) + (f", ... ({len(names)} in all)" if len(names) > 20 else "")
+        return f"unknown feature: not in the model signature (features: {listed})", "unknown_feature"
+    if kind in ("float_type", "int_type", "bool_type", "string_type") and feature is not None:
+        expected = f"{json_type(types[feature])} (MLflow type {types[feature]})"
+        return f"wrong type: expected {expected}, got {_json_kind(value)} {_short(value)}", "wrong_type"
+    if kind == "finite_number":
+        return f"{_short(value)} is not allowed: the feature is required and must be a finite number", "not_finite"
+    if kind in ("less_than_equal", "greater_than_equal"):
+        bound = ctx.get("le", ctx.get("ge"))
+        return f"out of range: {_short(value)} is beyond the accepted limit {bound}", "out_of_range"
+    if kind == "too_short":
+        return "empty batch: send at least one record", "empty_batch"
+    if kind == "too_long":
+        size = ctx.get("actual_length")
+        return f"batch of {size} records is over the limit of {ctx.get('max_length')}", "batch_too_large"
+    if kind in ("model_type", "model_attributes_type", "dict_type"):
+        return f"expected a JSON object, got {_json_kind(value)}", "not_an_object"
+    if kind == "list_type":
+        return f"expected a list of records, got {_json_kind(value)}", "not_a_list"
+    if kind == "json_invalid":
+        position = error.get("loc", ("body", "?"))[-1]
+        return f"malformed JSON: {ctx.get('error', 'cannot parse')} (at character {position})", "malformed_json"
+    return str(error.get("msg", "invalid")), kind
+
+
+def _json_kind(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int):
+        return "integer"
+    if isinstance(value, float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list):
+        return "array"
+    if isinstance(value, dict):
+        return "object"
+    return type(value).__name__
+
+
+def _short(value: Any) -> str:
+    if isinstance(value, float) and not math.isfinite(value):
+        return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."

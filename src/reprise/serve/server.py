@@ -1,0 +1,85 @@
+"""Run the prediction service under uvicorn: in this process, or in ``workers`` processes that each load the model.
+
+Example:
+    >>> run_server(load_settings(), "iris@champion", port=8000)  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+import os
+from typing import TYPE_CHECKING, Any
+
+from reprise._offline import ensure_offline
+from reprise.errors import ConfigError, MissingExtraError
+from reprise.serve.app import ENV_MODEL, ENV_OPTIONS, ENV_PROJECT, create_app
+from reprise.serve.options import ServeOptions
+
+if TYPE_CHECKING:
+    from reprise.config import Settings
+
+__all__ = ["run_server"]
+
+
+def run_server(
+    settings: Settings,
+    model_ref: str,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    workers: int = 1,
+    options: ServeOptions | None = None,
+) -> None:
+    """Serve ``model_ref`` on ``host:port`` until interrupted (SIGINT / SIGTERM stop it cleanly).
+
+    With one worker the app is built in this process, so a wrong reference fails here with its message. With
+    several, the reference is checked here first, then each uvicorn worker builds its own app (its own model,
+    batcher and alias watch) from ``REPRISE_SERVE_*`` variables through :func:`create_app_from_env`.
+
+    Args:
+        settings: The project's settings.
+        model_ref: ``name@alias``, ``name/3`` or ``name``.
+        host: Interface to bind (default loopback only).
+        port: TCP port.
+        workers: Worker processes.
+        options: Limits, batching and reload interval.
+
+    Raises:
+        MissingExtraError: FastAPI or uvicorn is not installed.
+        ConfigError: ``workers`` or ``port`` is out of range.
+        NotFoundError: No such model, version or alias.
+        RegistryError: The reference is malformed, or the model has no usable signature.
+    """
+    try:
+        import uvicorn
+    except ImportError as exc:
+        raise MissingExtraError("uvicorn", "serve") from exc
+    if workers < 1:
+        raise ConfigError(f"--workers {workers}: need at least one worker", hint="--workers 1")
+    if not 0 <= port <= 65535:
+        raise ConfigError(f"--port {port} is not a TCP port", hint="--port 8000")
+    ensure_offline()
+    chosen = options or ServeOptions()
+    common: dict[str, Any] = {"host": host, "port": port, "log_config": _log_config(), "timeout_graceful_shutdown": 10}
+    if workers == 1:
+        app = functools.partial(create_app, settings, model_ref, options=chosen)
+        uvicorn.run(app, factory=True, **common)
+        return
+    from reprise.serve.loader import prepare
+
+    prepare(settings, model_ref)  # fail here, once, with a clear message, rather than in every worker
+    os.environ[ENV_MODEL] = model_ref
+    os.environ[ENV_PROJECT] = str(settings.project_dir)
+    os.environ[ENV_OPTIONS] = chosen.to_json()
+    os.environ["REPRISE_TRACKING_URI"] = settings.tracking_uri
+    uvicorn.run("reprise.serve.app:create_app_from_env", factory=True, workers=workers, **common)
+
+
+def _log_config() -> dict[str, Any]:
+    """uvicorn's logging, plus the ``reprise.serve`` logger (loads, reloads, model errors) on the same handler."""
+    from uvicorn.config import LOGGING_CONFIG
+
+    config: dict[str, Any] = copy.deepcopy(LOGGING_CONFIG)
+    config["loggers"]["reprise"] = {"handlers": ["default"], "level": "INFO", "propagate": False}
+    return config

@@ -1,0 +1,505 @@
+"""What ``reprise serve`` needs from MLflow: which version a reference names, its signature, and a callable model.
+
+Three steps, each usable alone so a server can poll cheaply and load in the background:
+
+1. :func:`target_version` reads the version number an alias (or ``latest``) points at: one registry query, used to
+   notice that an alias moved.
+2. :func:`describe_version` gathers a version's provenance (run, git commit, data digest, metrics) and
+   :func:`read_model_spec` its signature from the ``MLmodel`` file, without loading the model.
+3. :func:`load_servable` loads the model and wraps it as a :class:`ServableModel` that takes rows keyed by feature
+   name and answers predictions and, for classifiers, class probabilities.
+
+MLflow errors are wrapped here: :class:`~reprise.errors.NotFoundError` for unknown models, versions and aliases,
+:class:`~reprise.errors.TrackingError` when the store fails, :class:`~reprise.errors.RegistryError` when a version
+cannot be served.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Final
+
+from reprise.errors import NotFoundError, RegistryError, TrackingError
+from reprise.tracking._client import client_for
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator, Mapping, Sequence
+
+    from mlflow import MlflowClient
+    from mlflow.entities.model_registry import ModelVersion
+
+    from reprise.config import Settings
+
+__all__ = [
+    "ColumnSpec",
+    "ModelSpec",
+    "Predictions",
+    "ServableModel",
+    "ServedVersion",
+    "describe_version",
+    "load_servable",
+    "read_model_spec",
+    "target_version",
+]
+
+#: MLflow column types a served model's inputs may have (MLflow ``DataType`` names).
+SERVABLE_TYPES: Final = frozenset({"double", "float", "long", "integer", "boolean", "string"})
+#: numpy dtype of each servable column type.
+_DTYPES: Final = {
+    "double": "float64",
+    "float": "float32",
+    "long": "int64",
+    "integer": "int32",
+    "boolean": "bool",
+    "string": "object",
+}
+_UNKNOWN: Final = "unknown"
+_PROGRESS_BAR: Final = "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"
+#: How far up ``mlflow.parentRunId`` to look for the run Reprise captured (a candidate inside a pipeline run).
+_MAX_PARENTS: Final = 5
+
+
+@dataclass(frozen=True)
+class ColumnSpec:
+    """One input column of a model signature.
+
+    Attributes:
+        name: The feature name.
+        type: Its MLflow type (``double``, ``long``, ``string``...).
+        required: False when the signature marks the column optional (it may be null or missing).
+    """
+
+    name: str
+    type: str
+    required: bool = True
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A model's signature and flavours, read from its ``MLmodel`` file.
+
+    Attributes:
+        inputs: The input columns, in signature order.
+        output_type: The MLflow type of one prediction (``long``, ``double``, ``string``, ``boolean``), or None
+            when the signature does not say or a prediction is more than one value.
+        signature: The signature as plain data (``inputs``, ``outputs``, ``params`` lists).
+        flavors: The model's MLflow flavours.
+    """
+
+    inputs: tuple[ColumnSpec, ...]
+    output_type: str | None
+    signature: dict[str, Any]
+    flavors: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class ServedVersion:
+    """A registered model version and where it came from.
+
+    Attributes:
+        name: The registered model.
+        version: The version number.
+        alias: The alias it was found through, if any.
+        run_id: The run that produced it.
+        source: Where MLflow stores its files.
+        model_id: The MLflow LoggedModel id, when it is one.
+        git_commit: The commit it was trained from (``unknown`` when not captured).
+        data_digest: The digest of its training inputs (``unknown`` when not captured).
+        model_type: The estimator class or flavour (``unknown`` when not recorded).
+        metrics: The run's metrics.
+    """
+
+    name: str
+    version: int
+    alias: str | None
+    run_id: str | None
+    source: str
+    model_id: str | None = None
+    git_commit: str = _UNKNOWN
+    data_digest: str = _UNKNOWN
+    model_type: str = _UNKNOWN
+    metrics: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Predictions:
+    """What a model answered for a list of rows, in row order.
+
+    Attributes:
+        values: One prediction per row (a number, a string, a bool, or a list for multi-output models).
+        probabilities: For classifiers, one ``{class: probability}`` per row; else None.
+    """
+
+    values: list[Any]
+    probabilities: list[dict[str, float]] | None
+
+
+def target_version(settings: Settings, name: str, alias: str | None) -> int:
+    """The version number ``alias`` of model ``name`` points at, or its latest version when ``alias`` is None.
+
+    Raises:
+        NotFoundError: No such model or alias (the message lists the aliases), or the model has no version.
+        TrackingError: The registry could not be read.
+    """
+    client = client_for(settings)
+    model = _registered_model(client, name)
+    if alias is None:
+        return _latest_version(client, name)
+    aliases = {str(key): int(value) for key, value in (model.aliases or {}).items()}
+    if alias not in aliases:
+        listed = ", ".join(f"{key} → v{value}" for key, value in sorted(aliases.items())) or "none"
+        raise NotFoundError(
+            f"model '{name}' has no alias '{alias}'; aliases: {listed}", hint=f"reprise registry versions {name}"
+        )
+    return aliases[alias]
+
+
+def describe_version(settings: Settings, name: str, version: int, *, alias: str | None = None) -> ServedVersion:
+    """Version ``version`` of model ``name`` with its provenance.
+
+    Git commit and data digest come from the version's tags (written by ``reprise registry register``), else from
+    the ``reprise.*`` tags of its run or of the captured run above it; metrics come from the run.
+
+    Raises:
+        NotFoundError: No such model or version.
+        TrackingError: The registry could not be read.
+    """
+    from mlflow.exceptions import MlflowException
+
+    client = client_for(settings)
+    try:
+        found: ModelVersion = client.get_model_version(name, str(version))
+    except MlflowException as exc:
+        if exc.error_code == "RESOURCE_DOES_NOT_EXIST":
+            raise NotFoundError(
+                f"model '{name}' has no version {version}", hint=f"reprise registry versions {name}"
+            ) from exc
+        raise TrackingError(f"cannot read {name} v{version}: {exc.message}") from exc
+    tags = {str(key): str(value) for key, value in (found.tags or {}).items()}
+    run_tags, metrics = _run_provenance(client, found.run_id)
+    if not metrics:
+        metrics = _metric_tags(tags)
+    return ServedVersion(
+        name=name,
+        version=int(found.version),
+        alias=alias,
+        run_id=found.run_id or None,
+        source=str(found.source or ""),
+        model_id=getattr(found, "model_id", None) or tags.get("reprise.model_id") or None,
+        git_commit=_known(tags.get("git_commit")) or _known(run_tags.get("reprise.git_commit")) or _UNKNOWN,
+        data_digest=_known(tags.get("data_digest")) or _known(run_tags.get("reprise.data_digest")) or _UNKNOWN,
+        model_type=_known(tags.get("model_type")) or _known(run_tags.get("estimator_name")) or _UNKNOWN,
+        metrics=metrics,
+    )
+
+
+def read_model_spec(settings: Settings, version: ServedVersion) -> ModelSpec:
+    """The signature and flavours of ``version``, read from its ``MLmodel`` file (the model is not loaded).
+
+    Raises:
+        RegistryError: The version has no readable ``MLmodel`` or no signature.
+    """
+    from mlflow.artifacts import download_artifacts
+    from mlflow.exceptions import MlflowException
+    from mlflow.models import Model
+
+    uri = _download_uri(settings, version)
+    with tempfile.TemporaryDirectory(prefix="reprise-mlmodel-") as tmp:
+        try:
+            with _quiet_downloads():
+                path = download_artifacts(
+                    artifact_uri=f"{uri.rstrip('/')}/MLmodel", dst_path=tmp, tracking_uri=settings.tracking_uri
+                )
+            meta = Model.load(path)
+        except (MlflowException, OSError) as exc:
+            raise RegistryError(f"cannot read the MLmodel file of {version.name} v{version.version}: {exc}") from exc
+    return _spec(meta, f"{version.name} v{version.version}")
+
+
+def load_servable(settings: Settings, version: ServedVersion, *, warm_up: bool = True) -> ServableModel:
+    """Load ``version`` as a :class:`ServableModel`; with ``warm_up``, answer its input example once first.
+
+    The warm-up catches a model that loads but cannot predict before it is put in front of clients.
+
+    Raises:
+        RegistryError: The model cannot be loaded, has no usable signature, or fails on its own input example.
+    """
+    import mlflow.pyfunc
+    from mlflow.artifacts import download_artifacts
+    from mlflow.exceptions import MlflowException
+
+    uri = _download_uri(settings, version)
+    what = f"{version.name} v{version.version}"
+    # The files stay on disk as long as the model lives: some flavours read them lazily.
+    folder = tempfile.TemporaryDirectory(prefix="reprise-serve-")
+    try:
+        with _quiet_downloads():
+            local = download_artifacts(artifact_uri=uri, dst_path=folder.name, tracking_uri=settings.tracking_uri)
+        pyfunc = mlflow.pyfunc.load_model(local)
+    except (MlflowException, OSError, ImportError, ValueError, TypeError) as exc:
+        folder.cleanup()
+        raise RegistryError(f"cannot load {what}: {exc}", hint="does it load with reprise.load_model?") from exc
+    model = ServableModel(pyfunc, _spec(pyfunc.metadata, what), folder)
+    if warm_up:
+        example = _input_example(pyfunc, local)
+        if example is not None:
+            try:
+                model.predict_rows(example)
+            except Exception as exc:  # any failure here means: this model cannot serve
+                raise RegistryError(f"{what} fails on its own input example: {exc!r}") from exc
+    return model
+
+
+class ServableModel:
+    """A loaded model that answers rows keyed by feature name, validated beforehand against its signature.
+
+    Predictions are those of ``mlflow.pyfunc`` on the same rows. Probabilities come from the underlying model's
+    ``predict_proba`` when it has one; for a random forest (whose ``predict`` is the arg-max of ``predict_proba``)
+    one ``predict_proba`` call gives both, which halves the cost of each request.
+
+    Attributes:
+        spec: The model's signature and flavours.
+        classes: The class labels of a classifier, else None.
+    """
+
+    def __init__(self, pyfunc: Any, spec: ModelSpec, folder: tempfile.TemporaryDirectory[str] | None = None) -> None:
+        self._pyfunc = pyfunc
+        self.spec = spec
+        self._folder = folder
+        self._columns = [column.name for column in spec.inputs]
+        self._dtypes = {column.name: _DTYPES[column.type] for column in spec.inputs}
+        self._optional = {column.name for column in spec.inputs if not column.required}
+        raw = _raw_model(pyfunc)
+        proba = getattr(raw, "predict_proba", None)
+        classes = getattr(raw, "classes_", None)
+        usable = proba is not None and classes is not None and getattr(classes, "ndim", 0) == 1
+        self._proba = proba if usable else None
+        self._classes = list(classes) if usable and classes is not None else None
+        self.classes: tuple[str, ...] | None = None if self._classes is None else tuple(map(str, self._classes))
+        self._argmax = usable and _predicts_by_argmax(raw)
+        #: The class of the underlying model (``RandomForestClassifier``...), when there is one.
+        self.model_class: str | None = None if raw is None else type(raw).__name__
+
+    def predict_rows(self, rows: Sequence[Mapping[str, Any]]) -> Predictions:
+        """Answer ``rows`` (dicts keyed by feature name, already validated) in one model call.
+
+        Raises:
+            Exception: Whatever the model raises; the caller decides what a client sees.
+        """
+        import numpy as np
+
+        frame = self.frame(rows)
+        probabilities: list[dict[str, float]] | None = None
+        if self._proba is not None and self._classes is not None:
+            proba = np.asarray(self._proba(frame))
+            keys = self.classes or ()
+            probabilities = [dict(zip(keys, row, strict=True)) for row in proba.tolist()]
+            if self._argmax:
+                values = np.asarray(self._classes).take(np.argmax(proba, axis=1), axis=0).tolist()
+                return Predictions(values=values, probabilities=probabilities)
+        return Predictions(values=_as_list(self._pyfunc.predict(frame)), probabilities=probabilities)
+
+    def frame(self, rows: Sequence[Mapping[str, Any]]) -> Any:
+        """The pandas DataFrame of ``rows``: signature column order, signature dtypes."""
+        import pandas as pd
+
+        data = {name: [row.get(name) for row in rows] for name in self._columns}
+        frame = pd.DataFrame(data, columns=self._columns)
+        casts = {
+            name: dtype
+            for name, dtype in self._dtypes.items()
+            if name not in self._optional or not frame[name].isna().any()
+        }
+        return frame.astype(casts, copy=False) if casts else frame
+
+
+def _registered_model(client: MlflowClient, name: str) -> Any:
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return client.get_registered_model(name)
+    except MlflowException as exc:
+        if exc.error_code == "RESOURCE_DOES_NOT_EXIST":
+            raise NotFoundError(f"no registered model '{name}'", hint="reprise registry list") from exc
+        raise TrackingError(f"cannot read registered model '{name}': {exc.message}") from exc
+
+
+def _latest_version(client: MlflowClient, name: str) -> int:
+    from mlflow.exceptions import MlflowException
+
+    numbers: list[int] = []
+    token: str | None = None
+    escaped = name.replace("\\", "\\\\").replace("'", "\\'")
+    try:
+        while True:
+            page = client.search_model_versions(f"name = '{escaped}'", max_results=1000, page_token=token)
+            numbers.extend(int(found.version) for found in page)
+            token = page.token
+            if not token:
+                break
+    except MlflowException as exc:
+        raise TrackingError(f"cannot list the versions of '{name}': {exc.message}") from exc
+    if not numbers:
+        raise NotFoundError(f"model '{name}' has no versions yet", hint="reprise registry register RUN NAME")
+    return max(numbers)
+
+
+def _run_provenance(client: MlflowClient, run_id: str | None) -> tuple[dict[str, str], dict[str, float]]:
+    """The ``reprise.*`` tags of the captured run at or above ``run_id``, and the run's own metrics."""
+    from mlflow.exceptions import MlflowException
+
+    if not run_id:
+        return {}, {}
+    try:
+        run = client.get_run(run_id)
+    except MlflowException:  # the run was deleted: the version is still servable, its provenance unknown
+        return {}, {}
+    metrics = {str(key): float(value) for key, value in sorted(run.data.metrics.items())}
+    tags = dict(run.data.tags)
+    current = run
+    for _ in range(_MAX_PARENTS):
+        if "reprise.record_version" in current.data.tags:
+            return {**tags, **current.data.tags}, metrics
+        parent = current.data.tags.get("mlflow.parentRunId")
+        if not parent:
+            break
+        try:
+            current = client.get_run(parent)
+        except MlflowException:
+            break
+    return tags, metrics
+
+
+def _metric_tags(tags: Mapping[str, str]) -> dict[str, float]:
+    metrics: dict[str, float] = {}
+    for key, value in sorted(tags.items()):
+        if key.startswith("metric."):
+            try:
+                metrics[key.removeprefix("metric.")] = float(value)
+            except ValueError:
+                continue
+    return metrics
+
+
+def _known(value: str | None) -> str | None:
+    return value if value and value != _UNKNOWN else None
+
+
+@contextlib.contextmanager
+def _quiet_downloads() -> Iterator[None]:
+    """No MLflow download progress bar (a server's log is no terminal), unless the user chose one."""
+    if _PROGRESS_BAR in os.environ:
+        yield
+        return
+    os.environ[_PROGRESS_BAR] = "false"
+    try:
+        yield
+    finally:
+        os.environ.pop(_PROGRESS_BAR, None)
+
+
+def _download_uri(settings: Settings, version: ServedVersion) -> str:
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return str(client_for(settings).get_model_version_download_uri(version.name, str(version.version)))
+    except MlflowException as exc:
+        raise RegistryError(f"cannot locate the files of {version.name} v{version.version}: {exc.message}") from exc
+
+
+def _spec(meta: Any, what: str) -> ModelSpec:
+    signature = getattr(meta, "signature", None)
+    hint = "log the model with reprise.log_model(model, X.head()) so it carries a signature"
+    if signature is None or signature.inputs is None:
+        raise RegistryError(f"{what} has no signature: requests cannot be validated", hint=hint)
+    inputs = signature.inputs
+    if inputs.is_tensor_spec() or not inputs.has_input_names():
+        raise RegistryError(f"{what} takes a tensor or unnamed columns; only named columns can be served", hint=hint)
+    columns = tuple(
+        ColumnSpec(name=str(spec.name), type=getattr(spec.type, "name", str(spec.type)), required=bool(spec.required))
+        for spec in inputs.inputs
+    )
+    odd = [f"{column.name} ({column.type})" for column in columns if column.type not in SERVABLE_TYPES]
+    if odd:
+        raise RegistryError(
+            f"{what} has input columns of types that cannot be served: {', '.join(odd)}",
+            hint=f"servable types: {', '.join(sorted(SERVABLE_TYPES))}",
+        )
+    plain = {key: _parse_json(value) for key, value in signature.to_dict().items()}
+    flavors = tuple(sorted(str(name) for name in (getattr(meta, "flavors", None) or {})))
+    return ModelSpec(inputs=columns, output_type=_output_type(signature.outputs), signature=plain, flavors=flavors)
+
+
+def _output_type(outputs: Any) -> str | None:
+    """The type of one prediction: a single column or a 1-d tensor."""
+    if outputs is None or len(outputs.inputs) != 1:
+        return None
+    spec = outputs.inputs[0]
+    if outputs.is_tensor_spec():
+        shape = tuple(spec.shape)
+        if len(shape) != 1:
+            return None
+        kind = spec.type.kind
+        return {"i": "long", "u": "long", "f": "double", "b": "boolean", "O": "string", "U": "string"}.get(kind)
+    name = getattr(spec.type, "name", None)
+    return name if name in SERVABLE_TYPES else None
+
+
+def _parse_json(value: Any) -> Any:
+    import json
+
+    if isinstance(value, str):
+        try:
+            return json.loads(value)
+        except ValueError:
+            return value
+    return value
+
+
+def _raw_model(pyfunc: Any) -> Any:
+    try:
+        return pyfunc.get_raw_model()
+    except (NotImplementedError, AttributeError):
+        return None
+
+
+def _predicts_by_argmax(raw: Any) -> bool:
+    """True when ``raw.predict`` is, by its code, the class of highest ``predict_proba`` (random forests)."""
+    from sklearn.ensemble._forest import ForestClassifier
+    from sklearn.pipeline import Pipeline
+
+    final = raw._final_estimator if isinstance(raw, Pipeline) else raw
+    return (
+        isinstance(final, ForestClassifier)
+        and type(final).predict is ForestClassifier.predict
+        and getattr(final, "n_outputs_", 0) == 1
+        and (not isinstance(raw, Pipeline) or type(raw).predict is Pipeline.predict)
+    )
+
+
+def _input_example(pyfunc: Any, local: str) -> list[dict[str, Any]] | None:
+    """The model's input example as rows, or None when it has none usable."""
+    try:
+        example = pyfunc.metadata.load_input_example(local)
+    except (OSError, ValueError):
+        return None
+    to_dict = getattr(example, "to_dict", None)
+    if to_dict is None:
+        return None
+    rows: list[dict[str, Any]] = to_dict(orient="records")
+    return rows or None
+
+
+def _as_list(output: Any) -> list[Any]:
+    """Predictions as plain Python values, one per row."""
+    import numpy as np
+
+    to_numpy = getattr(output, "to_numpy", None)
+    values = np.asarray(to_numpy() if to_numpy is not None else output)
+    if values.ndim == 2 and values.shape[1] == 1:
+        values = values[:, 0]
+    result: list[Any] = values.tolist()
+    return result

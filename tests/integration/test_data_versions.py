@@ -189,6 +189,12 @@ def test_log_manifest_puts_artifact_metrics_and_params_on_the_run(tmp_project: P
     assert json.loads(Path(local).read_text())["digest"] == manifest.digest
     with pytest.raises(NotFoundError):
         log_manifest(manifest, "0" * 32, settings=settings)
+    with reprise.start_run() as captured:
+        reprise.log_manifest(manifest, captured)
+    assert (
+        MlflowClient(tracking_uri=settings.tracking_uri).get_run(captured.run_id).data.params["data_path"]
+        == manifest.root
+    )
 
 
 @pytest.mark.postgres

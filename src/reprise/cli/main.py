@@ -14,6 +14,7 @@ from reprise.cli import env as env_cli
 from reprise.cli import project as project_cli
 from reprise.cli import quickstart as quickstart_cli
 from reprise.cli import registry as registry_cli
+from reprise.cli import reproduce as reproduce_cli
 from reprise.cli import run as run_cli_module
 from reprise.cli import serve as serve_cli
 from reprise.cli._context import CliState
@@ -55,6 +56,7 @@ def _root(
 project_cli.register(app)
 run_cli_module.register(app)
 quickstart_cli.register(app)
+reproduce_cli.register(app)
 serve_cli.register(app)
 app.add_typer(data_cli.app, name="data")
 app.add_typer(env_cli.app, name="env")

@@ -39,7 +39,9 @@ def serve(
     ] = 1000,
     max_body_bytes: Annotated[
         int,
-        typer.Option("--max-body-bytes", envvar="REPRISE_SERVE_MAX_BODY_BYTES", help="Largest request body (413 over)."),
+        typer.Option(
+            "--max-body-bytes", envvar="REPRISE_SERVE_MAX_BODY_BYTES", help="Largest request body (413 over)."
+        ),
     ] = 1_048_576,
     batching: Annotated[
         bool,
@@ -56,7 +58,7 @@ def serve(
             envvar="REPRISE_SERVE_BATCH_WAIT_MS",
             help="Longest a request waits for others to join its model call.",
         ),
-    ] = 2.0,
+    ] = 5.0,
     json_output: Annotated[bool, typer.Option("--json", help="Print where it serves as JSON before starting.")] = False,
 ) -> None:
     """Serve a registered model over HTTP until Ctrl+C.

@@ -57,9 +57,11 @@ def collect(
             for entry in entries:
                 rel = prefix + entry.name
                 if entry.is_dir(follow_symlinks=False):
-                    if not matches_any(rel, exclude):
+                    if not (exclude and matches_any(rel, exclude)):
                         stack.append((entry.path, rel + "/"))
-                elif entry.is_file() and (not include or matches_any(rel, include)) and not matches_any(rel, exclude):
+                elif entry.is_file() and not (include and not matches_any(rel, include)):
+                    if exclude and matches_any(rel, exclude):
+                        continue
                     st = entry.stat()
                     found[rel] = FileStat(entry.path, st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_mode)
     return sorted(found.items())

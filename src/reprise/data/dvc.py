@@ -291,7 +291,7 @@ def stage_names(root: Path) -> tuple[str, ...]:
 
     repo = _open(root)
     try:
-        return tuple(stage.name for stage in _quietly(lambda: repo.stage.collect()) if getattr(stage, "cmd", None))
+        return tuple(stage.name for stage in _quietly(repo.stage.collect) if getattr(stage, "cmd", None))
     except DvcException:
         return ()
     finally:

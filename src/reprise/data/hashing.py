@@ -3,8 +3,12 @@
 * One pass: every file is read once, whatever the number of algorithms. A big file is read in 4 MiB chunks into
   recycled buffers and each algorithm hashes on its own thread (hashlib and blake3 release the GIL), so md5+sha256
   costs about as much as md5 alone on two cores, and reading overlaps hashing even for one algorithm.
-* Many files: small files are hashed in batches on a thread pool. Threads, not processes: the hash functions release
-  the GIL, batches keep the per-file Python overhead low, and there is no fork or pickling cost (bench_hashing.py).
+* Many files: small files are hashed in batches. Few of them: on a thread pool (the hash functions release the
+  GIL). From 1,000 on: one thread here plus ``cpus - 1`` helper processes (``python -m reprise.data._hashworker``,
+  fed batches over a pipe), because the per-file Python work holds the GIL long enough to idle a second thread
+  (measured in bench/bench_hashing.py: about 1.5x for threads against 1.8x for processes on two cores). Not
+  ``multiprocessing``: its spawn and forkserver modes re-run the caller's ``__main__`` (a training script without a
+  main guard would train again) and fork copies the caller's threads and their locks.
 * Stat cache: ``<project>/.reprise/hashcache.db`` maps (path, inode, size, mtime_ns, ctime_ns) to hashes, so an
   unchanged file is never read twice. A file modified less than two seconds before it was read is not cached (the
   "racy git" rule: a change within the timestamp granularity would otherwise go unseen). ``rehash=True`` ignores
@@ -19,21 +23,23 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import json
 import os
 import queue
+import subprocess
+import sys
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Final, NamedTuple, Protocol
 
 from reprise.errors import DataError
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable, Sequence
-    from concurrent.futures import Future
-    from pathlib import Path
+    from collections.abc import Callable, Iterable, Iterator, Sequence
 
     from reprise.data.hashcache import HashCache
 
@@ -43,6 +49,7 @@ __all__ = [
     "FileStat",
     "HashResult",
     "check_algorithms",
+    "hash_batch",
     "hash_file",
     "hash_files",
     "is_settled",
@@ -59,6 +66,8 @@ _BIG: Final = 16 << 20
 #: Small files are handed to the pool in batches of about this many bytes.
 _BATCH_BYTES: Final = 4 << 20
 _BATCH_FILES: Final = 64
+#: From this many small files on, helper processes share the work (their ~50 ms start-up is then worth it).
+_PROCESS_MIN_FILES: Final = 1000
 #: A file whose mtime is this close to the moment it was read is not cached (timestamp granularity).
 _RACY_NS: Final = 2_000_000_000
 
@@ -230,16 +239,14 @@ def hash_files(
     if on_progress is not None:
         on_progress(done, total)
     batches = _batches(todo, files)
-    with ThreadPoolExecutor(max_workers=workers or os.cpu_count() or 1, thread_name_prefix="reprise-hash") as pool:
-        futures = [pool.submit(_hash_batch, [files[i] for i in batch], names) for batch in batches]
-        for future, batch in zip(_completed(futures), batches, strict=True):
-            for index, hashes in zip(batch, future, strict=True):
-                result.hashes[index] = hashes
-                result.files_read += 1
-                result.bytes_read += files[index].size
-                done += files[index].size
-            if on_progress is not None:
-                on_progress(done, total)
+    for batch, hashes in _run(batches, files, names, workers or os.cpu_count() or 1):
+        for index, found in zip(batch, hashes, strict=True):
+            result.hashes[index] = found
+            result.files_read += 1
+            result.bytes_read += files[index].size
+            done += files[index].size
+        if on_progress is not None:
+            on_progress(done, total)
     if cache is not None:
         fresh = [(files[i], result.hashes[i]) for i in todo if is_settled((files[i],), started_ns)]
         cache.store(fresh)
@@ -263,10 +270,160 @@ def is_settled(files: Iterable[FileStat], started_ns: int) -> bool:
     return all(stat.mtime_ns < started_ns - _RACY_NS for stat in files)
 
 
-def _completed(futures: list[Future[list[dict[str, str]]]]) -> Iterable[list[dict[str, str]]]:
-    """Results in submission order (progress then moves in steps, which is all a bar needs)."""
-    for future in futures:
-        yield future.result()
+def hash_batch(batch: Sequence[tuple[str, int]], names: tuple[str, ...]) -> list[dict[str, str]]:
+    """Hash ``(path, size)`` pairs one after the other, each in one read pass (used by the helper processes).
+
+    Args:
+        batch: Absolute paths and their sizes.
+        names: Checked algorithm names.
+
+    Returns:
+        ``{algorithm: hexdigest}`` per file.
+
+    Raises:
+        DataError: A file cannot be read.
+    """
+    return [_hash_one(path, size, names) for path, size in batch]
+
+
+def _run(
+    batches: list[list[int]], files: Sequence[FileStat], names: tuple[str, ...], workers: int
+) -> Iterator[tuple[list[int], list[dict[str, str]]]]:
+    """Hash the batches on threads (and helper processes when there are many small files); yield as they finish.
+
+    With many small files the per-file Python work holds the GIL long enough to keep a second thread waiting, so
+    all but one of the workers are then helper processes (each fed by a thread that mostly waits on a pipe) and the
+    one left hashes in this process: every core busy, no GIL between them.
+    """
+    if not batches:
+        return
+    small = sum(len(batch) for batch in batches if len(batch) > 1)
+    helpers = workers - 1 if workers > 1 and small >= _PROCESS_MIN_FILES else 0
+    work: queue.SimpleQueue[list[int] | None] = queue.SimpleQueue()
+    results: queue.SimpleQueue[tuple[list[int], list[dict[str, str]] | BaseException]] = queue.SimpleQueue()
+    for batch in batches:
+        work.put(batch)
+    threads = [
+        threading.Thread(target=_local, args=(work, results, files, names), daemon=True)
+        for _ in range(workers - helpers)
+    ]
+    threads += [
+        threading.Thread(target=_remote, args=(work, results, files, names), daemon=True) for _ in range(helpers)
+    ]
+    for _ in threads:
+        work.put(None)
+    for thread in threads:
+        thread.start()
+    try:
+        for _ in batches:
+            batch, outcome = results.get()
+            if isinstance(outcome, BaseException):
+                raise outcome
+            yield batch, outcome
+    finally:
+        while True:  # on an error, let the workers run out of work rather than finish it
+            try:
+                if work.get_nowait() is None:
+                    work.put(None)
+                    break
+            except queue.Empty:
+                break
+        for thread in threads:
+            thread.join()
+
+
+def _local(
+    work: queue.SimpleQueue[list[int] | None],
+    results: queue.SimpleQueue[tuple[list[int], list[dict[str, str]] | BaseException]],
+    files: Sequence[FileStat],
+    names: tuple[str, ...],
+) -> None:
+    while (batch := work.get()) is not None:
+        try:
+            results.put((batch, hash_batch([(files[i].path, files[i].size) for i in batch], names)))
+        except BaseException as exc:  # handed to the caller's thread
+            results.put((batch, exc))
+
+
+def _remote(
+    work: queue.SimpleQueue[list[int] | None],
+    results: queue.SimpleQueue[tuple[list[int], list[dict[str, str]] | BaseException]],
+    files: Sequence[FileStat],
+    names: tuple[str, ...],
+) -> None:
+    helper = _Helper.start()
+    try:
+        while (batch := work.get()) is not None:
+            pairs = [(files[i].path, files[i].size) for i in batch]
+            try:
+                hashes = helper.hash(pairs, names) if helper is not None else None
+                if hashes is None:  # no helper (it could not start or died): do the work here
+                    helper = None
+                    hashes = hash_batch(pairs, names)
+                results.put((batch, hashes))
+            except BaseException as exc:
+                results.put((batch, exc))
+    finally:
+        if helper is not None:
+            helper.close()
+
+
+class _Helper:
+    """One ``python -m reprise.data._hashworker`` process and its pipes."""
+
+    def __init__(self, process: subprocess.Popen[str]) -> None:
+        self.process = process
+
+    @classmethod
+    def start(cls) -> _Helper | None:
+        source = str(Path(__file__).resolve().parents[2])  # the folder holding the reprise package
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [source, os.environ.get("PYTHONPATH")]))}
+        try:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "reprise.data._hashworker"],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                text=True,
+                encoding="ascii",
+                env=env,
+            )
+        except OSError:
+            return None
+        return cls(process)
+
+    def hash(self, batch: list[tuple[str, int]], names: tuple[str, ...]) -> list[dict[str, str]] | None:
+        """The hashes of ``batch``, or None when the helper is gone.
+
+        Raises:
+            DataError: A file could not be read.
+        """
+        assert self.process.stdin is not None
+        assert self.process.stdout is not None
+        try:
+            self.process.stdin.write(json.dumps({"names": names, "files": batch}) + "\n")
+            self.process.stdin.flush()
+            line = self.process.stdout.readline()
+        except (OSError, ValueError):
+            return None
+        if not line:
+            return None
+        reply = json.loads(line)
+        if "error" in reply:
+            raise DataError(reply["error"], hint=reply.get("hint"))
+        return [dict(zip(names, row, strict=True)) for row in reply["hashes"]]
+
+    def close(self) -> None:
+        """Close the pipes; the helper exits on end of input."""
+        with contextlib.suppress(OSError):
+            if self.process.stdin is not None:
+                self.process.stdin.close()
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        if self.process.stdout is not None:
+            self.process.stdout.close()
 
 
 def _batches(todo: list[int], files: Sequence[FileStat]) -> list[list[int]]:
@@ -285,10 +442,6 @@ def _batches(todo: list[int], files: Sequence[FileStat]) -> list[list[int]]:
     if current:
         batches.append(current)
     return batches
-
-
-def _hash_batch(batch: list[FileStat], names: tuple[str, ...]) -> list[dict[str, str]]:
-    return [_hash_one(stat.path, stat.size, names) for stat in batch]
 
 
 def _hash_one(path: str, size: int, names: tuple[str, ...]) -> dict[str, str]:

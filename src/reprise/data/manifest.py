@@ -19,6 +19,7 @@ import json
 import stat as stat_module
 import time
 from datetime import UTC, datetime
+from operator import itemgetter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
@@ -36,8 +37,8 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Mapping, Sequence
 
 __all__ = [
-    "MANIFEST_VERSION",
     "FileEntry",
+    "MANIFEST_VERSION",
     "Manifest",
     "ManifestSummary",
     "build_manifest",
@@ -390,7 +391,9 @@ def manifest_digest(files: Iterable[FileEntry]) -> str:
 
 
 def _digest_pairs(pairs: Iterable[tuple[str, dict[str, str]]]) -> str:
-    return digest(sorted(([path, hashes] for path, hashes in pairs), key=lambda pair: pair[0]))
+    listed = [[path, hashes] for path, hashes in pairs]
+    listed.sort(key=itemgetter(0))  # paths are unique; itemgetter keeps the sort in C
+    return digest(listed)
 
 
 def _tree_key(

@@ -120,8 +120,10 @@ def restore_inputs(manifest: Manifest | None, project: Path, source: Path, run_i
 
 
 def snapshot_outputs(manifest: Manifest | None, project: Path) -> dict[str, bytes]:
-    """The bytes of the recorded output files still in ``project`` with their recorded hash (read before an
-    in-place re-run overwrites them), for the files whose contents can be compared."""
+    """The bytes of the recorded outputs still in ``project`` with their recorded hash, whose contents can be compared.
+
+    Read before an in-place re-run overwrites them.
+    """
     from reprise.reproduce._contents import is_comparable
 
     saved: dict[str, bytes] = {}
@@ -132,9 +134,7 @@ def snapshot_outputs(manifest: Manifest | None, project: Path) -> dict[str, byte
     return saved
 
 
-def original_output_reader(
-    project: Path, source: Path, saved: dict[str, bytes]
-) -> Callable[[FileEntry], bytes | None]:
+def original_output_reader(project: Path, source: Path, saved: dict[str, bytes]) -> Callable[[FileEntry], bytes | None]:
     """A reader of original output bytes: saved before the run, in the DVC cache, or in ``source`` if unchanged."""
     from reprise.data.dvc import cache_files, is_dvc_repo
 

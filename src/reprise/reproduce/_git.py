@@ -86,7 +86,9 @@ def _git(cwd: Path, args: Sequence[str], *, check: bool) -> subprocess.Completed
     except (OSError, subprocess.TimeoutExpired) as exc:
         raise ReproductionError(f"git {args[0]} failed in {cwd}: {exc}", hint=f"git -C {cwd} status") from exc
     if check and done.returncode != 0:
-        raise ReproductionError(f"git {args[0]} failed in {cwd}: {_last_line(done.stderr)}", hint=f"git -C {cwd} status")
+        raise ReproductionError(
+            f"git {args[0]} failed in {cwd}: {_last_line(done.stderr)}", hint=f"git -C {cwd} status"
+        )
     return done
 
 

@@ -75,7 +75,9 @@ class EnvironmentBuild(BaseModel):
 def current_environment(recorded: Environment) -> EnvironmentBuild:
     """Describe the current interpreter as the environment of an in-place reproduction."""
     version = platform.python_version()
-    notes = () if version == recorded.python.version else (f"Python {recorded.python.version} recorded, {version} used",)
+    notes = (
+        () if version == recorded.python.version else (f"Python {recorded.python.version} recorded, {version} used",)
+    )
     return EnvironmentBuild(
         mode="in_place",
         python=sys.executable,
@@ -180,7 +182,7 @@ def build_venv(
 def _local_targets(
     recorded: Environment, local: Sequence[Package], original_root: str | None, worktree_root: Path, project_dir: Path
 ) -> tuple[list[str], list[str], list[str]]:
-    """uv arguments for the local packages, a line per install saying where from, and notes for those skipped."""
+    """The uv arguments for the local packages, a line per install saying where from, and notes for those skipped."""
     targets: list[str] = []
     installs: list[str] = []
     notes: list[str] = []
@@ -258,7 +260,9 @@ def _file_path(url: str) -> Path | None:
 def _uv() -> str:
     found = shutil.which("uv") or shutil.which("uv", path=str(Path(sys.executable).parent))
     if found is None:
-        raise ReproductionError("uv is not installed: the reproduction's environment is built with it", hint="pip install uv")
+        raise ReproductionError(
+            "uv is not installed: the reproduction's environment is built with it", hint="pip install uv"
+        )
     return found
 
 
@@ -268,9 +272,7 @@ def _py_version() -> str:
 
 def _run(program: str, args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     try:
-        return subprocess.run(
-            [program, *args], capture_output=True, text=True, env=env, timeout=_TIMEOUT, check=False
-        )
+        return subprocess.run([program, *args], capture_output=True, text=True, env=env, timeout=_TIMEOUT, check=False)
     except (OSError, subprocess.TimeoutExpired) as exc:
         raise ReproductionError(f"{Path(program).name} {args[0]} failed: {exc}", hint="uv --version") from exc
 

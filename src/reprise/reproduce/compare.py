@@ -323,34 +323,58 @@ def compare_predictions(
         original_fingerprint = fingerprint_predictions(original)
     if reproduced_fingerprint is None and reproduced is not None:
         reproduced_fingerprint = fingerprint_predictions(reproduced)
-    fingerprints = {"original": original_fingerprint, "reproduced": reproduced_fingerprint}
     if original_fingerprint is None and reproduced_fingerprint is None:
         return None
     if original_fingerprint is None or reproduced_fingerprint is None:
         one_side: Status = "added" if original_fingerprint is None else "missing"
         side = "original" if original_fingerprint is None else "re-run"
-        return PredictionDelta(status=one_side, **fingerprints, detail=f"the {side} logged no predictions")
+        return PredictionDelta(
+            status=one_side,
+            original=original_fingerprint,
+            reproduced=reproduced_fingerprint,
+            detail=f"the {side} logged no predictions",
+        )
     a = None if original is None else np.asarray(original)
     b = None if reproduced is None else np.asarray(reproduced)
     if original_fingerprint == reproduced_fingerprint:
         size = None if a is None else int(a.size)
         pairs = _sample(a, b) if a is not None and b is not None else ()
-        return PredictionDelta(status="identical", **fingerprints, n_total=size, n_different=0, sample=pairs)
+        return PredictionDelta(
+            status="identical",
+            original=original_fingerprint,
+            reproduced=reproduced_fingerprint,
+            n_total=size,
+            n_different=0,
+            sample=pairs,
+        )
     if a is None or b is None or a.shape != b.shape:
         detail = (
             "fingerprints differ (values not available)" if a is None or b is None else f"shape {a.shape} vs {b.shape}"
         )
-        return PredictionDelta(status="different", **fingerprints, detail=detail)
+        return PredictionDelta(
+            status="different", original=original_fingerprint, reproduced=reproduced_fingerprint, detail=detail
+        )
     if a.dtype.kind not in "biuf" or b.dtype.kind not in "biuf":
         unequal = int(np.count_nonzero(a != b))
         detail = f"{unequal} of {a.size} predictions differ"
         status: Status = "different" if unequal else "identical"
-        return PredictionDelta(status=status, **fingerprints, n_total=int(a.size), n_different=unequal, detail=detail)
-    return _numeric_delta(a, b, tolerance, fingerprints)
+        return PredictionDelta(
+            status=status,
+            original=original_fingerprint,
+            reproduced=reproduced_fingerprint,
+            n_total=int(a.size),
+            n_different=unequal,
+            detail=detail,
+        )
+    return _numeric_delta(a, b, tolerance, original_fingerprint, reproduced_fingerprint)
 
 
 def _numeric_delta(
-    a: Any, b: Any, tolerance: Tolerance, fingerprints: dict[str, PredictionFingerprint | None]
+    a: Any,
+    b: Any,
+    tolerance: Tolerance,
+    original_fingerprint: PredictionFingerprint,
+    reproduced_fingerprint: PredictionFingerprint,
 ) -> PredictionDelta:
     import numpy as np
 
@@ -367,7 +391,8 @@ def _numeric_delta(
     detail = f"{n_different} of {x.size} values differ, max |Δ| {max_abs:.3g} (relative {max_rel:.3g})"
     return PredictionDelta(
         status=status,
-        **fingerprints,
+        original=original_fingerprint,
+        reproduced=reproduced_fingerprint,
         n_total=int(x.size),
         n_different=n_different,
         max_abs_diff=max_abs,

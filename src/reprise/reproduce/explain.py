@@ -37,6 +37,7 @@ __all__ = [
     "Explanation",
     "changed_patch_files",
     "explain",
+    "is_incidental",
     "scan_sources",
 ]
 
@@ -222,6 +223,16 @@ def explain(
     return Explanation(
         causes=tuple(causes), nondeterministic=nondeterministic, summary=_summary(comparison, causes, nondeterministic)
     )
+
+
+def is_incidental(field: str) -> bool:
+    """Whether a field of :func:`~reprise.capture.environment.diff_environments` says only where results are logged.
+
+    Example:
+        >>> is_incidental("env_vars.MLFLOW_RUN_ID"), is_incidental("env_vars.OMP_NUM_THREADS")
+        (True, False)
+    """
+    return _field_kind(field) is None
 
 
 def changed_patch_files(original: bytes | None, reproduced: bytes | None) -> list[str]:

@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import functools
 import logging
 import time
 import uuid
@@ -39,8 +40,13 @@ if TYPE_CHECKING:
 __all__ = ["Answer", "MicroBatcher", "NotReadyError", "PredictionError", "Served"]
 
 _LOG = logging.getLogger("reprise.serve")
-#: Weight of the newest batch in the running estimate of requests per batch.
+#: How much of the concurrency estimate survives a wait that ended before that many requests came: it follows a
+#: rise at once and a fall within a few batches.
+_DECAY: Final = 0.7
+#: Weight of the newest call in the running mean of model-call durations.
 _SMOOTHING: Final = 0.2
+#: A request never waits longer for company than this share of a model call: a second call would cost more.
+_WAIT_SHARE: Final = 0.5
 
 
 @dataclass(frozen=True)
@@ -124,8 +130,11 @@ class MicroBatcher:
         self._executor: ThreadPoolExecutor | None = None
         self._dispatcher: asyncio.Task[None] | None = None
         self._calls: set[asyncio.Task[None]] = set()
-        #: Running estimate of requests per model call: how many to wait for when the model is idle.
+        #: How many requests are usually in the system at once (queued or in a call): how many to wait for.
         self._expected = 1.0
+        self._in_calls = 0
+        #: Running mean of a model call's duration (s): the wait for company stays below half of it.
+        self._call_seconds = 0.0
 
     async def start(self) -> None:
         """Start the worker threads and the dispatcher (call from the event loop that will serve)."""
@@ -170,6 +179,7 @@ class MicroBatcher:
         future: asyncio.Future[Answer] = asyncio.get_running_loop().create_future()
         self._queue.append(_Request(rows, future))
         self._queued_rows += len(rows)
+        self._expected = max(self._expected, float(len(self._queue) + self._in_calls))
         assert self._arrived is not None
         self._arrived.set()
         return await future
@@ -217,6 +227,7 @@ class MicroBatcher:
         return predictions
 
     def _observe(self, rows: int, seconds: float, served: Served, *, failed: bool = False) -> None:
+        self._call_seconds += _SMOOTHING * (seconds - self._call_seconds)
         if self._metrics is not None:
             self._metrics.observe_model_call(rows, seconds, served.version.version, failed=failed)
 
@@ -230,25 +241,35 @@ class MicroBatcher:
             await self._gather(loop)
             await self._slots.acquire()
             batch = self._take()
+            self._in_calls += len(batch)
             task = asyncio.create_task(self._run_batch(batch))
             self._calls.add(task)
-            task.add_done_callback(self._finished)
+            task.add_done_callback(functools.partial(self._finished, len(batch)))
 
     async def _gather(self, loop: asyncio.AbstractEventLoop) -> None:
-        """Wait (at most ``max_wait``) for the requests recent traffic says are coming, unless a call is running."""
+        """Wait for the requests recent traffic says are coming, unless a call is running.
+
+        The wait ends when as many requests are queued as were recently in the system at once, or after
+        ``max_wait``, or after half a model call (waiting longer would cost more than a second call).
+        """
         assert self._arrived is not None and self._slots is not None
         if self._max_wait <= 0 or self._slots.locked():
             return  # a call is running: whatever arrives meanwhile joins the next one anyway
-        deadline = loop.time() + self._max_wait
+        wait = self._max_wait if self._call_seconds <= 0 else min(self._max_wait, _WAIT_SHARE * self._call_seconds)
+        deadline = loop.time() + wait
         while len(self._queue) < round(self._expected) and self._queued_rows < self._max_rows:
             remaining = deadline - loop.time()
             if remaining <= 0:
-                return
+                break
             self._arrived.clear()
             try:
                 await asyncio.wait_for(self._arrived.wait(), remaining)
             except TimeoutError:
-                return
+                break
+        else:
+            return
+        # They did not all come: expect fewer next time.
+        self._expected = max(1.0, self._expected * _DECAY)
 
     def _take(self) -> list[_Request]:
         batch = [self._queue.popleft()]
@@ -258,11 +279,11 @@ class MicroBatcher:
             batch.append(request)
             rows += len(request.rows)
         self._queued_rows -= rows
-        self._expected += _SMOOTHING * (len(batch) - self._expected)
         return batch
 
-    def _finished(self, task: asyncio.Task[None]) -> None:
+    def _finished(self, requests: int, task: asyncio.Task[None]) -> None:
         self._calls.discard(task)
+        self._in_calls -= requests
         assert self._slots is not None
         self._slots.release()
 

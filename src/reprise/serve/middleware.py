@@ -40,6 +40,7 @@ class MetricsMiddleware:
         self._paths = paths
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Pass the request on and count it once answered (or failed)."""
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
@@ -76,6 +77,7 @@ class BodyLimitMiddleware:
         self._reject = reject
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Read the body up to the limit, then replay it to the app; past the limit, answer 413 instead."""
         if scope["type"] != "http" or scope.get("method") not in _WITH_BODY:
             await self.app(scope, receive, send)
             return

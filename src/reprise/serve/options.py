@@ -30,7 +30,7 @@ class ServeOptions:
     max_batch_records: int = 1000
     max_body_bytes: int = 1_048_576
     batching: bool = True
-    batch_wait_ms: float = 2.0
+    batch_wait_ms: float = 5.0
     max_batch_rows: int = 2048
     model_threads: int = 1
 

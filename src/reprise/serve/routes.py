@@ -153,11 +153,11 @@ def build_api(
     _add_handlers(app, service)
     paths = frozenset(getattr(route, "path", "") for route in app.routes)
     app.add_middleware(
-        BodyLimitMiddleware,  # type: ignore[arg-type]
+        BodyLimitMiddleware,
         max_bytes=service.options.max_body_bytes,
         reject=_too_large,
     )
-    app.add_middleware(MetricsMiddleware, metrics=service.metrics, paths=paths)  # type: ignore[arg-type]
+    app.add_middleware(MetricsMiddleware, metrics=service.metrics, paths=paths)
     return app
 
 
@@ -195,6 +195,10 @@ def _add_handlers(app: FastAPI, service: "Service") -> None:
 
     async def http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)
+        if exc.status_code == 400:  # FastAPI could not read the body (not UTF-8...): a malformed request
+            problem = FieldProblem(field="body", problem=f"cannot read the body: {exc.detail}", type="malformed_body")
+            detail = ErrorDetail(code="invalid-request", message=f"body: {problem.problem}", fields=[problem])
+            return _render(Failure(error=detail), 422)
         code = {404: "not-found", 405: "method-not-allowed"}.get(exc.status_code, f"http-{exc.status_code}")
         message = f"{request.method} {request.url.path}: {exc.detail}"
         return _render(Failure(error=ErrorDetail(code=code, message=message)), exc.status_code, exc.headers)

@@ -1,9 +1,9 @@
 """Request and response models: fixed ones for health, info and failures, and per-model ones built from a signature.
 
 A record is a JSON object keyed by feature name. Each feature is checked strictly against its signature type before
-the model sees it: no string for a number, no float for an integer, no NaN or infinity in a required feature, no
-unknown feature (rejected, not dropped). Doubles must also fit in float32 (|x| <= 3.4e38): tree models (scikit-learn,
-XGBoost, LightGBM) compute in float32, and a larger value would reach them as infinity and fail.
+the model sees it: no string for a number, no float for an integer, no NaN or infinity, no unknown feature (rejected,
+not dropped). An optional feature may be null (missing). Doubles must also fit in float32 (|x| <= 3.4e38): tree
+models (scikit-learn, XGBoost, LightGBM) compute in float32, and a larger value would reach them as infinity and fail.
 
 Example:
     >>> from reprise.tracking.serving import ColumnSpec, ModelSpec
@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from datetime import datetime  # noqa: TC003 - pydantic reads the annotations at runtime
+from datetime import datetime
 from typing import TYPE_CHECKING, Annotated, Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, create_model
@@ -240,15 +240,21 @@ def build_schemas(spec: ModelSpec, *, max_batch_records: int) -> RequestSchemas:
         ),
     )
     value = _prediction_type(spec.output_type)
-    probabilities = (
+    # Field definitions as create_model takes them: (type, default or FieldInfo).
+    ok: Any = (Literal["ok"], "ok")
+    probabilities: Any = (
         dict[str, float] | None,
         Field(None, description="Classifiers: probability of each class; null for other models."),
+    )
+    batch_probabilities: Any = (
+        list[dict[str, float]] | None,
+        Field(None, description="Classifiers: one {class: probability} per record."),
     )
     prediction = create_model(
         "Prediction",
         __config__=ConfigDict(extra="forbid", frozen=True),
         __doc__="The answer for one record, and the model version that gave it.",
-        status=(Literal["ok"], "ok"),
+        status=ok,
         prediction=(value, Field(description="The model's prediction.")),
         probabilities=probabilities,
         model=(ServedModel, ...),
@@ -257,12 +263,9 @@ def build_schemas(spec: ModelSpec, *, max_batch_records: int) -> RequestSchemas:
         "BatchPrediction",
         __config__=ConfigDict(extra="forbid", frozen=True),
         __doc__="The answers for a batch, in record order, and the model version that gave them.",
-        status=(Literal["ok"], "ok"),
+        status=ok,
         predictions=(list[value], Field(description="One prediction per record.")),  # type: ignore[valid-type]
-        probabilities=(
-            list[dict[str, float]] | None,
-            Field(None, description="Classifiers: one {class: probability} per record."),
-        ),
+        probabilities=batch_probabilities,
         model=(ServedModel, ...),
     )
     types = {column.name: column.type for column in spec.inputs}
@@ -283,7 +286,7 @@ def _feature_field(column: ColumnSpec, index: int) -> tuple[Any, Any]:
     python_type: Any
     if kind in ("double", "float"):
         python_type = float
-        extra.update(ge=-FLOAT32_MAX, le=FLOAT32_MAX, allow_inf_nan=not column.required)
+        extra.update(ge=-FLOAT32_MAX, le=FLOAT32_MAX, allow_inf_nan=False)
     elif kind in _INT_RANGES:
         low, high = _INT_RANGES[kind]
         python_type = int
@@ -336,56 +339,54 @@ def _path(loc: Sequence[Any]) -> str:
     return text or "body"
 
 
+#: Validation error types, by the label and the words a client gets; {value}, {kind} and ctx keys are filled in.
+_PROBLEMS: Final[dict[str, tuple[str, str]]] = {
+    "finite_number": (
+        "not_finite",
+        "{value} is not allowed: send a finite number (null for a missing optional feature)",
+    ),
+    "less_than_equal": ("out_of_range", "out of range: {value} is beyond the accepted limit {le}"),
+    "greater_than_equal": ("out_of_range", "out of range: {value} is beyond the accepted limit {ge}"),
+    "too_short": ("empty_batch", "empty batch: send at least one record"),
+    "too_long": ("batch_too_large", "batch of {actual_length} records is over the limit of {max_length}"),
+    "model_type": ("not_an_object", "expected a JSON object, got {kind}"),
+    "model_attributes_type": ("not_an_object", "expected a JSON object, got {kind}"),
+    "dict_type": ("not_an_object", "expected a JSON object, got {kind}"),
+    "list_type": ("not_a_list", "expected a list of records, got {kind}"),
+    "json_invalid": ("malformed_json", "malformed JSON: {error} (at character {position})"),
+}
+_WRONG_TYPES: Final = frozenset({"float_type", "int_type", "bool_type", "string_type"})
+_JSON_KINDS: Final = ((bool, "boolean"), (int, "integer"), (float, "number"), (str, "string"), (list, "array"))
+
+
 def _problem(kind: str, error: Mapping[str, Any], feature: str | None, types: Mapping[str, str]) -> tuple[str, str]:
-    ctx: Mapping[str, Any] = error.get("ctx") or {}
     value = error.get("input")
     if kind == "missing":
-        if feature is not None:
-            return f"missing feature: the model needs it ({json_type(types[feature])})", "missing"
-        return "missing", "missing"
+        expected = f" ({json_type(types[feature])})" if feature is not None else ""
+        return (f"missing feature: the model needs it{expected}" if feature else "missing"), "missing"
     if kind == "extra_forbidden":
         names = list(types)
         listed = ", ".join(names[:20]) + (f", ... ({len(names)} in all)" if len(names) > 20 else "")
         return f"unknown feature: not in the model signature (features: {listed})", "unknown_feature"
-    if kind in ("float_type", "int_type", "bool_type", "string_type") and feature is not None:
+    if kind in _WRONG_TYPES and feature is not None:
         expected = f"{json_type(types[feature])} (MLflow type {types[feature]})"
         return f"wrong type: expected {expected}, got {_json_kind(value)} {_short(value)}", "wrong_type"
-    if kind == "finite_number":
-        return f"{_short(value)} is not allowed: the feature is required and must be a finite number", "not_finite"
-    if kind in ("less_than_equal", "greater_than_equal"):
-        bound = ctx.get("le", ctx.get("ge"))
-        return f"out of range: {_short(value)} is beyond the accepted limit {bound}", "out_of_range"
-    if kind == "too_short":
-        return "empty batch: send at least one record", "empty_batch"
-    if kind == "too_long":
-        size = ctx.get("actual_length")
-        return f"batch of {size} records is over the limit of {ctx.get('max_length')}", "batch_too_large"
-    if kind in ("model_type", "model_attributes_type", "dict_type"):
-        return f"expected a JSON object, got {_json_kind(value)}", "not_an_object"
-    if kind == "list_type":
-        return f"expected a list of records, got {_json_kind(value)}", "not_a_list"
-    if kind == "json_invalid":
+    if isinstance(value, bytes):
+        return "the body is not JSON: send it with Content-Type: application/json", "not_json"
+    if kind in _PROBLEMS:
+        label, template = _PROBLEMS[kind]
+        fill = {"error": "cannot parse", **(error.get("ctx") or {})}
         position = error.get("loc", ("body", "?"))[-1]
-        return f"malformed JSON: {ctx.get('error', 'cannot parse')} (at character {position})", "malformed_json"
+        return template.format(value=_short(value), kind=_json_kind(value), position=position, **fill), label
     return str(error.get("msg", "invalid")), kind
 
 
 def _json_kind(value: Any) -> str:
     if value is None:
         return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int):
-        return "integer"
-    if isinstance(value, float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list):
-        return "array"
     if isinstance(value, dict):
         return "object"
-    return type(value).__name__
+    return next((name for kind, name in _JSON_KINDS if isinstance(value, kind)), type(value).__name__)
 
 
 def _short(value: Any) -> str:

@@ -77,7 +77,7 @@ def run_server(
 
 
 def _log_config() -> dict[str, Any]:
-    """uvicorn's logging, plus the ``reprise.serve`` logger (loads, reloads, model errors) on the same handler."""
+    """Uvicorn's logging, plus the ``reprise.serve`` logger (loads, reloads, model errors) on the same handler."""
     from uvicorn.config import LOGGING_CONFIG
 
     config: dict[str, Any] = copy.deepcopy(LOGGING_CONFIG)

@@ -11,12 +11,14 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from reprise.config import load_settings
 from reprise.errors import TrackingError
 from reprise.tracking._client import _existing_run
 
 if TYPE_CHECKING:
     from reprise.config import Settings
     from reprise.data.manifest import Manifest
+    from reprise.tracking.runs import CapturedRun
 
 __all__ = ["MANIFEST_ARTIFACT_DIR", "log_manifest"]
 
@@ -26,9 +28,9 @@ MANIFEST_ARTIFACT_DIR = "reprise/data"
 
 def log_manifest(
     manifest: Manifest,
-    run_id: str,
+    run: str | CapturedRun,
     *,
-    settings: Settings,
+    settings: Settings | None = None,
     artifact_path: str = MANIFEST_ARTIFACT_DIR,
     file_name: str = "manifest.json",
 ) -> None:
@@ -40,8 +42,8 @@ def log_manifest(
 
     Args:
         manifest: The manifest.
-        run_id: An existing MLflow run.
-        settings: Project settings (the tracking store).
+        run: An existing MLflow run: its id, or the run ``reprise.start_run`` yielded.
+        settings: Project settings (default: the run's, else loaded from the working directory).
         artifact_path: Artifact folder inside the run.
         file_name: Artifact file name.
 
@@ -50,11 +52,16 @@ def log_manifest(
         TrackingError: MLflow refused (e.g. the run already has a different ``data_path`` param).
 
     Example:
-        >>> log_manifest(Manifest.generate("data/"), run.run_id, settings=settings)  # doctest: +SKIP
+        >>> with reprise.start_run() as run:                             # doctest: +SKIP
+        ...     reprise.log_manifest(reprise.Manifest.generate("data/"), run)
     """
     from mlflow.entities import Metric, Param, RunTag
     from mlflow.exceptions import MlflowException
 
+    if isinstance(run, str):
+        run_id, settings = run, settings or load_settings()
+    else:
+        run_id, settings = run.run_id, settings or run.settings
     client = _existing_run(settings, run_id)
     now = int(time.time() * 1000)
     summary = manifest.summary

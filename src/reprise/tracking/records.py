@@ -35,6 +35,7 @@ __all__ = [
     "child_runs",
     "create_run",
     "end_run",
+    "experiment_id",
     "latest_captured_run",
     "log_files",
     "metric_tree",
@@ -179,6 +180,17 @@ def latest_captured_run(settings: Settings, experiment: str | None = None) -> Ru
     if not runs:
         raise NotFoundError(f"no finished captured run in experiment '{name}'", hint="reprise run -- python train.py")
     return _info(settings, runs[0])
+
+
+def experiment_id(settings: Settings, name: str | None = None) -> str:
+    """The id of experiment ``name`` (default: the project's), created if missing.
+
+    Raises:
+        TrackingError: The store refused.
+    """
+    from reprise.tracking._client import ensure_experiment
+
+    return ensure_experiment(settings, name or settings.experiment)
 
 
 def create_run(settings: Settings, experiment_id: str, name: str, tags: Mapping[str, str]) -> str:

@@ -304,7 +304,7 @@ class ServableModel:
 
     def frame(self, rows: Sequence[Mapping[str, Any]]) -> Any:
         """The pandas DataFrame of ``rows``: signature column order, signature dtypes."""
-        import pandas as pd
+        import pandas as pd  # type: ignore[import-untyped]  # pandas ships no type information
 
         data = {name: [row.get(name) for row in rows] for name in self._columns}
         frame = pd.DataFrame(data, columns=self._columns)

@@ -1,0 +1,1 @@
+"""Reproduction: re-run a captured run in a clean environment, compare, explain, audit, validate and report."""

@@ -1,0 +1,362 @@
+"""The determinism audit: run the same thing twice, in place, same inputs, same seed, and list what differs.
+
+:func:`audit_command` runs a command under ``reprise run`` several times; :func:`audit_stages` runs DVC stages with
+``dvc repro --force --single-item``. After each run every output is hashed: the files the stages declare (or the
+command declares with ``-o``, plus every file it created or rewrote in the project), the metrics of the captured runs
+and their children, and the prediction fingerprints. Whatever is not the same in every run is a concrete
+nondeterministic output, reported with the stage it came from; a clean audit says so.
+
+Example:
+    >>> report = audit_command(["python", "train.py"], runs=2)   # doctest: +SKIP
+    >>> report.clean, [o.path for o in report.nondeterministic_outputs]   # doctest: +SKIP
+    (False, ['predictions.npy'])
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import sys
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Final, Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from reprise.errors import ConfigError, ReproductionError
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from reprise.config import Settings
+
+__all__ = ["AuditReport", "MetricAudit", "OutputAudit", "audit_command", "audit_stages"]
+
+_SKIP_DIRS: Final = frozenset({".git", ".reprise", ".dvc", "__pycache__", ".venv", "venv", "node_modules", "mlruns"})
+_KEEP_BYTES: Final = 8 << 20
+#: Name of the captured run in command mode (a fixed name, so metric names line up across runs).
+_RUN_NAME: Final = "audited"
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class OutputAudit(_Frozen):
+    """One output across the runs: a file (sha256 per run) or a run's predictions (fingerprint per run).
+
+    Attributes:
+        path: The file, relative to the project, or ``predictions of <run>``.
+        stage: The DVC stage that declares it (None in command mode).
+        sha256: Its hash after each run (None where it was absent).
+        consistent: The same in every run.
+        detail: How the contents differ, for JSON, CSV and ``.npy`` files.
+    """
+
+    path: str
+    stage: str | None = None
+    sha256: tuple[str | None, ...]
+    consistent: bool
+    detail: str | None = None
+
+
+class MetricAudit(_Frozen):
+    """One metric across the runs (``stage/child/metric`` names)."""
+
+    name: str
+    stage: str | None = None
+    values: tuple[float | None, ...]
+    consistent: bool
+    max_abs_delta: float | None = None
+
+
+class AuditReport(_Frozen):
+    """What came out of running the same thing several times.
+
+    Attributes:
+        target: The command or the stages audited.
+        mode: ``command`` or ``stages``.
+        runs: How many times it ran.
+        run_ids: The captured runs of each repetition.
+        outputs: Every output, consistent or not.
+        metrics: Every metric, consistent or not.
+        hints: Nondeterminism suspects found in the code when something differs.
+        clean: Everything was the same every time.
+        seconds: Wall time.
+    """
+
+    target: str
+    mode: Literal["command", "stages"]
+    runs: int
+    run_ids: tuple[tuple[str, ...], ...] = ()
+    outputs: tuple[OutputAudit, ...] = ()
+    metrics: tuple[MetricAudit, ...] = ()
+    hints: tuple[str, ...] = ()
+    clean: bool
+    seconds: float = 0.0
+
+    @property
+    def nondeterministic_outputs(self) -> list[OutputAudit]:
+        """The outputs that were not the same every time."""
+        return [output for output in self.outputs if not output.consistent]
+
+    @property
+    def nondeterministic_metrics(self) -> list[MetricAudit]:
+        """The metrics that were not the same every time."""
+        return [metric for metric in self.metrics if not metric.consistent]
+
+
+def audit_command(
+    argv: Sequence[str],
+    *,
+    runs: int = 2,
+    inputs: Sequence[str] = (),
+    outputs: Sequence[str] = (),
+    seed: int | None = None,
+    settings: Settings | None = None,
+    echo: bool = False,
+) -> AuditReport:
+    """Run ``argv`` ``runs`` times as captured runs (same inputs, same seed) and report what differs.
+
+    Args:
+        argv: The command.
+        runs: How many times (at least 2).
+        inputs: Input paths, as for ``reprise run -i``.
+        outputs: Declared output paths, as for ``reprise run -o`` (files the command writes are found anyway).
+        seed: The seed (default: the project's).
+        settings: The project's settings.
+        echo: Copy the command's output to stderr.
+
+    Raises:
+        ConfigError: Fewer than two runs, or no command.
+        ReproductionError: A run failed.
+    """
+    from reprise.config import load_settings
+
+    if not argv:
+        raise ConfigError("no command to audit", hint="reprise audit -- python train.py")
+    settings = settings or load_settings()
+    line = [sys.executable, "-m", "reprise", "run", "--name", _RUN_NAME, "--seed", str(seed or settings.seed)]
+    for path in inputs:
+        line += ["-i", path]
+    for path in outputs:
+        line += ["-o", path]
+    commands = [[*line, "--", *argv]]
+    return _audit(" ".join(argv), "command", commands, {}, list(outputs), runs, settings, echo)
+
+
+def audit_stages(
+    stages: Sequence[str], *, runs: int = 2, settings: Settings | None = None, echo: bool = False
+) -> AuditReport:
+    """Run DVC stages ``runs`` times each (``dvc repro --force --single-item``) and report what differs.
+
+    The work tree is left with the last run's outputs (and ``dvc.lock`` matching them).
+
+    Args:
+        stages: Stage names of the project's ``dvc.yaml``, run in this order.
+        runs: How many times (at least 2).
+        settings: The project's settings.
+        echo: Copy DVC's output to stderr.
+
+    Raises:
+        ConfigError: Fewer than two runs, or no stage.
+        DataError: A stage does not exist.
+        ReproductionError: A run failed.
+    """
+    from reprise.config import load_settings
+    from reprise.data.dvc import read_stage
+
+    if not stages:
+        raise ConfigError("no stage to audit", hint="reprise audit train")
+    settings = settings or load_settings()
+    owners: dict[str, str] = {}
+    commands = []
+    for name in stages:
+        stage = read_stage(settings.project_dir, name)
+        owners.update({out: stage.name for out in stage.outs})
+        commands.append([sys.executable, "-m", "dvc", "repro", "--force", "--single-item", stage.name])
+    return _audit(", ".join(stages), "stages", commands, owners, list(owners), runs, settings, echo)
+
+
+def _audit(
+    target: str,
+    mode: Literal["command", "stages"],
+    commands: list[list[str]],
+    owners: dict[str, str],
+    declared: list[str],
+    runs: int,
+    settings: Settings,
+    echo: bool,
+) -> AuditReport:
+    from reprise.reproduce._execute import execute
+    from reprise.reproduce.explain import scan_sources
+    from reprise.tracking import records
+
+    if runs < 2:
+        raise ConfigError(f"an audit needs at least 2 runs, got {runs}", hint="reprise audit --runs 2 -- CMD")
+    start = time.perf_counter()
+    root = settings.project_dir
+    experiment = records.experiment_id(settings)
+    hashes: list[dict[str, str | None]] = []
+    kept: dict[str, tuple[str, bytes]] = {}
+    details: dict[str, str] = {}
+    metrics: list[dict[str, float]] = []
+    predictions: list[dict[str, str]] = []
+    run_ids: list[tuple[str, ...]] = []
+    seen: set[str] = set()
+    for number in range(1, runs + 1):
+        parent = records.create_run(
+            settings, experiment, f"audit {number}/{runs}: {target}"[:250], {"reprise.audit": target}
+        )
+        status = "FAILED"
+        try:
+            before = _snapshot(root)
+            env = _env(parent)
+            for command in commands:
+                log = settings.state_dir / f"audit-{parent}.log"
+                code, tail = execute(command, cwd=root, env=env, log=log, echo=echo)
+                if code != 0:
+                    raise ReproductionError(
+                        f"audit run {number} of {target} exited with code {code}: {tail[-1] if tail else ''}",
+                        hint=f"see {log}",
+                    )
+            after = _snapshot(root)
+            seen |= {path for path, stat in after.items() if before.get(path) != stat}
+            seen |= {path for path in after if any(_under(path, out) for out in declared)}
+            hashes.append({path: _sha256(root / path) for path in sorted(seen)})
+            _keep_first(root, hashes[-1], kept, details)
+            metrics.append(records.metric_tree(settings, parent))
+            children = records.child_runs(settings, parent)
+            run_ids.append(tuple(child.run_id for child in children))
+            predictions.append(_fingerprints(settings, children))
+            status = "FINISHED"
+        finally:
+            records.end_run(settings, parent, status)
+    outputs = _output_audits(hashes, owners, details, predictions, mode)
+    metric_audits = _metric_audits(metrics, mode)
+    clean = all(o.consistent for o in outputs) and all(m.consistent for m in metric_audits)
+    return AuditReport(
+        target=target,
+        mode=mode,
+        runs=runs,
+        run_ids=tuple(run_ids),
+        outputs=tuple(outputs),
+        metrics=tuple(metric_audits),
+        hints=() if clean else tuple(scan_sources(root)),
+        clean=clean,
+        seconds=round(time.perf_counter() - start, 3),
+    )
+
+
+def _env(parent: str) -> dict[str, str]:
+    from reprise._offline import ensure_offline
+
+    env = {**os.environ, "MLFLOW_RUN_ID": parent}
+    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
+    env.pop("MLFLOW_EXPERIMENT_ID", None)
+    ensure_offline(env)
+    return env
+
+
+def _keep_first(
+    root: Path, hashes: dict[str, str | None], kept: dict[str, tuple[str, bytes]], details: dict[str, str]
+) -> None:
+    """Keep the first version of each small comparable file; when a later run changes it, say how it differs."""
+    from reprise.reproduce._contents import compare_contents, is_comparable
+
+    for path, sha in hashes.items():
+        file = root / path
+        if sha is None or not is_comparable(path, file.stat().st_size) or file.stat().st_size > _KEEP_BYTES:
+            continue
+        if path not in kept:
+            kept[path] = (sha, file.read_bytes())
+        elif kept[path][0] != sha and path not in details:
+            details[path] = compare_contents(path, kept[path][1], file.read_bytes(), atol=0.0, rtol=0.0).detail
+
+
+def _output_audits(
+    hashes: list[dict[str, str | None]],
+    owners: dict[str, str],
+    details: dict[str, str],
+    predictions: list[dict[str, str]],
+    mode: str,
+) -> list[OutputAudit]:
+    paths = sorted(set().union(*hashes)) if hashes else []
+    audits = []
+    for path in paths:
+        values = tuple(run.get(path) for run in hashes)
+        known = {value for value in values if value is not None}
+        stage = next((owners[out] for out in owners if _under(path, out)), None)
+        consistent = len(known) <= 1 and (None not in values or not known)
+        audits.append(
+            OutputAudit(path=path, stage=stage, sha256=values, consistent=consistent, detail=details.get(path))
+        )
+    for name in sorted(set().union(*predictions)) if predictions else []:
+        values = tuple(run.get(name) for run in predictions)
+        stage = name if mode == "stages" else None
+        audits.append(
+            OutputAudit(path=f"predictions of {name}", stage=stage, sha256=values, consistent=len(set(values)) == 1)
+        )
+    return audits
+
+
+def _metric_audits(metrics: list[dict[str, float]], mode: str) -> list[MetricAudit]:
+    audits = []
+    for name in sorted(set().union(*metrics)) if metrics else []:
+        values = tuple(run.get(name) for run in metrics)
+        numbers = [value for value in values if value is not None]
+        consistent = len(numbers) == len(values) and len({repr(value) for value in numbers}) == 1
+        spread = max(numbers) - min(numbers) if numbers else None
+        stage = name.split("/", 1)[0] if mode == "stages" and "/" in name else None
+        audits.append(MetricAudit(name=name, stage=stage, values=values, consistent=consistent, max_abs_delta=spread))
+    return audits
+
+
+def _fingerprints(settings: Settings, children: Sequence[object]) -> dict[str, str]:
+    from reprise.errors import NotFoundError
+    from reprise.tracking.records import RunInfo, read_record
+
+    found: dict[str, str] = {}
+    for child in children:
+        assert isinstance(child, RunInfo)
+        try:
+            record = read_record(settings, child.run_id)
+        except NotFoundError:
+            continue
+        if record.outputs.predictions is not None:
+            found[child.name or child.run_id] = record.outputs.predictions.sha256
+    return found
+
+
+def _snapshot(root: Path) -> dict[str, tuple[int, int]]:
+    """``relative path -> (size, mtime_ns)`` of every file under ``root`` outside state and cache folders."""
+    found: dict[str, tuple[int, int]] = {}
+    stack = [root]
+    while stack:
+        folder = stack.pop()
+        try:
+            entries = list(os.scandir(folder))
+        except OSError:
+            continue
+        for entry in entries:
+            if entry.is_dir(follow_symlinks=False):
+                if entry.name not in _SKIP_DIRS:
+                    stack.append(Path(entry.path))
+            elif entry.is_file(follow_symlinks=False):
+                stat = entry.stat(follow_symlinks=False)
+                found[Path(entry.path).relative_to(root).as_posix()] = (stat.st_size, stat.st_mtime_ns)
+    return found
+
+
+def _under(path: str, out: str) -> bool:
+    return path == out or path.startswith(out.rstrip("/") + "/")
+
+
+def _sha256(path: Path) -> str | None:
+    if not path.is_file():
+        return None
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while chunk := handle.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()

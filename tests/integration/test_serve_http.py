@@ -1,14 +1,19 @@
-"""``reprise serve`` over real HTTP: uvicorn subprocesses on 127.0.0.1 serving models from a real MLflow SQLite store.
+"""``reprise serve`` over real HTTP: a uvicorn subprocess on 127.0.0.1 serving a model from a real MLflow SQLite store.
 
-One project is built per module with three captured training runs; two servers start side by side:
+One project is built per module with two captured training runs, and one server (``reprise serve flip@champion``)
+is started for the module; the tests run in file order, as a deployment lives:
 
-- ``iris@champion``: a random forest, for predictions, validation, provenance, metrics and the schemathesis run;
-- ``flip@champion``: v1 a pipeline that fails on a zero in its first feature (log of 0: infinity), for model errors;
-  then the alias moves to v2 under load (hot reload), then to v3 whose files are corrupt (refused, v2 keeps serving).
+1. v1 (a log transform, then a random forest) answers: predictions equal to ``mlflow.pyfunc`` on the same rows,
+   provenance, validation, metrics, and a model error (a 0 in the first feature: log(0) is -infinity, which the forest
+   refuses) that fails only its own request;
+2. the alias moves to v2 (a plain forest) under a steady load: swapped without a failed request;
+3. the alias moves to v3, whose files are corrupt: refused, v2 keeps serving, ``/health`` says why;
+4. schemathesis fuzzes the API served by v2 (a model that accepts every valid record).
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import os
@@ -61,9 +66,8 @@ class Project:
     root: Path
     settings: Settings
     frame: Any  # the iris features (a DataFrame)
-    runs: dict[str, str]  # model name -> run id of v1
-    iris: Server
-    flip: Server
+    runs: dict[str, str]  # version -> run id
+    server: Server
 
     @property
     def client(self) -> MlflowClient:
@@ -141,27 +145,17 @@ def project(tmp_path_factory: pytest.TempPathFactory, mlflow_db_template: Path) 
     frame, target = load_iris(return_X_y=True, as_frame=True)
     client = MlflowClient(tracking_uri=settings.tracking_uri)
 
-    forest = RandomForestClassifier(n_estimators=30, random_state=0)
-    iris_run, iris_uri = _train(settings, "forest", forest, frame, target)
-    _register(client, "iris", iris_uri, iris_run)
-    client.set_registered_model_alias("iris", "champion", "1")
-
-    fragile = Pipeline([("log", FunctionTransformer(np.log)), ("forest", RandomForestClassifier(n_estimators=10))])
-    flip_run, flip_uri = _train(settings, "fragile", fragile, frame, target)
-    _register(client, "flip", flip_uri, flip_run, git_commit="0" * 40, data_digest="sha256:registered")
+    fragile = Pipeline([("log", FunctionTransformer(np.log)), ("forest", RandomForestClassifier(30, random_state=0))])
+    first_run, first_uri = _train(settings, "fragile", fragile, frame, target)
+    _register(client, "flip", first_uri, first_run)
     client.set_registered_model_alias("flip", "champion", "1")
-    flip_two_run, flip_two_uri = _train(settings, "forest-10", RandomForestClassifier(n_estimators=10), frame, target)
-    _register(client, "flip", flip_two_uri, flip_two_run)
+    second_run, second_uri = _train(settings, "forest", RandomForestClassifier(10, random_state=0), frame, target)
+    _register(client, "flip", second_uri, second_run, git_commit="0" * 40, data_digest="sha256:registered")
 
-    limits = ["--max-batch-records", str(_MAX_RECORDS), "--max-body-bytes", str(_MAX_BYTES), "--reload-interval", "0"]
-    with (
-        _serving(root, "iris@champion", *limits) as (iris_process, iris),
-        _serving(root, "flip@champion", "--reload-interval", "0.5") as (flip_process, flip),
-    ):
-        _wait_ready(iris_process, iris)
-        _wait_ready(flip_process, flip)
-        runs = {"iris": iris_run, "flip": flip_run, "flip-v2": flip_two_run}
-        yield Project(root, settings, frame, runs, iris, flip)
+    limits = ["--max-batch-records", str(_MAX_RECORDS), "--max-body-bytes", str(_MAX_BYTES)]
+    with _serving(root, "flip@champion", *limits, "--reload-interval", "0.5") as (process, server):
+        _wait_ready(process, server)
+        yield Project(root, settings, frame, {"v1": first_run, "v2": second_run}, server)
 
 
 def _record(project: Project, index: int = 0) -> dict[str, float]:
@@ -172,13 +166,13 @@ def _record(project: Project, index: int = 0) -> dict[str, float]:
 
 
 def test_predictions_equal_the_pyfunc_model_on_the_same_rows(project: Project) -> None:
-    pyfunc = mlflow.pyfunc.load_model("models:/iris/1")
+    pyfunc = mlflow.pyfunc.load_model("models:/flip/1")
     rows = project.frame.iloc[::5]
     expected = pyfunc.predict(rows).tolist()
     expected_proba = pyfunc.get_raw_model().predict_proba(rows).tolist()
     records = [{key: float(value) for key, value in row.items()} for _, row in rows.iterrows()]
 
-    with project.iris.client() as client:
+    with project.server.client() as client:
         batch = client.post("/predict/batch", json={"records": records})
         # Concurrent single records: the batcher gathers them into shared model calls.
         with ThreadPoolExecutor(8) as pool:
@@ -193,19 +187,19 @@ def test_predictions_equal_the_pyfunc_model_on_the_same_rows(project: Project) -
 
 
 def test_every_prediction_carries_its_provenance(project: Project) -> None:
-    with project.iris.client() as client:
+    with project.server.client() as client:
         answer = client.post("/predict", json=_record(project))
         batch = client.post("/predict/batch", json={"records": [_record(project, 60)]})
     for response in (answer, batch):
         assert response.status_code == 200, response.text
-        assert response.headers["x-model-name"] == "iris"
+        assert response.headers["x-model-name"] == "flip"
         assert response.headers["x-model-version"] == "1"
-        assert response.headers["x-run-id"] == project.runs["iris"]
+        assert response.headers["x-run-id"] == project.runs["v1"]
         assert response.json()["model"] == {
-            "name": "iris",
+            "name": "flip",
             "version": 1,
             "alias": "champion",
-            "run_id": project.runs["iris"],
+            "run_id": project.runs["v1"],
         }
     assert answer.json()["prediction"] == 0
     assert batch.json()["predictions"] == [1]
@@ -213,30 +207,23 @@ def test_every_prediction_carries_its_provenance(project: Project) -> None:
 
 
 def test_model_info_traces_the_version_to_its_run_code_and_data(project: Project) -> None:
-    run = project.client.get_run(project.runs["iris"])
-    with project.iris.client() as client:
+    run = project.client.get_run(project.runs["v1"])
+    with project.server.client() as client:
         info = client.get("/model/info").json()
-    assert (info["name"], info["version"], info["alias"]) == ("iris", 1, "champion")
-    assert info["run_id"] == project.runs["iris"]
+    assert (info["name"], info["version"], info["alias"]) == ("flip", 1, "champion")
+    assert info["run_id"] == project.runs["v1"]
     assert info["git_commit"] == run.data.tags["reprise.git_commit"] != ""
     assert info["data_digest"] == run.data.tags["reprise.data_digest"]
     assert info["data_digest"].startswith("sha256:")
     assert info["metrics"]["accuracy"] == run.data.metrics["accuracy"]
-    assert info["model_type"] == "RandomForestClassifier"
+    assert info["model_type"] == "Pipeline"
     assert [column["name"] for column in info["inputs"]] == list(project.frame.columns)
     assert info["signature"]["inputs"][0] == {"type": "double", "name": "sepal length (cm)", "required": True}
     assert info["classes"] == ["0", "1", "2"]
 
 
-def test_version_tags_take_precedence_for_provenance(project: Project) -> None:
-    with project.flip.client() as client:
-        info = client.get("/model/info").json()
-    if info["version"] == 1:  # the reload test may already have moved the alias
-        assert (info["git_commit"], info["data_digest"]) == ("0" * 40, "sha256:registered")
-
-
 def test_health_metrics_and_openapi(project: Project) -> None:
-    with project.iris.client() as client:
+    with project.server.client() as client:
         health = client.get("/health")
         client.post("/predict", json=_record(project))
         metrics = client.get("/metrics")
@@ -249,7 +236,7 @@ def test_health_metrics_and_openapi(project: Project) -> None:
     text = metrics.text
     assert 'reprise_http_requests_total{endpoint="/predict",method="POST",status="200"}' in text
     assert 'reprise_http_request_duration_seconds_bucket{endpoint="/predict",method="POST",le="+Inf"}' in text
-    assert 'reprise_model_version{name="iris",alias="champion"} 1' in text
+    assert 'reprise_model_version{name="flip",alias="champion"} 1' in text
     assert "reprise_model_batch_rows_count" in text
     record = schema["components"]["schemas"]["Record"]
     assert list(record["properties"]) == list(project.frame.columns)
@@ -257,6 +244,36 @@ def test_health_metrics_and_openapi(project: Project) -> None:
     assert set(schema["paths"]) == {"/health", "/model/info", "/predict", "/predict/batch", "/metrics"}
     assert docs.status_code == 200
     assert "swagger" in docs.text.lower()
+
+
+def test_the_worker_factory_builds_the_app_from_the_environment(
+    project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What each worker of ``reprise serve --workers N`` runs, here in-process (lifespan and ASGI transport)."""
+    from reprise.serve.app import ENV_MODEL, ENV_OPTIONS, ENV_PROJECT, create_app_from_env
+    from reprise.serve.options import ServeOptions
+
+    monkeypatch.setenv(ENV_MODEL, "flip/1")
+    monkeypatch.setenv(ENV_PROJECT, str(project.root))
+    monkeypatch.setenv(ENV_OPTIONS, ServeOptions(reload_interval=0, batching=False).to_json())
+    monkeypatch.setenv("REPRISE_TRACKING_URI", project.settings.tracking_uri)
+    app = create_app_from_env()
+
+    async def exercise() -> tuple[httpx.Response, dict[str, Any]]:
+        async with (
+            app.router.lifespan_context(app),
+            httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://app") as client,
+        ):
+            deadline = time.monotonic() + 60
+            while (await client.get("/health")).status_code != 200:
+                assert time.monotonic() < deadline, (await client.get("/health")).json()
+                await asyncio.sleep(0.05)
+            return await client.post("/predict", json=_record(project, 100)), (await client.get("/model/info")).json()
+
+    answer, info = asyncio.run(exercise())
+    assert answer.status_code == 200, answer.text
+    assert (answer.headers["x-model-version"], answer.json()["prediction"]) == ("1", 2)
+    assert (info["version"], info["alias"]) == (1, None)
 
 
 # ---- validation: every bad input gets its 4xx and a body naming the field and the problem --------------------------
@@ -302,7 +319,7 @@ def _bad_requests(project: Project) -> dict[str, tuple[str, Any, int, str, str]]
 def test_a_bad_request_is_refused_naming_the_field_and_the_problem(project: Project, case: str) -> None:
     path, body, status, field, kind = _bad_requests(project)[case]
     content = body if isinstance(body, str) else json.dumps(body)
-    with project.iris.client() as client:
+    with project.server.client() as client:
         response = client.post(path, content=content, headers={"content-type": "application/json"})
         still = client.post("/predict", json=_record(project))
     assert response.status_code == status, response.text
@@ -314,7 +331,7 @@ def test_a_bad_request_is_refused_naming_the_field_and_the_problem(project: Proj
 
 
 def test_an_unknown_route_is_a_404_in_the_same_shape(project: Project) -> None:
-    with project.iris.client() as client:
+    with project.server.client() as client:
         response = client.get("/nope")
         wrong_method = client.get("/predict")
     assert response.status_code == 404
@@ -323,25 +340,13 @@ def test_an_unknown_route_is_a_404_in_the_same_shape(project: Project) -> None:
     assert wrong_method.json()["status"] == "error"
 
 
-def test_schemathesis_finds_no_server_error(project: Project) -> None:
-    checks = "not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance"
-    result = subprocess.run(
-        [str(BIN / "schemathesis"), "run", f"{project.iris.url}/openapi.json", "--checks", checks,
-         "--max-examples", "25", "--seed", "7", "--phases", "coverage,fuzzing", "--no-shrink",
-         "--request-timeout", "20"],
-        capture_output=True, text=True, timeout=240, check=False, cwd=project.root,
-    )  # fmt: skip
-    assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
-    assert "No issues found" in result.stdout
-
-
-# ---- model errors, hot reload, a version that fails to load (the flip server) ---------------------------------------
+# ---- model errors, hot reload, a version that fails to load ---------------------------------------------------------
 
 
 def test_a_model_error_is_a_500_with_an_error_id_and_the_server_keeps_serving(project: Project) -> None:
     poison = {**_record(project), "sepal length (cm)": 0.0}  # log(0) = -inf: the forest refuses it
     records = [_record(project, index) for index in range(0, 140, 20)]
-    with project.flip.client() as client:
+    with project.server.client() as client:
         assert client.get("/model/info").json()["version"] == 1
         with ThreadPoolExecutor(8) as pool:
             answers = list(pool.map(lambda body: client.post("/predict", json=body), [*records, poison]))
@@ -356,7 +361,7 @@ def test_a_model_error_is_a_500_with_an_error_id_and_the_server_keeps_serving(pr
     assert failed.headers["x-model-version"] == "1"
     assert [answer.status_code for answer in answers[:-1]] == [200] * len(records)
     assert after.status_code == 200
-    assert error["error_id"] in project.flip.log.read_text()
+    assert error["error_id"] in project.server.log.read_text()
 
 
 def test_an_alias_move_under_load_swaps_versions_without_a_failed_request(project: Project) -> None:
@@ -365,7 +370,7 @@ def test_an_alias_move_under_load_swaps_versions_without_a_failed_request(projec
     stop = threading.Event()
 
     def load(index: int) -> None:
-        with project.flip.client() as client:
+        with project.server.client() as client:
             for _ in range(3000):  # bounded in count, and by `stop` in time
                 if stop.is_set():
                     return
@@ -379,7 +384,7 @@ def test_an_alias_move_under_load_swaps_versions_without_a_failed_request(projec
         time.sleep(0.5)
         project.client.set_registered_model_alias("flip", "champion", "2")
         deadline = time.monotonic() + 60
-        with project.flip.client() as client:
+        with project.server.client() as client:
             while client.get("/model/info").json()["version"] != 2:
                 assert time.monotonic() < deadline, "the server did not pick up v2 in 60 s"
                 time.sleep(0.1)
@@ -394,11 +399,13 @@ def test_an_alias_move_under_load_swaps_versions_without_a_failed_request(projec
     for index in range(len(threads)):
         versions = [int(version or 0) for client, _, version in seen if client == index]
         assert versions == sorted(versions), f"client {index} saw v1 after v2"
-    with project.flip.client() as client:
+    with project.server.client() as client:
         info = client.get("/model/info").json()
         health = client.get("/health").json()
-    assert (info["version"], info["run_id"]) == (2, project.runs["flip-v2"])
+    assert (info["version"], info["run_id"]) == (2, project.runs["v2"])
     assert (health["status"], health["model"]["version"]) == ("ready", 2)
+    # v2 was registered with provenance tags: they take precedence over its run's.
+    assert (info["git_commit"], info["data_digest"]) == ("0" * 40, "sha256:registered")
 
 
 def test_a_version_that_fails_to_load_leaves_the_old_one_serving(project: Project, tmp_path: Path) -> None:
@@ -410,10 +417,10 @@ def test_a_version_that_fails_to_load_leaves_the_old_one_serving(project: Projec
     for path in broken.glob("model.*"):
         if path.suffix in (".skops", ".pkl"):
             path.write_bytes(b"not a model")
-    version = _register(client, "flip", broken.as_uri(), project.runs["flip-v2"])
+    version = _register(client, "flip", broken.as_uri(), project.runs["v2"])
     client.set_registered_model_alias("flip", "champion", str(version))
     deadline = time.monotonic() + 60
-    with project.flip.client() as http:
+    with project.server.client() as http:
         while (health := http.get("/health").json())["last_error"] is None:
             assert time.monotonic() < deadline, "the failed load was not reported in 60 s"
             time.sleep(0.1)
@@ -425,4 +432,32 @@ def test_a_version_that_fails_to_load_leaves_the_old_one_serving(project: Projec
     assert f"cannot load flip v{version}" in health["last_error"]["message"]
     assert (answer.status_code, answer.headers["x-model-version"]) == (200, "2")
     assert info["version"] == 2
-    assert f"cannot load flip v{version}" in project.flip.log.read_text()
+    assert f"cannot load flip v{version}" in project.server.log.read_text()
+
+
+# ---- fuzzing --------------------------------------------------------------------------------------------------
+
+
+def test_schemathesis_finds_no_server_error(project: Project) -> None:
+    _serve_version(project, 2)  # v1 refuses a 0 in its first feature by design: fuzz the forest that does not
+    checks = "not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance"
+    result = subprocess.run(
+        [str(BIN / "schemathesis"), "run", f"{project.server.url}/openapi.json", "--checks", checks,
+         "--max-examples", "25", "--seed", "7", "--phases", "coverage,fuzzing", "--no-shrink",
+         "--request-timeout", "20"],
+        capture_output=True, text=True, timeout=240, check=False, cwd=project.root,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
+    assert "No issues found" in result.stdout
+
+
+def _serve_version(project: Project, version: int) -> None:
+    """Point the alias at ``version`` unless the server already serves it, and wait until it does."""
+    with project.server.client() as client:
+        if client.get("/model/info").json()["version"] == version:
+            return
+        project.client.set_registered_model_alias("flip", "champion", str(version))
+        deadline = time.monotonic() + 60
+        while client.get("/model/info").json()["version"] != version:
+            assert time.monotonic() < deadline, f"the server did not pick up v{version} in 60 s"
+            time.sleep(0.1)

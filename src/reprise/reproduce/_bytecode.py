@@ -147,11 +147,14 @@ def _borrow(folder: Path, donor_folder: Path, name: str, same: bool | None) -> b
     target = folder / "__pycache__" / donor_pyc.name
     try:
         target.parent.mkdir(exist_ok=True)
-        temporary = target.with_name(f".{target.name}.{threading.get_ident()}.tmp")
-        temporary.write_bytes(header + code)
-        temporary.replace(target)  # a new file: never write through a hard link into uv's cache
+        # O_EXCL: a new file, never a write through a hard link into uv's cache, nor over a .pyc Python just wrote.
+        handle = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
     except OSError:
         return False
+    try:
+        os.write(handle, header + code)
+    finally:
+        os.close(handle)
     return True
 
 

@@ -55,6 +55,7 @@ class EnvironmentBuild(BaseModel):
         local_installs: Local/editable packages and where each was installed from.
         offline: Everything came from the uv cache (no index was contacted).
         notes: Differences the build could not avoid (another Python, a local package that no longer exists).
+        bytecode_reused: ``.pyc`` files taken from the running environment for identical sources (not recompiled).
         seconds: Wall time of the build.
     """
 
@@ -69,6 +70,7 @@ class EnvironmentBuild(BaseModel):
     local_installs: tuple[str, ...] = ()
     offline: bool = True
     notes: tuple[str, ...] = ()
+    bytecode_reused: int = 0
     seconds: float = 0.0
 
 

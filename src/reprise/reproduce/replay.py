@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
 
     from reprise.config import Settings
+    from reprise.reproduce._bytecode import BytecodeBorrow
     from reprise.reproduce.resolve import ResolvedRun
 
 __all__ = ["Reproduction", "Timings", "reproduce"]
@@ -157,14 +158,17 @@ def reproduce(
     clock.lap("resolve")
     say = on_step or (lambda _: None)
     base: Path | None = None
+    stage: _InPlace | _Isolated | None = None
     try:
         if in_place:
-            stage: _InPlace | _Isolated = _InPlace(resolved, settings, say, clock)
+            stage = _InPlace(resolved, settings, say, clock)
         else:
             base = _make_base(workdir, resolved.run.run_id)
             stage = _Isolated(resolved, settings, say, clock, base, packages)
         result = _run_and_compare(resolved, settings, stage, clock, tolerance or Tolerance(), echo, say, keep)
     finally:
+        if stage is not None and stage.borrow is not None:
+            stage.borrow.join()
         if base is not None and not keep:
             _cleanup(settings, base)
     if base is not None and not keep:
@@ -206,6 +210,7 @@ class _InPlace:
         say(f"inputs verified in place: {self.data.files} file(s) match the record")
         self.environment = current_environment(record.environment)
         self.python, self.venv, self.patch_applied = sys.executable, None, False
+        self.borrow: BytecodeBorrow | None = None
         self.saved = snapshot_outputs(record.outputs.manifest, self.project)
 
 
@@ -224,6 +229,7 @@ class _Isolated:
         packages: Sequence[str],
     ) -> None:
         from reprise.capture.git import apply_patch
+        from reprise.reproduce._bytecode import BytecodeBorrow, donor_site_packages, site_packages
         from reprise.reproduce._data import restore_inputs
         from reprise.reproduce._git import add_worktree, has_commit, toplevel
         from reprise.reproduce._venv import build_venv
@@ -267,6 +273,8 @@ class _Isolated:
         )
         self.python = str(self.venv / "bin" / "python")
         self.saved: dict[str, bytes] = {}
+        target, donor = site_packages(self.venv), donor_site_packages(self.environment.python_version)
+        self.borrow = BytecodeBorrow(target, donor).start() if target and donor else None
         clock.lap("environment")
         where = "the uv cache" if self.environment.offline else "the index"
         say(f"venv: Python {self.environment.python_version}, {self.environment.pins} pins from {where}")
@@ -309,6 +317,9 @@ def _run_and_compare(
         log = stage.log_dir / f"reproduce-{parent}.log"
         say(f"re-running: {' '.join(record.code.command or [])}")
         exit_code, tail = execute(argv, cwd=stage.project / record.code.workdir, env=env, log=log, echo=echo)
+        if stage.borrow is not None:
+            reused, _ = stage.borrow.join()
+            stage.environment = stage.environment.model_copy(update={"bytecode_reused": reused})
         children = records.child_runs(settings, parent)
         clock.lap("run")
         if not children:

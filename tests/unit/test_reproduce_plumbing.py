@@ -15,7 +15,7 @@ from reprise.capture.redact import REDACTED
 from reprise.config import Settings
 from reprise.data.manifest import FileEntry, Manifest, manifest_digest
 from reprise.errors import NotFoundError, ReproductionError
-from reprise.reproduce._bytecode import borrow_bytecode
+from reprise.reproduce._bytecode import BytecodeCache
 from reprise.reproduce._execute import child_env, replay_argv
 from reprise.reproduce._venv import pinned_requirements
 from reprise.reproduce.resolve import parse_run_id
@@ -66,6 +66,11 @@ def test_the_replay_runs_the_recorded_command_under_reprise_run_with_seed_and_pa
         "/venv/bin/python", "-m", "reprise", "run", "--seed", "42", "--name", "train",
         "-i", "data", "-o", "out", "-o", "report.json", "--", "python", "train.py",
     ]  # fmt: skip
+
+
+def test_the_recorded_interpreter_path_becomes_the_reruns() -> None:
+    record = _record(code=_record().code.model_copy(update={"command": ["/usr/bin/python3", "train.py"]}))
+    assert replay_argv(record, "/venv/bin/python", run_name=None, outputs=[])[-2:] == ["/venv/bin/python", "train.py"]
 
 
 def test_a_recorded_dvc_repro_is_forced() -> None:
@@ -134,25 +139,36 @@ def test_anything_else_is_not_a_run_id() -> None:
         parse_run_id("my-model@champion")
 
 
-def test_borrowed_bytecode_is_what_python_would_compile_and_is_used(tmp_path: Path) -> None:
-    donor, target = tmp_path / "donor", tmp_path / "target"
-    for site in (donor, target):
-        (site / "pkg").mkdir(parents=True)
-        (site / "pkg" / "__init__.py").write_text("VALUE = 41 + 1\n")
-        (site / "pkg" / "other.py").write_text("X = 1\n")
-    (target / "pkg" / "other.py").write_text("X = 2\n")  # same size, other bytes: must not be borrowed
-    (donor / "pkg" / "tests").mkdir()
-    (donor / "pkg" / "tests" / "t.py").write_text("")
+def _site(root: Path, files: dict[str, str]) -> Path:
+    """A minimal site-packages: the files and a dist-info RECORD with their sha256 (as an installer writes it)."""
+    import base64
+    import hashlib
+
+    lines = []
+    for relative, text in files.items():
+        path = root / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+        digest = base64.urlsafe_b64encode(hashlib.sha256(text.encode()).digest()).rstrip(b"=").decode()
+        lines.append(f"{relative},sha256={digest},{len(text)}")
+    (root / "pkg-1.0.dist-info").mkdir(exist_ok=True)
+    (root / "pkg-1.0.dist-info" / "RECORD").write_text("\n".join(lines) + "\n")
+    return root
+
+
+def test_bytecode_is_borrowed_then_shared_by_links_and_python_uses_it(tmp_path: Path) -> None:
+    files = {"pkg/__init__.py": "VALUE = 41 + 1\n", "pkg/other.py": "X = 1\n", "pkg/tests/test_x.py": "Y = 1\n"}
+    donor = _site(tmp_path / "donor", files)
     for path in donor.rglob("*.py"):
         py_compile.compile(str(path), cfile=importlib.util.cache_from_source(str(path)), doraise=True)
+    target = _site(tmp_path / "venv1", {**files, "pkg/other.py": "X = 2\n"})  # other.py: other bytes
     os.utime(target / "pkg" / "__init__.py", (1_000_000, 1_000_000))
-    written, _ = borrow_bytecode(target, donor)
-    assert written == 1
+    cache = BytecodeCache(tmp_path / "cache")
+    assert cache.fill(target, donor) == (0, 1)  # only __init__.py: other.py differs, tests are skipped
     borrowed = Path(importlib.util.cache_from_source(str(target / "pkg" / "__init__.py")))
     fresh = tmp_path / "fresh.pyc"
     py_compile.compile(str(target / "pkg" / "__init__.py"), cfile=str(fresh), doraise=True)
-    assert borrowed.read_bytes()[:16] == fresh.read_bytes()[:16]  # header for the target's own mtime and size
-    assert not Path(importlib.util.cache_from_source(str(target / "pkg" / "other.py"))).exists()
+    assert borrowed.read_bytes()[:16] == fresh.read_bytes()[:16]  # a header for the venv's own file
     sys.path.insert(0, str(target))
     try:
         module = importlib.import_module("pkg")
@@ -161,3 +177,15 @@ def test_borrowed_bytecode_is_what_python_would_compile_and_is_used(tmp_path: Pa
     finally:
         sys.path.remove(str(target))
         sys.modules.pop("pkg", None)
+    other = target / "pkg" / "other.py"  # what Python compiles on the spot during a re-run...
+    py_compile.compile(str(other), cfile=importlib.util.cache_from_source(str(other)), doraise=True)
+    assert cache.harvest(target) == 1  # ...is kept
+    # A second venv whose sources are hard links to the same files (as uv makes them): all linked, nothing borrowed.
+    second = tmp_path / "venv2"
+    for source in target.rglob("*"):
+        if source.is_file() and "__pycache__" not in source.parts:
+            (second / source.relative_to(target)).parent.mkdir(parents=True, exist_ok=True)
+            os.link(source, second / source.relative_to(target))
+    assert cache.fill(second, None) == (2, 0)
+    linked = Path(importlib.util.cache_from_source(str(second / "pkg" / "__init__.py")))
+    assert linked.stat().st_ino == borrowed.stat().st_ino

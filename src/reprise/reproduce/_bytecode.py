@@ -1,13 +1,16 @@
-"""Byte code for a fresh venv, taken from an environment that already compiled the same source files.
+"""Byte code for fresh venvs, compiled once and shared by hard links, the way uv shares their source files.
 
-A venv built by uv from its cache has no ``.pyc`` files, so the re-run would compile every module it imports
-(MLflow, scikit-learn, SHAP...): 10 to 40 s here, more than everything else a reproduction does. Compiling the whole
-venv up front (``uv pip install --compile-bytecode``) costs 40 s on two cores. But the running interpreter's
-environment usually holds the very same package files, already compiled. For each source file of the venv whose
-bytes are identical to the same file of the donor, and whose donor ``.pyc`` is valid for it, this writes a ``.pyc``
-with the donor's code and a header for the venv's file: exactly what compiling it would produce (Python rewrites
-``co_filename`` on load). Anything that does not match is left for Python to compile as usual, and Python still
-checks every header, so a wrong guess costs time, never correctness.
+A venv built by uv from its cache has no ``.pyc`` files, so a re-run would compile every module it imports (MLflow,
+scikit-learn, SHAP...): 10 to 40 s here, more than everything else a reproduction does; compiling the whole venv up
+front (``uv pip install --compile-bytecode``) costs 40 s on two cores. But the sources of every venv uv builds are
+hard links to the same files of uv's cache, with the same mtime and size, so one ``.pyc`` per source file serves
+them all. This cache keeps those ``.pyc`` files, keyed by the source's sha256 (from the install's ``RECORD``), mtime
+and size, and links them into each new venv (about 0.02 ms a file, where creating one costs about 1 ms here).
+
+It is filled from two places: the running interpreter's environment, whose ``.pyc`` for a byte-identical source is
+exactly what compiling the venv's copy would give once its header names the venv file's mtime (Python rewrites
+``co_filename`` on load); and, after a re-run, the ``.pyc`` files Python wrote for modules compiled on the spot.
+Python still checks every header, so a wrong entry could only cost time, never correctness.
 """
 
 from __future__ import annotations
@@ -19,15 +22,13 @@ import sys
 import sysconfig
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Final
 
-__all__ = ["BytecodeBorrow", "borrow_bytecode", "donor_site_packages", "site_packages"]
+__all__ = ["BytecodeCache", "BytecodeFill", "donor_site_packages", "site_packages"]
 
 _HEADER: Final = struct.Struct("<4sIII")
 _MASK: Final = 0xFFFFFFFF
-_WORKERS: Final = 4
 #: Folders nothing imports at run time (test suites are a fifth of a typical ML environment's files).
 _SKIP: Final = frozenset({"__pycache__", "tests", "test", "testing"})
 
@@ -46,79 +47,118 @@ def donor_site_packages(python_version: str) -> Path | None:
     return path if path.is_dir() else None
 
 
-class BytecodeBorrow:
-    """:func:`borrow_bytecode` on a background thread, so it overlaps the re-run instead of delaying it.
+class BytecodeCache:
+    """A folder of ``.pyc`` files linked into reproduction venvs.
 
-    It is safe for a process to import from the venv meanwhile: each ``.pyc`` appears whole (written to a temporary
-    name, then renamed), and a module imported before its turn is simply compiled by Python as usual.
+    Args:
+        root: The cache folder (default: ``$XDG_CACHE_HOME/reprise/bytecode``, else ``~/.cache/...``).
     """
 
-    def __init__(self, target: Path, donor: Path) -> None:
-        self._result: tuple[int, float] = (0, 0.0)
-        self._thread = threading.Thread(target=self._work, args=(target, donor), name="reprise-bytecode", daemon=True)
+    def __init__(self, root: Path | None = None) -> None:
+        base = root or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "reprise" / "bytecode"
+        self.root = base / sys.implementation.cache_tag
 
-    def start(self) -> BytecodeBorrow:
-        """Start borrowing; returns self."""
+    def fill(self, target: Path, donor: Path | None) -> tuple[int, int]:
+        """Link cached ``.pyc`` files into ``target`` (a venv's site-packages), borrowing missing ones from ``donor``.
+
+        The modules this process has loaded go first: a captured run loads them too.
+
+        Returns:
+            How many were linked from the cache, and how many were borrowed from the donor.
+        """
+        sources = _record_hashes(target)
+        theirs = _record_hashes(donor) if donor is not None else {}
+        loaded = _loaded(donor) if donor is not None else set()
+        linked = borrowed = 0
+        for relative in sorted(sources, key=lambda path: path not in loaded):
+            source = target / relative
+            try:
+                stat = source.stat()
+            except OSError:
+                continue
+            entry = self._entry(sources[relative], stat)
+            pyc = Path(importlib.util.cache_from_source(str(source)))
+            if entry.is_file():
+                linked += _link(entry, pyc)
+            elif donor is not None and theirs.get(relative) == sources[relative]:
+                code = _donor_code(donor / relative)
+                if code is not None and self._store(entry, stat, code):
+                    borrowed += _link(entry, pyc)
+        return linked, borrowed
+
+    def harvest(self, target: Path) -> int:
+        """Keep the ``.pyc`` files Python wrote in ``target`` during a re-run (for modules not cached yet).
+
+        Returns:
+            How many were added to the cache.
+        """
+        added = 0
+        for relative, sha in _record_hashes(target).items():
+            source = target / relative
+            pyc = Path(importlib.util.cache_from_source(str(source)))
+            try:
+                stat = source.stat()
+                entry = self._entry(sha, stat)
+                if entry.exists() or not pyc.is_file() or _valid_code(pyc, stat) is None:
+                    continue
+                entry.parent.mkdir(parents=True, exist_ok=True)
+                os.link(pyc, entry)
+            except OSError:
+                continue
+            added += 1
+        return added
+
+    def _entry(self, sha: str, stat: os.stat_result) -> Path:
+        key = f"{sha}-{int(stat.st_mtime) & _MASK}-{stat.st_size}"
+        return self.root / key[:2] / f"{key}.pyc"
+
+    def _store(self, entry: Path, stat: os.stat_result, code: bytes) -> bool:
+        header = _HEADER.pack(importlib.util.MAGIC_NUMBER, 0, int(stat.st_mtime) & _MASK, stat.st_size & _MASK)
+        temporary = entry.with_name(f".{entry.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+        try:
+            entry.parent.mkdir(parents=True, exist_ok=True)
+            temporary.write_bytes(header + code)
+            temporary.replace(entry)  # whole or absent: another reproduction may link it at any moment
+        except OSError:
+            temporary.unlink(missing_ok=True)
+            return False
+        return True
+
+
+class BytecodeFill:
+    """:meth:`BytecodeCache.fill` then, on :meth:`finish`, :meth:`BytecodeCache.harvest`, on a background thread.
+
+    A process may import from the venv meanwhile: a ``.pyc`` is linked in whole, and a module imported before its
+    turn is simply compiled by Python as usual.
+    """
+
+    def __init__(self, cache: BytecodeCache, target: Path, donor: Path | None) -> None:
+        self.cache, self.target = cache, target
+        self.linked = self.borrowed = self.harvested = 0
+        self.seconds = 0.0
+        self._harvested = False
+        self._thread = threading.Thread(target=self._fill, args=(donor,), name="reprise-bytecode", daemon=True)
+
+    def start(self) -> BytecodeFill:
+        """Start filling; returns self."""
         self._thread.start()
         return self
 
-    def join(self) -> tuple[int, float]:
-        """Wait for the end; return how many ``.pyc`` files were written and the seconds it took."""
+    def finish(self, *, harvest: bool) -> None:
+        """Wait for the fill, then keep what the re-run compiled (when ``harvest``, once)."""
         self._thread.join()
-        return self._result
+        if harvest and not self._harvested:
+            self._harvested = True
+            self.harvested = self.cache.harvest(self.target)
 
-    def _work(self, target: Path, donor: Path) -> None:
-        self._result = borrow_bytecode(target, donor)
-
-
-def borrow_bytecode(target: Path, donor: Path) -> tuple[int, float]:
-    """Write ``.pyc`` files into ``target`` for the sources identical to ``donor``'s compiled ones.
-
-    Identity comes from the two installs' ``RECORD`` files (sha256 of every file) where both list a file, else
-    from comparing the bytes. Test folders are skipped: nothing imports them at run time. The modules this process
-    has loaded (MLflow, SQLAlchemy... what a captured run loads too) go first.
-
-    Args:
-        target: The fresh venv's ``site-packages``.
-        donor: An environment's ``site-packages`` with compiled byte code (same Python minor version).
-
-    Returns:
-        How many ``.pyc`` files were written, and the seconds it took.
-    """
-    start = time.perf_counter()
-    mine, theirs = _records(target), _records(donor)
-    loaded = _loaded(donor)
-    jobs = []
-    for folder, folders, files in os.walk(target):
-        folders[:] = [name for name in folders if name not in _SKIP]
-        relative = Path(folder).relative_to(target)
-        for name in files:
-            if name.endswith(".py"):
-                key = (relative / name).as_posix()
-                known = mine.get(key)
-                same = None if known is None or key not in theirs else known == theirs[key]
-                if same is not False:
-                    jobs.append((key not in loaded, Path(folder), donor / relative, name, same))
-    jobs.sort(key=lambda job: job[0])  # stable: loaded modules first, then walk order
-    with ThreadPoolExecutor(max_workers=_WORKERS) as pool:
-        written = sum(pool.map(lambda job: _borrow(*job[1:]), jobs, chunksize=32))
-    return written, round(time.perf_counter() - start, 3)
+    def _fill(self, donor: Path | None) -> None:
+        start = time.perf_counter()
+        self.linked, self.borrowed = self.cache.fill(self.target, donor)
+        self.seconds = round(time.perf_counter() - start, 3)
 
 
-def _loaded(site: Path) -> set[str]:
-    """Paths, relative to ``site``, of the modules loaded in this process from there."""
-    found = set()
-    for module in list(sys.modules.values()):
-        file = getattr(module, "__file__", None)
-        if isinstance(file, str) and file.endswith(".py"):
-            path = Path(file)
-            if path.is_relative_to(site):
-                found.add(path.relative_to(site).as_posix())
-    return found
-
-
-def _records(site: Path) -> dict[str, str]:
-    """``relative path -> sha256`` from every ``*.dist-info/RECORD`` in ``site``."""
+def _record_hashes(site: Path) -> dict[str, str]:
+    """``relative .py path -> sha256`` from every ``*.dist-info/RECORD`` in ``site``, test folders left out."""
     hashes: dict[str, str] = {}
     for record in site.glob("*.dist-info/RECORD"):
         try:
@@ -128,34 +168,27 @@ def _records(site: Path) -> dict[str, str]:
         for line in lines:
             path, _, rest = line.partition(",")
             digest = rest.partition(",")[0]
-            if path.endswith(".py") and digest.startswith("sha256="):
-                hashes[path] = digest
+            if path.endswith(".py") and digest.startswith("sha256=") and not _SKIP & set(path.split("/")[:-1]):
+                hashes[path] = digest.removeprefix("sha256=")
     return hashes
 
 
-def _borrow(folder: Path, donor_folder: Path, name: str, same: bool | None) -> bool:
-    source, donor_source = folder / name, donor_folder / name
+def _loaded(site: Path) -> set[str]:
+    """Paths, relative to ``site``, of the modules loaded in this process from there."""
+    found = set()
+    for module in list(sys.modules.values()):
+        file = getattr(module, "__file__", None)
+        if isinstance(file, str) and file.endswith(".py") and Path(file).is_relative_to(site):
+            found.add(Path(file).relative_to(site).as_posix())
+    return found
+
+
+def _donor_code(source: Path) -> bytes | None:
     try:
-        stat, donor_stat = source.stat(), donor_source.stat()
+        stat = source.stat()
     except OSError:
-        return False
-    donor_pyc = donor_folder / "__pycache__" / f"{name[:-3]}.{sys.implementation.cache_tag}.pyc"
-    code = _valid_code(donor_pyc, donor_stat) if stat.st_size == donor_stat.st_size else None
-    if code is None or (same is None and not _same_bytes(source, donor_source, stat, donor_stat)):
-        return False
-    header = _HEADER.pack(importlib.util.MAGIC_NUMBER, 0, int(stat.st_mtime) & _MASK, stat.st_size & _MASK)
-    target = folder / "__pycache__" / donor_pyc.name
-    try:
-        target.parent.mkdir(exist_ok=True)
-        # O_EXCL: a new file, never a write through a hard link into uv's cache, nor over a .pyc Python just wrote.
-        handle = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-    except OSError:
-        return False
-    try:
-        os.write(handle, header + code)
-    finally:
-        os.close(handle)
-    return True
+        return None
+    return _valid_code(Path(importlib.util.cache_from_source(str(source))), stat)
 
 
 def _valid_code(pyc: Path, source: os.stat_result) -> bytes | None:
@@ -172,10 +205,12 @@ def _valid_code(pyc: Path, source: os.stat_result) -> bytes | None:
     return compiled[_HEADER.size :] if valid else None
 
 
-def _same_bytes(a: Path, b: Path, stat_a: os.stat_result, stat_b: os.stat_result) -> bool:
-    if (stat_a.st_ino, stat_a.st_dev) == (stat_b.st_ino, stat_b.st_dev):
-        return True
+def _link(entry: Path, pyc: Path) -> int:
     try:
-        return a.read_bytes() == b.read_bytes()
+        pyc.parent.mkdir(exist_ok=True)
+        os.link(entry, pyc)  # a new name for the cached file: never a write into uv's hard-linked sources
+    except FileExistsError:
+        return 0  # Python got there first and wrote its own
     except OSError:
-        return False
+        return 0  # another file system: the module is compiled as usual
+    return 1

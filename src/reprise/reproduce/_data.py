@@ -134,13 +134,22 @@ def snapshot_outputs(manifest: Manifest | None, project: Path) -> dict[str, byte
     return saved
 
 
-def original_output_reader(project: Path, source: Path, saved: dict[str, bytes]) -> Callable[[FileEntry], bytes | None]:
-    """A reader of original output bytes: saved before the run, in the DVC cache, or in ``source`` if unchanged."""
+def original_output_reader(
+    project: Path, source: Path, saved: dict[str, bytes], kept: Callable[[str], bytes | None] | None = None
+) -> Callable[[FileEntry], bytes | None]:
+    """A reader of original output bytes, each checked against the recorded hash.
+
+    It looks, in order: what was saved before an in-place re-run, the copy the run kept with its record (``kept``),
+    the DVC cache, and ``source`` if its file is unchanged.
+    """
     from reprise.data.dvc import cache_files, is_dvc_repo
 
     def read(entry: FileEntry) -> bytes | None:
         if entry.path in saved:
             return saved[entry.path]
+        copy = kept(entry.path) if kept is not None else None
+        if copy is not None and hashlib.sha256(copy).hexdigest() == entry.hashes.get("sha256"):
+            return copy
         if "md5" in entry.hashes and is_dvc_repo(source):
             found = cache_files(source, [entry.hashes["md5"]]).get(entry.hashes["md5"])
             if found is not None and entry.size <= _READ_LIMIT:

@@ -37,7 +37,8 @@ _KEEP: Final = frozenset({"MLFLOW_DISABLE_TELEMETRY", "MLFLOW_ENABLE_ARTIFACTS_P
 def replay_argv(record: RunRecord, python: str, *, run_name: str | None, outputs: Sequence[str]) -> list[str]:
     """The command line that re-runs the recorded command as a captured run with the recorded seed and paths.
 
-    A recorded ``dvc repro`` gets ``--force``: otherwise DVC would restore every stage from its cache instead of
+    A command started with the recorded interpreter's own path runs with the re-run's interpreter instead. A
+    recorded ``dvc repro`` gets ``--force``: otherwise DVC would restore every stage from its cache instead of
     running it, and the "reproduction" would prove nothing.
 
     Raises:
@@ -57,6 +58,8 @@ def replay_argv(record: RunRecord, python: str, *, run_name: str | None, outputs
             hint="pass secrets to commands through environment variables, which are never recorded",
         )
     argv = list(command)
+    if argv[0] == record.environment.python.executable:
+        argv[0] = python  # the recorded interpreter by its path: the re-run's interpreter is the one to use
     if argv[:2] == ["dvc", "repro"] and not {"-f", "--force"} & set(argv):
         argv.append("--force")
     line = [python, "-m", "reprise", "run", "--seed", str(record.randomness.seed)]

@@ -55,7 +55,8 @@ class EnvironmentBuild(BaseModel):
         local_installs: Local/editable packages and where each was installed from.
         offline: Everything came from the uv cache (no index was contacted).
         notes: Differences the build could not avoid (another Python, a local package that no longer exists).
-        bytecode_reused: ``.pyc`` files taken from the running environment for identical sources (not recompiled).
+        bytecode_cached: ``.pyc`` files linked in from Reprise's byte-code cache (not recompiled).
+        bytecode_borrowed: ``.pyc`` files taken from the running environment for byte-identical sources.
         seconds: Wall time of the build.
     """
 
@@ -70,7 +71,8 @@ class EnvironmentBuild(BaseModel):
     local_installs: tuple[str, ...] = ()
     offline: bool = True
     notes: tuple[str, ...] = ()
-    bytecode_reused: int = 0
+    bytecode_cached: int = 0
+    bytecode_borrowed: int = 0
     seconds: float = 0.0
 
 

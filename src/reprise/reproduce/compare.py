@@ -97,13 +97,18 @@ class MetricDelta(_Frozen):
 
 
 class OutputDelta(_Frozen):
-    """One output file on both sides (sha256 of each), with how the contents compare when the bytes differ."""
+    """One output file on both sides (sha256 of each), with how the contents compare when the bytes differ.
+
+    ``original_available`` is False when the original bytes are gone (overwritten, not in the DVC cache): the file
+    then differs by hash and nothing more can be said.
+    """
 
     path: str
     status: Status
     original_sha256: str | None = None
     reproduced_sha256: str | None = None
     detail: str | None = None
+    original_available: bool = True
 
 
 class PredictionDelta(_Frozen):
@@ -281,17 +286,25 @@ def compare_outputs(original: RunSide, reproduced: RunSide, tolerance: Tolerance
         if _same_content(a, b):
             deltas.append(OutputDelta(path=path, status="identical", original_sha256=sha_a, reproduced_sha256=sha_b))
             continue
-        status, detail = "different", "content differs"
+        status, detail, available = "different", "content differs", True
         if is_comparable(path, max(a.size, b.size)):
             bytes_a = original.read_output(a) if original.read_output else None
             bytes_b = reproduced.read_output(b) if reproduced.read_output else None
             if bytes_a is None or bytes_b is None:
                 detail = "content differs (the original bytes are no longer available to compare)"
+                available = bytes_a is not None
             else:
                 found = compare_contents(path, bytes_a, bytes_b, atol=tolerance.atol, rtol=tolerance.rtol)
                 status, detail = found.status, found.detail
         deltas.append(
-            OutputDelta(path=path, status=status, original_sha256=sha_a, reproduced_sha256=sha_b, detail=detail)
+            OutputDelta(
+                path=path,
+                status=status,
+                original_sha256=sha_a,
+                reproduced_sha256=sha_b,
+                detail=detail,
+                original_available=available,
+            )
         )
     return deltas
 

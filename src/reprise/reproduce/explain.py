@@ -56,6 +56,7 @@ CauseKind = Literal[
     "gpu",
     "env_vars",
     "nondeterminism",
+    "unverifiable",
     "failure",
 ]
 
@@ -204,6 +205,10 @@ def explain(
     ]
     inputs_differ = bool(causes)
     differs = comparison.verdict in (Verdict.DIFFERENT, Verdict.WITHIN_TOLERANCE)
+    unknown = _unverifiable(comparison)
+    if differs and unknown is not None:
+        causes.append(unknown)
+        differs = False  # nothing else differs: no ground for calling the run nondeterministic
     nondeterministic = differs and not inputs_differ
     roundoff = _is_roundoff(comparison)
     if differs:
@@ -448,6 +453,17 @@ def _nondeterminism(comparison: Comparison, hints: Sequence[str], roundoff: bool
     if roundoff:
         title = "nondeterministic floating-point summation order (parallel threads, e.g. n_jobs > 1)"
     return Cause(kind="nondeterminism", title=title, likelihood=likelihood, evidence=tuple(evidence))
+
+
+def _unverifiable(comparison: Comparison) -> Cause | None:
+    """A cause when the only differences are outputs whose original bytes are gone, else None."""
+    gone = [o.path for o in comparison.outputs if not o.original_available]
+    others = [line for line in comparison.differences if not any(line.startswith(f"output {p}:") for p in gone)]
+    if not gone or others:
+        return None
+    evidence = tuple(f"{path}: the original bytes are in neither the DVC cache nor the project" for path in gone)
+    title = f"cannot tell: {len(gone)} output(s) differ by hash but their original bytes are gone; all else is equal"
+    return Cause(kind="unverifiable", title=title, likelihood=0.9, evidence=evidence)
 
 
 def _is_roundoff(comparison: Comparison) -> bool:

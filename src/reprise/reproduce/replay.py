@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -38,7 +39,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
 
     from reprise.config import Settings
-    from reprise.reproduce._bytecode import BytecodeBorrow
+    from reprise.reproduce._bytecode import BytecodeFill
     from reprise.reproduce.resolve import ResolvedRun
 
 __all__ = ["Reproduction", "Timings", "reproduce"]
@@ -167,8 +168,8 @@ def reproduce(
             stage = _Isolated(resolved, settings, say, clock, base, packages)
         result = _run_and_compare(resolved, settings, stage, clock, tolerance or Tolerance(), echo, say, keep)
     finally:
-        if stage is not None and stage.borrow is not None:
-            stage.borrow.join()
+        if stage is not None and stage.bytecode is not None:
+            stage.bytecode.finish(harvest=False)
         if base is not None and not keep:
             _cleanup(settings, base)
     if base is not None and not keep:
@@ -210,7 +211,7 @@ class _InPlace:
         say(f"inputs verified in place: {self.data.files} file(s) match the record")
         self.environment = current_environment(record.environment)
         self.python, self.venv, self.patch_applied = sys.executable, None, False
-        self.borrow: BytecodeBorrow | None = None
+        self.bytecode: BytecodeFill | None = None
         self.saved = snapshot_outputs(record.outputs.manifest, self.project)
 
 
@@ -229,7 +230,7 @@ class _Isolated:
         packages: Sequence[str],
     ) -> None:
         from reprise.capture.git import apply_patch
-        from reprise.reproduce._bytecode import BytecodeBorrow, donor_site_packages, site_packages
+        from reprise.reproduce._bytecode import BytecodeCache, BytecodeFill, donor_site_packages, site_packages
         from reprise.reproduce._data import restore_inputs
         from reprise.reproduce._git import add_worktree, has_commit, toplevel
         from reprise.reproduce._venv import build_venv
@@ -274,7 +275,7 @@ class _Isolated:
         self.python = str(self.venv / "bin" / "python")
         self.saved: dict[str, bytes] = {}
         target, donor = site_packages(self.venv), donor_site_packages(self.environment.python_version)
-        self.borrow = BytecodeBorrow(target, donor).start() if target and donor else None
+        self.bytecode = BytecodeFill(BytecodeCache(), target, donor).start() if target else None
         clock.lap("environment")
         where = "the uv cache" if self.environment.offline else "the index"
         say(f"venv: Python {self.environment.python_version}, {self.environment.pins} pins from {where}")
@@ -317,9 +318,11 @@ def _run_and_compare(
         log = stage.log_dir / f"reproduce-{parent}.log"
         say(f"re-running: {' '.join(record.code.command or [])}")
         exit_code, tail = execute(argv, cwd=stage.project / record.code.workdir, env=env, log=log, echo=echo)
-        if stage.borrow is not None:
-            reused, _ = stage.borrow.join()
-            stage.environment = stage.environment.model_copy(update={"bytecode_reused": reused})
+        if stage.bytecode is not None:
+            stage.bytecode.finish(harvest=exit_code == 0)
+            fill = stage.bytecode
+            update = {"bytecode_cached": fill.linked, "bytecode_borrowed": fill.borrowed}
+            stage.environment = stage.environment.model_copy(update=update)
         children = records.child_runs(settings, parent)
         clock.lap("run")
         if not children:
@@ -369,7 +372,12 @@ def _compare(
         fingerprint=record.outputs.predictions,
         predictions=records.read_predictions(settings, run.run_id),
         exit_code=record.outputs.exit_code,
-        read_output=original_output_reader(stage.project, settings.project_dir, stage.saved),
+        read_output=original_output_reader(
+            stage.project,
+            settings.project_dir,
+            stage.saved,
+            lambda path: records.read_output(settings, run.run_id, path),
+        ),
     )
     reproduced = RunSide(
         metrics=records.metric_tree(settings, new_run_id),
@@ -452,13 +460,25 @@ def _make_base(workdir: Path | None, run_id: str) -> Path:
 
 
 def _cleanup(settings: Settings, base: Path) -> None:
+    """Remove the worktree from git now, and the folder (mostly the venv's ~30,000 files) in the background."""
     from reprise.reproduce._git import remove_worktree, toplevel
 
     code = base / "code"
     if code.exists():
         with contextlib.suppress(ReproductionError):
             remove_worktree(toplevel(settings.project_dir), code)
-    shutil.rmtree(base, ignore_errors=True)
+    trash = base.with_name(f".{base.name}.deleting")
+    try:
+        base.rename(trash)
+        subprocess.Popen(  # deleting a venv costs seconds of file-system work nobody needs to wait for
+            ["rm", "-rf", "--", str(trash)],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+    except OSError:
+        shutil.rmtree(trash if trash.exists() else base, ignore_errors=True)
 
 
 def _seconds(started: str | None, ended: str | None) -> float | None:

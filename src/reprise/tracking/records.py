@@ -39,6 +39,7 @@ __all__ = [
     "latest_captured_run",
     "log_files",
     "metric_tree",
+    "read_output",
     "read_patch",
     "read_predictions",
     "read_record",
@@ -117,6 +118,19 @@ def read_record(settings: Settings, run_id: str) -> RunRecord:
 def read_patch(settings: Settings, run_id: str) -> bytes | None:
     """The run's ``reprise/code.patch`` (its uncommitted change), or None when it has none."""
     return _download(settings, run_id, "code.patch")
+
+
+def read_output(settings: Settings, run_id: str, path: str) -> bytes | None:
+    """The copy of output ``path`` the run kept under ``reprise/outputs/`` (small files only), or None."""
+    from mlflow.exceptions import MlflowException
+
+    client = client_for(settings)
+    with tempfile.TemporaryDirectory(prefix="reprise-") as tmp, _quiet_downloads():
+        try:
+            local = Path(client.download_artifacts(run_id, f"{_DIR}/outputs/{path}", tmp))
+        except (MlflowException, OSError):
+            return None
+        return local.read_bytes() if local.is_file() else None
 
 
 def read_predictions(settings: Settings, run_id: str) -> Any:

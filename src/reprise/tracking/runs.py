@@ -51,6 +51,11 @@ __all__ = ["ARTIFACT_DIR", "CapturedRun", "log_predictions", "run_command", "sta
 #: Folder, inside each MLflow run's artifacts, that holds what Reprise captured.
 ARTIFACT_DIR = "reprise"
 _PREDICTIONS = "predictions.npy"
+#: Small outputs whose contents a reproduction compares (not only their hashes) are kept under reprise/outputs/.
+_OUTPUTS = "outputs"
+_KEPT_SUFFIXES = (".json", ".csv", ".tsv", ".npy", ".yaml", ".yml", ".txt")
+_KEPT_FILE_BYTES = 1 << 20
+_KEPT_TOTAL_BYTES = 8 << 20
 
 
 class CapturedRun:
@@ -355,6 +360,7 @@ def _finish(run: CapturedRun, base: RunRecord, status: str) -> RunRecord:
         write_atomic(folder / "record.json", record.to_json())
         if run._predictions is not None and run._predictions.dtype != object:
             np.save(folder / _PREDICTIONS, run._predictions, allow_pickle=False)
+        _keep_small_outputs(output_manifest, root, folder / _OUTPUTS)
         client.log_artifacts(run.run_id, str(folder), ARTIFACT_DIR)
     tags = [RunTag("reprise.inputs_digest", record.inputs_digest)]
     if missing:
@@ -367,6 +373,30 @@ def _finish(run: CapturedRun, base: RunRecord, status: str) -> RunRecord:
     else:
         client.set_terminated(run.run_id, status)
     return record
+
+
+def _keep_small_outputs(manifest: Manifest | None, root: Path, folder: Path) -> None:
+    """Copy small JSON/CSV/YAML/text/``.npy`` outputs (1 MiB each, 8 MiB in all) next to the record.
+
+    Outputs get overwritten by the next run; a reproduction then still has the original contents to compare with
+    (an output naming its own run id differs in bytes from every re-run and is the same in meaning).
+    """
+    import shutil
+
+    budget = _KEPT_TOTAL_BYTES
+    for entry in manifest.files if manifest is not None else ():
+        relative = Path(entry.path)
+        if relative.is_absolute() or ".." in relative.parts:
+            continue  # an output outside the project: not ours to copy
+        if not entry.path.lower().endswith(_KEPT_SUFFIXES) or entry.size > min(_KEPT_FILE_BYTES, budget):
+            continue
+        target = folder / entry.path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            shutil.copyfile(root / entry.path, target)
+        except OSError:
+            continue
+        budget -= entry.size
 
 
 def _logged_fingerprint(client: MlflowClient, run_id: str) -> PredictionFingerprint | None:

@@ -272,6 +272,8 @@ class ServableModel:
         self._columns = [column.name for column in spec.inputs]
         self._dtypes = {column.name: _DTYPES[column.type] for column in spec.inputs}
         self._optional = {column.name for column in spec.inputs if not column.required}
+        dtypes = set(self._dtypes.values())
+        self._uniform = dtypes.pop() if len(dtypes) == 1 and not self._optional else None
         raw = _raw_model(pyfunc)
         proba = getattr(raw, "predict_proba", None)
         classes = getattr(raw, "classes_", None)
@@ -303,17 +305,23 @@ class ServableModel:
         return Predictions(values=_as_list(self._pyfunc.predict(frame)), probabilities=probabilities)
 
     def frame(self, rows: Sequence[Mapping[str, Any]]) -> Any:
-        """The pandas DataFrame of ``rows``: signature column order, signature dtypes."""
+        """The pandas DataFrame of ``rows``: signature column order, signature dtypes (null: NaN or None)."""
+        import numpy as np
         import pandas as pd  # type: ignore[import-untyped]  # pandas ships no type information
 
-        data = {name: [row.get(name) for row in rows] for name in self._columns}
-        frame = pd.DataFrame(data, columns=self._columns)
-        casts = {
-            name: dtype
-            for name, dtype in self._dtypes.items()
-            if name not in self._optional or not frame[name].isna().any()
-        }
-        return frame.astype(casts, copy=False) if casts else frame
+        columns = self._columns
+        if self._uniform is not None:
+            # One dtype and no optional column (e.g. all doubles): one 2-d array, one block, no per-column work.
+            matrix = np.array([[row[name] for name in columns] for row in rows], dtype=self._uniform)
+            return pd.DataFrame(matrix, columns=columns)
+        data = {}
+        for name in columns:
+            values = [row.get(name) for row in rows]
+            dtype = self._dtypes[name]
+            if name in self._optional and any(value is None for value in values):
+                dtype = "float64" if dtype.startswith(("float", "int")) else "object"
+            data[name] = np.array(values, dtype=dtype)
+        return pd.DataFrame(data, columns=columns)
 
 
 def _registered_model(client: MlflowClient, name: str) -> Any:

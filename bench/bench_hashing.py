@@ -5,7 +5,7 @@ against baselines measured in the same run:
 
 * cold throughput per algorithm vs a single-threaded ``hashlib`` (or single-threaded blake3) loop over the same files;
 * cold md5 (``Manifest.generate``, no stat cache) vs ``dvc add`` on the same data;
-* warm re-validation of the unchanged 10,000 files (``Manifest.load(...).validate(...)``) vs ``dvc status``;
+* warm re-validation of the unchanged 10,000 files (``verify_manifest(saved_file, folder)``) vs ``dvc status``;
 * md5+sha256 in one pass vs two separate passes.
 
 "Cold" means no stat cache; every measurement is taken with the files in the page cache (they were just written and
@@ -33,7 +33,7 @@ import blake3
 
 from reprise.data.hashcache import HashCache
 from reprise.data.hashing import ALGORITHMS, FileStat, hash_files
-from reprise.data.manifest import Manifest
+from reprise.data.manifest import Manifest, verify_manifest
 
 BIN = Path(sys.executable).parent
 ENV = {**os.environ, "DVC_NO_ANALYTICS": "1", "DO_NOT_TRACK": "1", "MLFLOW_DISABLE_TELEMETRY": "true"}
@@ -189,15 +189,17 @@ def main() -> int:
         saved = Manifest.generate(small, cache=cache).save(repo / "small.manifest.json")
         run([str(BIN / "dvc"), "status", "-q"], repo)
         dvc_status = min(run([str(BIN / "dvc"), "status", "-q"], repo) for _ in range(3))
-        warm = best(lambda: Manifest.load(saved).validate(small, cache=cache), 5)
-        assert Manifest.load(saved).validate(small, cache=cache).ok
-        report(f"{small_label}, warm re-validation (load + validate) vs `dvc status`", dvc_status, warm, 10)
+        warm = best(lambda: verify_manifest(saved, small, cache=cache), 5)
+        assert verify_manifest(saved, small, cache=cache).ok
+        full = best(lambda: Manifest.load(saved).validate(small, cache=cache), 3)
+        report(f"{small_label}, warm re-validation (verify_manifest) vs `dvc status`", dvc_status, warm, 10)
         dvc_inproc = best(lambda: _dvc_status_in_process(repo), 3)
         cli = min(
             run([str(BIN / "reprise"), "data", "manifest", "small", "--validate", saved.name], repo) for _ in range(3)
         )
         say()
         say("Same warm re-validation, other pairings (information, no target):")
+        say(f"- `Manifest.load(file).validate(path)` (builds every entry): {full:.3f} s -> {dvc_status / full:.1f}x")
         say(
             f"- DVC in-process `Repo(path).status()`: {dvc_inproc:.3f} s -> reprise in-process {dvc_inproc / warm:.1f}x"
         )

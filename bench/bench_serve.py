@@ -274,8 +274,9 @@ def main() -> None:
             ),
         }
         print(
-            f"{args.concurrency} concurrent clients, {args.duration:g} s measured per case after {args.warmup:g} s"
-            f" warm-up; model: 100-tree RandomForestClassifier, 30 features",
+            f"{args.concurrency} concurrent clients ({args.client} client), {args.duration:g} s measured per case after"
+            f" {args.warmup:g} s warm-up; model: 100-tree RandomForestClassifier, 30 features;"
+            f" load average {os.getloadavg()[0]:.2f}",
             flush=True,
         )
         results: dict[tuple[str, int], Result] = {}
@@ -292,6 +293,7 @@ def main() -> None:
                     results[name, rows] = _measure(name, base + path, _bodies(records, rows, kind), rows, args)
             finally:
                 _stop(process)
+        print(f"load average at the end: {os.getloadavg()[0]:.2f}")
         if args.only is None:
             print("ratios (reprise serve / mlflow models serve):")
             for rows in (1, 100):

@@ -47,6 +47,7 @@ if TYPE_CHECKING:
         set_model_alias,
     )
     from reprise.seeding import SeedConfig, derive_seed, ensure_reproducibility
+    from reprise.serve.app import create_app
     from reprise.tracking.artifacts import log_model_explanations
     from reprise.tracking.data import log_manifest
     from reprise.tracking.models import LoggedModel, log_model
@@ -84,6 +85,7 @@ _EXPORTS: dict[str, str] = {
     "capture_git": "reprise.capture.git",
     "checkout_data": "reprise.data.versions",
     "compare_versions": "reprise.registry.compare",
+    "create_app": "reprise.serve.app",
     "derive_seed": "reprise.seeding",
     "diff_data": "reprise.data.diff",
     "ensure_reproducibility": "reprise.seeding",
@@ -135,6 +137,7 @@ __all__ = [
     "capture_git",
     "checkout_data",
     "compare_versions",
+    "create_app",
     "derive_seed",
     "diff_data",
     "ensure_reproducibility",

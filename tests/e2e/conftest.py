@@ -15,16 +15,18 @@ Cli = Callable[..., subprocess.CompletedProcess[str]]
 
 @pytest.fixture(scope="session")
 def cli() -> Cli:
-    """``cli(*args, cwd=..., env={...})`` runs ``python -m reprise ARGS`` and returns the finished process."""
+    """``cli(*args, cwd=..., env={...}, timeout=...)`` runs ``python -m reprise ARGS``; returns the finished process."""
 
-    def run(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    def run(
+        *args: str, cwd: Path, env: dict[str, str] | None = None, timeout: float = 120
+    ) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             [sys.executable, "-m", "reprise", *args],
             cwd=cwd,
             capture_output=True,
             text=True,
             env={**os.environ, **(env or {})},
-            timeout=120,
+            timeout=timeout,
             check=False,
         )
 

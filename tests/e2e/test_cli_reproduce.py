@@ -71,8 +71,8 @@ import numpy as np
 
 rng = np.random.default_rng()
 value = float(rng.random())
-Path("out").mkdir(exist_ok=True)
-Path("out/noise.json").write_text(json.dumps({"value": value}))
+Path("noise").mkdir(exist_ok=True)
+Path("noise/value.json").write_text(json.dumps({"value": value}))
 with mlflow.start_run():
     mlflow.log_metrics({"value": value})
 """
@@ -80,10 +80,10 @@ with mlflow.start_run():
 DVC_YAML = """\
 stages:
   noise:
-    cmd: reprise run --name noise -o out/noise.json -- python noisy.py
+    cmd: reprise run --name noise -o noise/value.json -- python noisy.py
     deps: [noisy.py]
     outs:
-      - out/noise.json:
+      - noise/value.json:
           cache: false
 """
 
@@ -167,22 +167,25 @@ def project(cli: Cli, tmp_path_factory: pytest.TempPathFactory, mlflow_db_templa
 
 @pytest.fixture(scope="module")
 def identical(cli: Cli, project: Project, tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any], Path]:
+    """The dirty run reproduced in isolation: worktree, patch, data from the DVC cache, fresh venv."""
     reports = tmp_path_factory.mktemp("reports")
     html = reports / "reproduction.html"
     done = cli(
-        "reproduce", project.clean_run, "--json", "--html", str(html), "--report", str(reports / "r.json"),
+        "reproduce", project.dirty_run, "--json", "-q", "--html", str(html), "--report", str(reports / "r.json"),
         cwd=project.root, env=_ENV,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stderr.rstrip().endswith("identical")
     return _json(done), html
 
 
-def test_a_clean_run_reproduces_identically_in_isolation(
+def test_a_run_from_a_dirty_tree_reproduces_identically_in_isolation(
     identical: tuple[dict[str, Any], Path], project: Project
 ) -> None:
     result, _ = identical
     assert result["verdict"] == "identical"
     assert result["mode"] == "isolated"
+    assert result["patch_applied"] is True
     assert result["environment"]["pins"] > 100
     assert result["data"] == {**result["data"], "files": 1, "from_cache": 1, "verified": True}
     metrics = {m["name"]: m["status"] for m in result["comparison"]["metrics"]}
@@ -190,29 +193,19 @@ def test_a_clean_run_reproduces_identically_in_isolation(
     assert result["comparison"]["predictions"]["status"] == "identical"
     assert result["comparison"]["outputs"][0]["status"] == "equivalent"  # only its own run id differs
     client = _client(project.root)
+    dirty, clean = client.get_run(project.dirty_run).data, client.get_run(project.clean_run).data
+    assert dirty.tags["reprise.git_dirty"] == "true"
+    reproduced = {m["name"]: m["reproduced"] for m in result["comparison"]["metrics"]}
+    assert reproduced["rmse"] == dirty.metrics["rmse"] != clean.metrics["rmse"]  # without the patch: different
     new_run = result["reproduction_run_id"]
-    original_tags = client.get_run(project.clean_run).data.tags
-    assert original_tags["reprise.last_reproduction"] == f"{new_run}:identical"
+    assert dirty.tags["reprise.last_reproduction"] == f"{new_run}:identical"
     new_tags = client.get_run(new_run).data.tags
-    assert new_tags["reprise.reproduction_of"] == project.clean_run
+    assert new_tags["reprise.reproduction_of"] == project.dirty_run
     assert new_tags["mlflow.parentRunId"] == result["parent_run_id"]
     artifacts = {item.path for item in client.list_artifacts(new_run, "reprise")}
     assert {"reprise/reproduction.json", "reprise/reproduction.html", "reprise/record.json"} <= artifacts
     record = json.loads(Path(client.download_artifacts(new_run, "reprise/record.json")).read_text())
     assert record["environment"]["python"]["executable"].endswith("/venv/bin/python")  # ran in the fresh venv
-
-
-def test_a_dirty_tree_at_capture_is_reproduced_with_its_patch(cli: Cli, project: Project) -> None:
-    done = cli("reproduce", project.dirty_run, "--json", "-q", cwd=project.root, env=_ENV)
-    assert done.returncode == 0, done.stderr[-3000:]
-    result = _json(done)
-    assert result["verdict"] == "identical"
-    assert result["patch_applied"] is True
-    client = _client(project.root)
-    dirty, clean = client.get_run(project.dirty_run).data, client.get_run(project.clean_run).data
-    assert dirty.tags["reprise.git_dirty"] == "true"
-    reproduced = {m["name"]: m["reproduced"] for m in result["comparison"]["metrics"]}
-    assert reproduced["rmse"] == dirty.metrics["rmse"] != clean.metrics["rmse"]  # without the patch: different
 
 
 def test_another_package_version_gives_a_verdict_naming_it_first(cli: Cli, project: Project, tmp_path: Path) -> None:
@@ -232,7 +225,7 @@ def test_another_package_version_gives_a_verdict_naming_it_first(cli: Cli, proje
     deltas = {m["name"]: m for m in result["comparison"]["metrics"]}
     assert deltas["six_patch"]["status"] == "different"
     assert deltas["rmse"]["status"] == "identical"
-    assert "package six 1.17.0 -> 1.17.1" in done.stderr
+    assert "different: package six 1.17.0 -> 1.17.1" in done.stderr
 
 
 def test_the_audit_flags_the_unseeded_stage_and_reproduce_calls_it_nondeterministic(
@@ -244,8 +237,8 @@ def test_the_audit_flags_the_unseeded_stage_and_reproduce_calls_it_nondeterminis
     audit = _json(done)
     assert audit["mode"] == "stages" and not audit["clean"]
     flagged = {o["path"]: o for o in audit["outputs"] if not o["consistent"]}
-    assert flagged["out/noise.json"]["stage"] == "noise"
-    assert "differs at value" in flagged["out/noise.json"]["detail"]
+    assert flagged["noise/value.json"]["stage"] == "noise"
+    assert "differs at value" in flagged["noise/value.json"]["detail"]
     metrics = {m["name"]: m for m in audit["metrics"]}
     assert not metrics["noise/value"]["consistent"]
     assert any(hint.startswith("noisy.py:7: a NumPy Generator created without a seed") for hint in audit["hints"])
@@ -257,7 +250,7 @@ def test_the_audit_flags_the_unseeded_stage_and_reproduce_calls_it_nondeterminis
     assert result["verdict"] == "different"
     assert result["nondeterministic"] is True
     assert result["explanation"]["causes"][0]["kind"] == "nondeterminism"
-    assert "(nondeterministic)" in done.stderr
+    assert "different (nondeterministic)" in done.stderr
 
 
 def test_a_data_file_changed_after_capture_stops_the_reproduction_naming_it(
@@ -274,8 +267,9 @@ def test_a_data_file_changed_after_capture_stops_the_reproduction_naming_it(
     _dvc(root, "gc", "--workspace", "--force", "-q")  # the recorded bytes are now gone from the cache
     isolated = cli("reproduce", run_id, cwd=root, env=_ENV)
     assert isolated.returncode == 1
-    assert "cannot restore the recorded inputs of run" in isolated.stderr
-    assert "data/numbers.csv" in isolated.stderr.splitlines()[0]
+    error = next(line for line in isolated.stderr.splitlines() if line.startswith("error:"))
+    assert f"cannot restore the recorded inputs of run {run_id}: data/numbers.csv" in error
+    assert "the project's copy has changed since the run" in error
     assert "venv" not in isolated.stderr  # stopped before building an environment
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -16,9 +17,13 @@ def test_serve_help_lists_its_options(cli: Cli, tmp_path: Path) -> None:
         assert flag in result.stdout
 
 
-def test_serve_says_what_is_wrong_with_the_reference(cli: Cli, tmp_project: Path) -> None:
-    malformed = cli("serve", "a/b/c", cwd=tmp_project)
-    unknown = cli("serve", "nope@champion", cwd=tmp_project)
+def test_serve_says_what_is_wrong_with_the_reference(cli: Cli, tmp_path: Path, mlflow_db_template: Path) -> None:
+    # Serving needs only reprise.toml and the tracking store: no git, no DVC.
+    (tmp_path / "reprise.toml").write_text("")
+    (tmp_path / ".reprise").mkdir()
+    shutil.copyfile(mlflow_db_template, tmp_path / ".reprise" / "mlflow.db")
+    malformed = cli("serve", "a/b/c", cwd=tmp_path)
+    unknown = cli("serve", "nope@champion", cwd=tmp_path)
     assert malformed.returncode == 1
     assert "cannot read model reference 'a/b/c'" in malformed.stderr
     assert unknown.returncode == 3

@@ -22,7 +22,8 @@ _QUIET = {"MLFLOW_DISABLE_TELEMETRY": "true", "DVC_NO_ANALYTICS": "1"}
 
 
 def _quickstart(cli: Cli, where: Path, *extra: str) -> dict[str, Any]:
-    result = cli("quickstart", str(where), "--json", *extra, cwd=where.parent, env=_QUIET)
+    # A quickstart takes ~60-80 s alone on 2 cores; leave room for a loaded machine.
+    result = cli("quickstart", str(where), "--json", *extra, cwd=where.parent, env=_QUIET, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     summary: dict[str, Any] = json.loads(result.stdout)
     return summary

@@ -255,7 +255,7 @@ def test_the_worker_factory_builds_the_app_from_the_environment(
 
     monkeypatch.setenv(ENV_MODEL, "flip/1")
     monkeypatch.setenv(ENV_PROJECT, str(project.root))
-    monkeypatch.setenv(ENV_OPTIONS, ServeOptions(reload_interval=0, batching=False).to_json())
+    monkeypatch.setenv(ENV_OPTIONS, ServeOptions(reload_interval=0, batching=False, freeze_gc=False).to_json())
     monkeypatch.setenv("REPRISE_TRACKING_URI", project.settings.tracking_uri)
     app = create_app_from_env()
 

@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from reprise.data.hashcache import HashCache
-from reprise.data.manifest import MANIFEST_VERSION, Manifest, build_manifest, human_size
+from reprise.data.manifest import MANIFEST_VERSION, Manifest, build_manifest, human_size, verify_manifest
 from reprise.errors import DataError, ManifestMismatchError
 
 _OLD_NS = time.time_ns() - 3600 * 10**9
@@ -130,6 +130,21 @@ def test_a_warm_validation_reads_nothing_and_rehash_reads_everything(data: Path,
     assert (warm.ok, warm.files_read) == (True, 0)
     cold = manifest.validate(data, cache=cache, rehash=True)
     assert (cold.ok, cold.files_read) == (True, 4)
+
+
+def test_verify_manifest_answers_unchanged_data_from_the_stat_cache(data: Path, tmp_path: Path) -> None:
+    _age(data)
+    cache = HashCache(tmp_path / "cache.db")
+    saved = Manifest.generate(data, cache=cache).save(tmp_path / "m.json")
+    quick = verify_manifest(saved, data, cache=cache)
+    assert (quick.ok, quick.checked, quick.files_read) == (True, 4, 0)
+    assert verify_manifest(saved.read_bytes(), data, cache=cache).ok
+    assert verify_manifest(saved, data, cache=cache, rehash=True).files_read == 4
+    (data / "a.csv").write_text("x,y\n1,3\n")
+    changed = verify_manifest(saved, data, cache=cache)
+    assert [item.path for item in changed.mismatched] == ["a.csv"]
+    with pytest.raises(DataError, match="cannot read manifest"):
+        verify_manifest(tmp_path / "absent.json", data)
 
 
 def test_diff_between_manifests(data: Path) -> None:

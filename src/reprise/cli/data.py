@@ -57,9 +57,10 @@ def manifest(
     from reprise.data.manifest import Manifest
 
     if validate is not None:
-        expected = Manifest.load(validate)
+        from reprise.data.manifest import verify_manifest
+
         with _progress("verifying") as progress:
-            report = expected.validate(path, rehash=rehash, on_progress=progress)
+            report = verify_manifest(validate, path, rehash=rehash, on_progress=progress)
         _emit_validation(str(path), report, as_json=json_output)
         if not report.ok:
             raise typer.Exit(1)

@@ -82,6 +82,8 @@ def reproduce(
     )
     _write(result, report, html)
     emit(result.model_dump(mode="json"), as_json=json_output, render=lambda: _render_reproduction(result))
+    if json_output:
+        say(result.headline)
     if not result.verdict.ok:
         raise typer.Exit(1)
 
@@ -169,13 +171,11 @@ def audit(
         reprise audit train
         reprise audit --runs 3 -- python train.py
     """
-    from reprise.data.dvc import stage_names
     from reprise.reproduce.audit import audit_command, audit_stages
 
     settings = settings_for(ctx)
     args = target or []
-    stages = set(stage_names(settings.project_dir)) if args else set()
-    if args and set(args) <= stages and not (inputs or outputs):
+    if args and not (inputs or outputs) and _are_stages(args, settings.project_dir):
         result = audit_stages(args, runs=runs, settings=settings, echo=not quiet)
     else:
         result = audit_command(
@@ -191,7 +191,20 @@ def register(app: typer.Typer) -> None:
     """Add ``reproduce``, ``validate`` and ``audit`` to the root app."""
     app.command()(reproduce)
     app.command()(validate)
-    app.command(context_settings={"allow_interspersed_args": False, "ignore_unknown_options": True})(audit)
+    app.command()(audit)  # a command goes after `--`, so options may follow stage names
+
+
+def _are_stages(args: list[str], root: Path) -> bool:
+    """Stage names of dvc.yaml rather than a command: all of them are stages, or the first is no program at all."""
+    import shutil
+
+    from reprise.data.dvc import stage_names
+
+    if not (root / "dvc.yaml").is_file():
+        return False
+    if set(args) <= set(stage_names(root)):
+        return True
+    return shutil.which(args[0]) is None and not Path(args[0]).exists()
 
 
 def _tolerance(atol: float, rtol: float) -> Tolerance:

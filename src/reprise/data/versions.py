@@ -25,7 +25,7 @@ from reprise.config import load_settings
 from reprise.data.checks import ManifestValidation
 from reprise.data.dvc import add_path, restore_output
 from reprise.data.hashing import DEFAULT_ALGORITHMS
-from reprise.data.manifest import Manifest
+from reprise.data.manifest import Manifest, verify_manifest
 from reprise.data.profile import TableSchema, is_tabular, read_schema
 from reprise.errors import DataError, HashMismatchError, NotFoundError
 
@@ -275,10 +275,17 @@ def verify_data(
                 f"no data version named {target} and no version of a path {target}",
                 hint=f"reprise data list  (or: reprise data version {target} --name NAME)",
             )
+    from reprise.store.data_versions import read_document
+
     results = []
     for row in rows:
-        manifest = load_version_manifest(row.name, settings=settings)
-        validation = manifest.validate(settings.project_dir / row.path, rehash=rehash, on_progress=on_progress)
+        body = read_document(engine, row.manifest_digest)
+        if body is None:
+            raise DataError(
+                f"the manifest of data version {row.name} is missing from the store", hint="version it again"
+            )
+        on_disk = settings.project_dir / row.path
+        validation = verify_manifest(body.encode(), on_disk, rehash=rehash, on_progress=on_progress)
         results.append(DataVerification(name=row.name, file_path=row.path, validation=validation))
     return results
 

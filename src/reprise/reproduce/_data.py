@@ -8,6 +8,7 @@ changed or extra stops the reproduction with a :class:`~reprise.errors.DataError
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import shutil
 import time
@@ -15,7 +16,7 @@ from typing import TYPE_CHECKING, Final
 
 from pydantic import BaseModel, ConfigDict
 
-from reprise.errors import ManifestMismatchError
+from reprise.errors import DataError, ManifestMismatchError
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -105,8 +106,18 @@ def restore_inputs(manifest: Manifest | None, project: Path, source: Path, run_i
         else:
             missing.append(entry)
     if missing and dvc:
-        pull_paths(project, [entry.path for entry in missing])
+        with contextlib.suppress(DataError):  # no remote, or it lacks them too: the error below names the files
+            pull_paths(project, [entry.path for entry in missing])
         pulled = sum(1 for entry in missing if _matches(project / entry.path, entry))
+    lost = [entry for entry in missing if not _matches(project / entry.path, entry)]
+    if lost:
+        raise ManifestMismatchError(
+            f"cannot restore the recorded inputs of run {run_id}: "
+            + "; ".join(_why_lost(entry, source, dvc) for entry in lost[:6])
+            + (f"; ... ({len(lost)} files in all)" if len(lost) > 6 else ""),
+            hint="bring the recorded bytes back into the DVC cache (dvc pull, or the data's original copy) "
+            "and run again",
+        )
     _raise_for(manifest, project, run_id, restored=True)
     return DataRestore(
         files=len(manifest.files),
@@ -188,6 +199,12 @@ def _raise_for(manifest: Manifest, project: Path, run_id: str, *, restored: bool
         f"the inputs of run {run_id} in {project} differ from its record: {shown}",
         hint=f"restore them (dvc checkout), or reproduce in isolation: reprise reproduce {run_id}",
     )
+
+
+def _why_lost(entry: FileEntry, source: Path, dvc: bool) -> str:
+    where = "the DVC cache or a DVC remote" if dvc else "a DVC cache (the project does not use DVC)"
+    state = "has changed since the run" if (source / entry.path).exists() else "is gone"
+    return f"{entry.path} (the recorded version is not in {where}, and the project's copy {state})"
 
 
 def _copy_if_matches(source: Path, target: Path, entry: FileEntry) -> bool:

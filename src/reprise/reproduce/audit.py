@@ -221,7 +221,8 @@ def _audit(
                         hint=f"see {log}",
                     )
             after = _snapshot(root)
-            seen |= {path for path, stat in after.items() if before.get(path) != stat}
+            if mode == "command":  # a command's outputs are whatever it wrote; a stage's are what dvc.yaml says
+                seen |= {path for path, stat in after.items() if before.get(path) != stat and not _bookkeeping(path)}
             seen |= {path for path in after if any(_under(path, out) for out in declared)}
             hashes.append({path: _sha256(root / path) for path in sorted(seen)})
             _keep_first(root, hashes[-1], kept, details)
@@ -346,6 +347,12 @@ def _snapshot(root: Path) -> dict[str, tuple[int, int]]:
                 stat = entry.stat(follow_symlinks=False)
                 found[Path(entry.path).relative_to(root).as_posix()] = (stat.st_size, stat.st_mtime_ns)
     return found
+
+
+def _bookkeeping(path: str) -> bool:
+    """Files git and DVC write about outputs (``dvc.lock``, ``*.dvc``, ``.gitignore``), not outputs themselves."""
+    name = path.rsplit("/", 1)[-1]
+    return name in ("dvc.lock", ".gitignore") or name.endswith(".dvc")
 
 
 def _under(path: str, out: str) -> bool:

@@ -102,7 +102,9 @@ def create_app(settings: Settings, model_ref: str, *, options: ServeOptions | No
     chosen = options or ServeOptions()
     prepared = prepare(settings, model_ref)
     metrics = ServiceMetrics()
-    slot = ModelSlot(settings, prepared, reload_interval=chosen.reload_interval, metrics=metrics)
+    slot = ModelSlot(
+        settings, prepared, reload_interval=chosen.reload_interval, metrics=metrics, freeze_gc=chosen.freeze_gc
+    )
     batcher = MicroBatcher(
         lambda: slot.current,
         metrics=metrics,

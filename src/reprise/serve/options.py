@@ -24,6 +24,9 @@ class ServeOptions:
         batch_wait_ms: Longest a request waits for others to join its model call, when traffic suggests they will.
         max_batch_rows: Most rows in one model call (a batch request larger than this runs alone).
         model_threads: Threads that run model calls (the event loop never runs the model itself).
+        freeze_gc: After each model load, collect garbage once and freeze the live heap (``gc.freeze``), so that
+            full collections stay short; turn off when the app is mounted in a process that relies on collecting
+            cycles among objects created before the load.
     """
 
     reload_interval: float = 30.0
@@ -33,6 +36,7 @@ class ServeOptions:
     batch_wait_ms: float = 5.0
     max_batch_rows: int = 2048
     model_threads: int = 1
+    freeze_gc: bool = True
 
     def __post_init__(self) -> None:
         checks = {

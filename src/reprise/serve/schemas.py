@@ -25,6 +25,8 @@ from pydantic import BaseModel, ConfigDict, Field, create_model
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
+    from pydantic.config import JsonDict
+
     from reprise.tracking.serving import ColumnSpec, ModelSpec
 
 __all__ = [
@@ -228,11 +230,13 @@ def build_schemas(spec: ModelSpec, *, max_batch_records: int) -> RequestSchemas:
         The models; their JSON schemas are what ``/openapi.json`` and ``/docs`` show.
     """
     fields: dict[str, Any] = {f"f{index}": _feature_field(column, index) for index, column in enumerate(spec.inputs)}
-    config = ConfigDict(extra="forbid", frozen=True, title="Record")
+    examples: JsonDict | None = {"examples": [spec.example]} if spec.example else None
+    batch_examples: JsonDict | None = {"examples": [{"records": [spec.example]}]} if spec.example else None
+    config = ConfigDict(extra="forbid", frozen=True, title="Record", json_schema_extra=examples)
     record = create_model("Record", __config__=config, __doc__=_record_doc(spec), **fields)
     batch = create_model(
         "BatchRequest",
-        __config__=ConfigDict(extra="forbid", frozen=True),
+        __config__=ConfigDict(extra="forbid", frozen=True, json_schema_extra=batch_examples),
         __doc__="Records to predict, answered in the same order.",
         records=(
             list[record],  # type: ignore[valid-type]

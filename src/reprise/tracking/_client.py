@@ -39,7 +39,7 @@ def _create_store(tracking_uri: str, artifact_location: str) -> None:
     from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
 
     Path(tracking_uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-    SqlAlchemyStore(tracking_uri, artifact_location).engine.dispose()
+    SqlAlchemyStore(tracking_uri, artifact_location).engine.dispose()  # type: ignore[no-untyped-call]
 
 
 @functools.cache

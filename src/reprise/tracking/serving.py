@@ -17,6 +17,7 @@ cannot be served.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import tempfile
 from dataclasses import dataclass, field
@@ -87,12 +88,14 @@ class ModelSpec:
             when the signature does not say or a prediction is more than one value.
         signature: The signature as plain data (``inputs``, ``outputs``, ``params`` lists).
         flavors: The model's MLflow flavours.
+        example: The first row of the model's input example as JSON values, when it has one.
     """
 
     inputs: tuple[ColumnSpec, ...]
     output_type: str | None
     signature: dict[str, Any]
     flavors: tuple[str, ...]
+    example: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -197,7 +200,7 @@ def describe_version(settings: Settings, name: str, version: int, *, alias: str 
 
 
 def read_model_spec(settings: Settings, version: ServedVersion) -> ModelSpec:
-    """The signature and flavours of ``version``, read from its ``MLmodel`` file (the model is not loaded).
+    """The signature, flavours and input example of ``version``, read from its ``MLmodel`` file (no model loaded).
 
     Raises:
         RegistryError: The version has no readable ``MLmodel`` or no signature.
@@ -216,7 +219,19 @@ def read_model_spec(settings: Settings, version: ServedVersion) -> ModelSpec:
             meta = Model.load(path)
         except (MlflowException, OSError) as exc:
             raise RegistryError(f"cannot read the MLmodel file of {version.name} v{version.version}: {exc}") from exc
-    return _spec(meta, f"{version.name} v{version.version}")
+        spec = _spec(meta, f"{version.name} v{version.version}")
+        example_file = (getattr(meta, "saved_input_example_info", None) or {}).get("artifact_path")
+        if not example_file:
+            return spec
+        try:
+            with _quiet_downloads():
+                download_artifacts(
+                    artifact_uri=f"{uri.rstrip('/')}/{example_file}", dst_path=tmp, tracking_uri=settings.tracking_uri
+                )
+        except (MlflowException, OSError):
+            return spec  # an example is documentation: without it the API is the same
+        rows = _input_example(meta, tmp)
+    return dataclasses.replace(spec, example=_json_row(rows[0])) if rows else spec
 
 
 def load_servable(settings: Settings, version: ServedVersion, *, warm_up: bool = True) -> ServableModel:
@@ -244,7 +259,7 @@ def load_servable(settings: Settings, version: ServedVersion, *, warm_up: bool =
         raise RegistryError(f"cannot load {what}: {exc}", hint="does it load with reprise.load_model?") from exc
     model = ServableModel(pyfunc, _spec(pyfunc.metadata, what), folder)
     if warm_up:
-        example = _input_example(pyfunc, local)
+        example = _input_example(pyfunc.metadata, local)
         if example is not None:
             try:
                 model.predict_rows(example)
@@ -488,10 +503,10 @@ def _predicts_by_argmax(raw: Any) -> bool:
     )
 
 
-def _input_example(pyfunc: Any, local: str) -> list[dict[str, Any]] | None:
-    """The model's input example as rows, or None when it has none usable."""
+def _input_example(meta: Any, local: str) -> list[dict[str, Any]] | None:
+    """The input example of the model whose files (or ``MLmodel`` and example) are in ``local``, as rows."""
     try:
-        example = pyfunc.metadata.load_input_example(local)
+        example = meta.load_input_example(local)
     except (OSError, ValueError):
         return None
     to_dict = getattr(example, "to_dict", None)
@@ -499,6 +514,17 @@ def _input_example(pyfunc: Any, local: str) -> list[dict[str, Any]] | None:
         return None
     rows: list[dict[str, Any]] = to_dict(orient="records")
     return rows or None
+
+
+def _json_row(row: Mapping[str, Any]) -> dict[str, Any]:
+    """A row as JSON values (numpy scalars to Python, NaN to None)."""
+    import math
+
+    plain: dict[str, Any] = {}
+    for key, value in row.items():
+        item = value.item() if hasattr(value, "item") else value
+        plain[str(key)] = None if isinstance(item, float) and not math.isfinite(item) else item
+    return plain
 
 
 def _as_list(output: Any) -> list[Any]:

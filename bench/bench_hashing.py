@@ -33,7 +33,8 @@ import blake3
 
 from reprise.data.hashcache import HashCache
 from reprise.data.hashing import ALGORITHMS, FileStat, hash_files
-from reprise.data.manifest import Manifest, verify_manifest
+from reprise.data.manifest import Manifest
+from reprise.data.verify import verify_manifest
 
 BIN = Path(sys.executable).parent
 ENV = {**os.environ, "DVC_NO_ANALYTICS": "1", "DO_NOT_TRACK": "1", "MLFLOW_DISABLE_TELEMETRY": "true"}

@@ -32,6 +32,7 @@ if TYPE_CHECKING:
         NotFoundError,
         RegistryError,
         RepriseError,
+        ReproductionError,
         TrackingError,
     )
     from reprise.project import init_project
@@ -46,6 +47,10 @@ if TYPE_CHECKING:
         register_model,
         set_model_alias,
     )
+    from reprise.reproduce.audit import AuditReport, audit_command, audit_stages
+    from reprise.reproduce.compare import Tolerance, Verdict
+    from reprise.reproduce.replay import Reproduction, reproduce_run
+    from reprise.reproduce.validate import ValidationReport, save_reference, validate_run
     from reprise.seeding import SeedConfig, derive_seed, ensure_reproducibility
     from reprise.serve.app import create_app
     from reprise.tracking.artifacts import log_model_explanations
@@ -57,6 +62,7 @@ __version__ = "0.1.0"
 
 #: Public name -> module that defines it.
 _EXPORTS: dict[str, str] = {
+    "AuditReport": "reprise.reproduce.audit",
     "CaptureError": "reprise.errors",
     "CapturedRun": "reprise.tracking.runs",
     "ConfigError": "reprise.errors",
@@ -75,11 +81,18 @@ _EXPORTS: dict[str, str] = {
     "Registration": "reprise.registry.lifecycle",
     "RegistryError": "reprise.errors",
     "RepriseError": "reprise.errors",
+    "Reproduction": "reprise.reproduce.replay",
+    "ReproductionError": "reprise.errors",
     "RunRecord": "reprise.capture.record",
     "SeedConfig": "reprise.seeding",
     "Settings": "reprise.config",
+    "Tolerance": "reprise.reproduce.compare",
     "TrackingError": "reprise.errors",
+    "ValidationReport": "reprise.reproduce.validate",
+    "Verdict": "reprise.reproduce.compare",
     "alias_holder": "reprise.registry.history",
+    "audit_command": "reprise.reproduce.audit",
+    "audit_stages": "reprise.reproduce.audit",
     "best_version": "reprise.registry.compare",
     "capture_environment": "reprise.capture.environment",
     "capture_git": "reprise.capture.git",
@@ -100,14 +113,18 @@ _EXPORTS: dict[str, str] = {
     "log_predictions": "reprise.tracking.runs",
     "promote_model": "reprise.registry.lifecycle",
     "register_model": "reprise.registry.lifecycle",
+    "reproduce_run": "reprise.reproduce.replay",
     "run_command": "reprise.tracking.runs",
+    "save_reference": "reprise.reproduce.validate",
     "set_model_alias": "reprise.registry.lifecycle",
     "start_run": "reprise.tracking.runs",
+    "validate_run": "reprise.reproduce.validate",
     "verify_data": "reprise.data.versions",
     "version_data": "reprise.data.versions",
 }
 
 __all__ = [
+    "AuditReport",
     "CaptureError",
     "CapturedRun",
     "ConfigError",
@@ -126,12 +143,19 @@ __all__ = [
     "Registration",
     "RegistryError",
     "RepriseError",
+    "Reproduction",
+    "ReproductionError",
     "RunRecord",
     "SeedConfig",
     "Settings",
+    "Tolerance",
     "TrackingError",
+    "ValidationReport",
+    "Verdict",
     "__version__",
     "alias_holder",
+    "audit_command",
+    "audit_stages",
     "best_version",
     "capture_environment",
     "capture_git",
@@ -152,9 +176,12 @@ __all__ = [
     "log_predictions",
     "promote_model",
     "register_model",
+    "reproduce_run",
     "run_command",
+    "save_reference",
     "set_model_alias",
     "start_run",
+    "validate_run",
     "verify_data",
     "version_data",
 ]

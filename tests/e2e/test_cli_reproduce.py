@@ -253,24 +253,31 @@ def test_the_audit_flags_the_unseeded_stage_and_reproduce_calls_it_nondeterminis
     assert "different (nondeterministic)" in done.stderr
 
 
-def test_a_data_file_changed_after_capture_stops_the_reproduction_naming_it(
-    cli: Cli, tmp_path: Path, mlflow_db_template: Path
-) -> None:
-    root = _new_project(tmp_path / "project", mlflow_db_template)
-    run_id = _capture(cli, root, "python", "train.py")
-    _write_data(root, 1)  # modified in place after the run
-    in_place = cli("reproduce", run_id, "--in-place", cwd=root, env=_ENV)
-    assert in_place.returncode == 1
-    assert "differ from its record: changed: data/numbers.csv" in in_place.stderr
-    assert "Traceback" not in in_place.stderr
-    _dvc(root, "add", "-q", "data/numbers.csv")
-    _dvc(root, "gc", "--workspace", "--force", "-q")  # the recorded bytes are now gone from the cache
-    isolated = cli("reproduce", run_id, cwd=root, env=_ENV)
-    assert isolated.returncode == 1
-    error = next(line for line in isolated.stderr.splitlines() if line.startswith("error:"))
-    assert f"cannot restore the recorded inputs of run {run_id}: data/numbers.csv" in error
-    assert "the project's copy has changed since the run" in error
-    assert "venv" not in isolated.stderr  # stopped before building an environment
+def test_a_data_file_changed_after_capture_stops_the_reproduction_naming_it(cli: Cli, project: Project) -> None:
+    root, data = project.root, project.root / "data" / "numbers.csv"
+    recorded = data.read_bytes()
+    cached = root / ".dvc" / "cache" / "files" / "md5" / hashlib.md5(recorded).hexdigest()[:2]
+    cached /= hashlib.md5(recorded).hexdigest()[2:]
+    try:
+        _write_data(root, 1)  # modified in place after the run
+        in_place = cli("reproduce", project.clean_run, "--in-place", cwd=root, env=_ENV)
+        assert in_place.returncode == 1
+        assert "differ from its record: changed: data/numbers.csv" in in_place.stderr
+        assert "Traceback" not in in_place.stderr
+        _dvc(root, "add", "-q", "data/numbers.csv")
+        _dvc(root, "gc", "--workspace", "--force", "-q")  # the recorded bytes are now gone from the cache
+        assert not cached.exists()
+        isolated = cli("reproduce", project.clean_run, cwd=root, env=_ENV)
+        assert isolated.returncode == 1
+        error = next(line for line in isolated.stderr.splitlines() if line.startswith("error:"))
+        assert f"cannot restore the recorded inputs of run {project.clean_run}: data/numbers.csv" in error
+        assert "the project's copy has changed since the run" in error
+        assert "venv" not in isolated.stderr  # stopped before building an environment
+    finally:  # put the recorded data back for the other tests
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        cached.write_bytes(recorded)
+        data.write_bytes(recorded)
+        _git(root, "checkout", "--", "data/numbers.csv.dvc")
 
 
 def test_validate_exit_codes(cli: Cli, project: Project, tmp_path: Path) -> None:
@@ -293,17 +300,7 @@ def test_validate_exit_codes(cli: Cli, project: Project, tmp_path: Path) -> None
     assert not report["passed"]
     assert {m["name"] for m in report["metrics"] if m["status"] == "different"} >= {"rmse", "coef0"}
     assert report["predictions"]["status"] == "different"
-    runs = cli(
-        "validate", "--run", project.clean_run, "--reference-run-id", project.clean_run, cwd=project.root, env=_ENV
-    )
-    assert runs.returncode == 0, runs.stderr
-    loose = tmp_path / "loose.json"
-    loose.write_text(json.dumps({"rmse": data["metrics"]["rmse"] + 1e-3}))
-    within = cli(
-        "validate", "--run", project.clean_run, "--reference-metrics-file", str(loose), "--tolerance", "1e-2",
-        cwd=project.root, env=_ENV,
-    )  # fmt: skip
-    assert within.returncode == 0, within.stderr
+    assert "FAILED" in (tmp_path / "v.html").read_text()
 
 
 @pytest.mark.parametrize(

@@ -8,15 +8,15 @@ from pathlib import Path
 
 import pytest
 
-from reprise.data import hashing
+from reprise.data import _parallel
 from reprise.data.hashing import FileStat, hash_files
 from reprise.errors import DataError
 
 
 @pytest.fixture
 def many(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> list[Path]:
-    monkeypatch.setattr(hashing, "_PROCESS_MIN_FILES", 50)
-    monkeypatch.setattr(hashing, "_BATCH_FILES", 8)
+    monkeypatch.setattr(_parallel, "PROCESS_MIN_FILES", 50)
+    monkeypatch.setattr(_parallel, "BATCH_FILES", 8)
     paths = []
     for index in range(120):
         path = tmp_path / f"d{index % 4}" / f"f{index:03d}.bin"
@@ -28,8 +28,8 @@ def many(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> list[Path]:
 
 def test_helper_processes_hash_like_a_plain_loop(many: list[Path], monkeypatch: pytest.MonkeyPatch) -> None:
     started = []
-    real = hashing._Helper.start
-    monkeypatch.setattr(hashing._Helper, "start", classmethod(lambda cls: started.append(1) or real()))
+    real = _parallel._Helper.start
+    monkeypatch.setattr(_parallel._Helper, "start", classmethod(lambda cls: started.append(1) or real()))
     result = hash_files([FileStat.of(p) for p in many], ["md5", "sha256"], workers=3)
     assert len(started) == 2
     for path, hashes in zip(many, result.hashes, strict=True):
@@ -48,6 +48,6 @@ def test_a_file_that_vanished_is_a_data_error_from_any_worker(many: list[Path]) 
 def test_a_helper_that_cannot_start_leaves_the_work_to_this_process(
     many: list[Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(hashing._Helper, "start", classmethod(lambda cls: None))
+    monkeypatch.setattr(_parallel._Helper, "start", classmethod(lambda cls: None))
     result = hash_files([FileStat.of(p) for p in many], ["sha1"], workers=2)
     assert result.hashes[5]["sha1"] == hashlib.sha1(many[5].read_bytes()).hexdigest()

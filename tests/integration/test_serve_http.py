@@ -241,6 +241,7 @@ def test_health_metrics_and_openapi(project: Project) -> None:
     record = schema["components"]["schemas"]["Record"]
     assert list(record["properties"]) == list(project.frame.columns)
     assert record["additionalProperties"] is False
+    assert record["examples"] == [_record(project, 0)]  # the logged input example, for /docs "Try it out"
     assert set(schema["paths"]) == {"/health", "/model/info", "/predict", "/predict/batch", "/metrics"}
     assert docs.status_code == 200
     assert "swagger" in docs.text.lower()
@@ -443,7 +444,7 @@ def test_schemathesis_finds_no_server_error(project: Project) -> None:
     checks = "not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance"
     result = subprocess.run(
         [str(BIN / "schemathesis"), "run", f"{project.server.url}/openapi.json", "--checks", checks,
-         "--max-examples", "25", "--seed", "7", "--phases", "coverage,fuzzing", "--no-shrink",
+         "--max-examples", "25", "--seed", "7", "--phases", "examples,coverage,fuzzing", "--no-shrink",
          "--request-timeout", "20"],
         capture_output=True, text=True, timeout=240, check=False, cwd=project.root,
     )  # fmt: skip

@@ -11,7 +11,7 @@ from pathlib import Path
 import blake3
 import pytest
 
-from reprise.data import hashing
+from reprise.data import _readers
 from reprise.data.hashcache import HashCache
 from reprise.data.hashing import ALGORITHMS, FileStat, check_algorithms, hash_file, hash_files
 from reprise.errors import DataError
@@ -39,14 +39,14 @@ def test_one_pass_gives_every_algorithm_exactly(tmp_path: Path, size: int) -> No
 
 
 def test_big_files_go_through_the_threaded_pipeline(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(hashing, "_BIG", 1 << 20)
-    monkeypatch.setattr(hashing, "_CHUNK", 64 << 10)
+    monkeypatch.setattr(_readers, "BIG", 1 << 20)
+    monkeypatch.setattr(_readers, "CHUNK", 64 << 10)
     data = os.urandom((3 << 20) + 12345)
     path = tmp_path / "big.bin"
     path.write_bytes(data)
     calls = []
-    real = hashing._hash_pipelined
-    monkeypatch.setattr(hashing, "_hash_pipelined", lambda fd, names: calls.append(names) or real(fd, names))
+    real = _readers._hash_pipelined
+    monkeypatch.setattr(_readers, "_hash_pipelined", lambda fd, names: calls.append(names) or real(fd, names))
     assert hash_file(path, ["md5", "sha256", "blake3"]) == {n: _reference(data, n) for n in ["md5", "sha256", "blake3"]}
     assert hash_file(path, ["sha1"]) == {"sha1": _reference(data, "sha1")}
     assert len(calls) == 2

@@ -14,7 +14,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from reprise.data.hashcache import HashCache
-from reprise.data.manifest import MANIFEST_VERSION, Manifest, build_manifest, human_size, verify_manifest
+from reprise.data.manifest import MANIFEST_VERSION, Manifest, build_manifest, human_size
+from reprise.data.verify import verify_manifest
 from reprise.errors import DataError, ManifestMismatchError
 
 _OLD_NS = time.time_ns() - 3600 * 10**9

@@ -57,7 +57,7 @@ def manifest(
     from reprise.data.manifest import Manifest
 
     if validate is not None:
-        from reprise.data.manifest import verify_manifest
+        from reprise.data.verify import verify_manifest
 
         with _progress("verifying") as progress:
             report = verify_manifest(validate, path, rehash=rehash, on_progress=progress)

@@ -66,10 +66,10 @@ def reproduce(
 
         reprise reproduce 4c7db37c9e1b4f0a8a3e1f6e2b7d9c01 --html reproduction.html
     """
-    from reprise.reproduce.replay import reproduce as run_reproduction
+    from reprise.reproduce.replay import reproduce_run
 
     settings = settings_for(ctx)
-    result = run_reproduction(
+    result = reproduce_run(
         run_id,
         settings=settings,
         workdir=workdir,

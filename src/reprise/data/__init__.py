@@ -1,1 +1,6 @@
-"""Data identity: manifests of files and their hashes, and the DVC adapter."""
+"""Data identity: hashes, manifests, named data versions (DVC underneath), and what changed between two of them.
+
+``hashing`` (one read per file, in parallel, stat-cached by ``hashcache``), ``manifest`` (files, hashes, one digest),
+``verify`` (check files against a saved manifest), ``dvc`` (the only module that imports DVC), ``versions`` (named
+versions in the metadata store), ``profile`` (table schemas and drift), ``diff`` and ``report`` (data diff, HTML).
+"""

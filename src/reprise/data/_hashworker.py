@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import sys
 
-from reprise.data.hashing import hash_batch
+from reprise.data._readers import hash_batch
 from reprise.errors import DataError
 
 __all__ = ["main"]

@@ -23,6 +23,7 @@ __all__ = [
     "DvcStage",
     "add_path",
     "cache_files",
+    "checkout_all",
     "init_dvc",
     "is_dvc_repo",
     "pull_paths",
@@ -222,6 +223,29 @@ def share_cache(worktree: Path, main: Path) -> Path:
     finally:
         repo.close()
     return cache_dir
+
+
+def checkout_all(root: Path) -> None:
+    """``dvc checkout --force`` of everything the repository at ``root`` tracks, skipping what the cache lacks.
+
+    In a fresh worktree this puts back the DVC-tracked data of the checked-out commit, including data a command
+    reads without declaring it.
+
+    Raises:
+        DataError: DVC failed for another reason than missing cache entries.
+    """
+    ensure_offline()
+    from dvc.exceptions import CheckoutError, DvcException
+
+    repo = _open(root)
+    try:
+        _quietly(lambda: repo.checkout(force=True, allow_missing=True))
+    except CheckoutError:
+        pass  # some entries are not in the cache: the caller verifies what it needs
+    except DvcException as exc:
+        raise DataError(f"dvc checkout failed in {root}: {exc}", hint=f"cd {root} && dvc checkout -v") from exc
+    finally:
+        repo.close()
 
 
 def pull_paths(root: Path, paths: Iterable[str]) -> None:

@@ -9,9 +9,12 @@ change within the timestamp granularity cannot hide either.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import sqlite3
 from typing import TYPE_CHECKING, Final
+
+from reprise._canonical import canonical_json
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Sequence
@@ -19,7 +22,7 @@ if TYPE_CHECKING:
 
     from reprise.data.hashing import FileStat
 
-__all__ = ["HashCache"]
+__all__ = ["HashCache", "stat_fingerprint", "tree_key"]
 
 #: Same names as reprise.data.hashing.ALGORITHMS (checked there); each is a column.
 _COLUMNS: Final = ("blake3", "md5", "sha1", "sha256", "sha512")
@@ -178,6 +181,19 @@ class HashCache:
                 conn.execute("ROLLBACK")
         finally:
             conn.close()
+
+
+def tree_key(
+    base: Path, declared: Sequence[str], include: Sequence[str], exclude: Sequence[str], algorithms: Sequence[str]
+) -> str:
+    """What a set of files was selected by (folder, declared paths, globs, algorithms): the key of a tree entry."""
+    return canonical_json([str(base.resolve()), list(declared), list(include), list(exclude), sorted(algorithms)])
+
+
+def stat_fingerprint(found: Sequence[tuple[str, FileStat]]) -> str:
+    """A hash over every selected file's relative path and stat key: equal means no file changed, came or went."""
+    lines = "\n".join(f"{rel}\0{stat.inode}\0{stat.size}\0{stat.mtime_ns}\0{stat.ctime_ns}" for rel, stat in found)
+    return hashlib.sha256(lines.encode("utf-8", "surrogateescape")).hexdigest()
 
 
 def _prefix_range(paths: Iterable[str]) -> tuple[str, str]:

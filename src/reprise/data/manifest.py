@@ -14,7 +14,6 @@ Example:
 
 from __future__ import annotations
 
-import hashlib
 import json
 import stat as stat_module
 import time
@@ -25,12 +24,12 @@ from typing import TYPE_CHECKING, Any, Final
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError
 
-from reprise._canonical import canonical_json, digest, write_atomic
+from reprise._canonical import digest, write_atomic
 from reprise.config import STATE_DIR, find_project
 from reprise.data._files import collect
 from reprise.data.checks import HashMismatch, ManifestDiff, ManifestValidation
-from reprise.data.hashcache import HashCache
-from reprise.data.hashing import DEFAULT_ALGORITHMS, FileStat, check_algorithms, hash_files, is_settled
+from reprise.data.hashcache import HashCache, stat_fingerprint, tree_key
+from reprise.data.hashing import DEFAULT_ALGORITHMS, check_algorithms, hash_files, is_settled
 from reprise.errors import DataError, NotAProjectError
 
 if TYPE_CHECKING:
@@ -45,7 +44,7 @@ __all__ = [
     "cache_for",
     "human_size",
     "manifest_digest",
-    "verify_manifest",
+    "resolve_cache",
 ]
 
 MANIFEST_VERSION: Final = 2
@@ -271,9 +270,9 @@ class Manifest(_Frozen):
         target = Path(path)
         base, declared = (target, list(self.paths)) if target.is_dir() else (target.parent, [target.name])
         found = collect(base, declared, self.include, self.exclude) if target.exists() else []
-        store = _resolve_cache(cache, base)
-        tree = _tree_key(base, declared, self.include, self.exclude, self.algorithms)
-        fingerprint = _fingerprint(found)
+        store = resolve_cache(cache, base)
+        tree = tree_key(base, declared, self.include, self.exclude, self.algorithms)
+        fingerprint = stat_fingerprint(found)
         whole = not self.summary.truncated
         if whole and store is not None and not rehash and store.tree_digest(tree, fingerprint) == self.digest:
             return ManifestValidation(checked=len(self.files), seconds=time.perf_counter() - started)
@@ -342,71 +341,6 @@ class Manifest(_Frozen):
         )
 
 
-def verify_manifest(
-    manifest: Path | bytes,
-    path: Path | str,
-    *,
-    rehash: bool = False,
-    cache: HashCache | bool = True,
-    on_progress: Callable[[int, int], None] | None = None,
-) -> ManifestValidation:
-    """Check ``path`` against a saved manifest: what ``Manifest.load(manifest).validate(path)`` gives, sooner.
-
-    When the stat cache knows the files under ``path`` (same paths, inodes, sizes, mtimes and ctimes) and the digest
-    it recorded for them is the manifest's, nothing changed: that is answered from the manifest's header fields,
-    without building its entries. Otherwise the manifest is loaded (digest checked) and compared file by file.
-
-    Args:
-        manifest: The manifest file, or its JSON text (e.g. a document from the metadata store).
-        path: The file or folder to check.
-        rehash: Re-read every file, ignoring the stat cache.
-        cache: The stat cache; True finds the project's, False uses none.
-        on_progress: Called as ``on_progress(bytes_done, bytes_total)``.
-
-    Returns:
-        Every problem found (``.ok`` when there is none).
-
-    Raises:
-        DataError: The manifest cannot be read or is not valid, or a file cannot be read.
-    """
-    if isinstance(manifest, bytes):
-        text = manifest
-    else:
-        try:
-            text = Path(manifest).read_bytes()
-        except OSError as exc:
-            hint = "reprise data manifest PATH --output FILE"
-            raise DataError(f"cannot read manifest {manifest}: {exc.strerror}", hint=hint) from exc
-    if not rehash:
-        quick = _unchanged(text, Path(path), cache)
-        if quick is not None:
-            return quick
-    loaded = Manifest.from_json(text) if isinstance(manifest, bytes) else Manifest.load(manifest)
-    return loaded.validate(path, rehash=rehash, cache=cache, on_progress=on_progress)
-
-
-def _unchanged(text: bytes, target: Path, cache: HashCache | bool) -> ManifestValidation | None:
-    """An OK validation when the stat fingerprint under ``target`` maps to the manifest's digest, else None."""
-    started = time.perf_counter()
-    try:
-        raw = json.loads(text)
-        digest_, paths, files = raw["digest"], raw["paths"], raw["files"]
-        include, exclude, algorithms = raw.get("include", []), raw.get("exclude", []), raw["algorithms"]
-        truncated = raw.get("summary", {}).get("truncated", False)
-    except (ValueError, KeyError, TypeError, AttributeError):
-        return None
-    if truncated or raw.get("manifest_version", 1) > MANIFEST_VERSION or not target.exists():
-        return None
-    base, declared = (target, list(paths)) if target.is_dir() else (target.parent, [target.name])
-    store = _resolve_cache(cache, base)
-    if store is None:
-        return None
-    found = collect(base, declared, include, exclude)
-    if store.tree_digest(_tree_key(base, declared, include, exclude, algorithms), _fingerprint(found)) != digest_:
-        return None
-    return ManifestValidation(checked=len(files), seconds=time.perf_counter() - started)
-
-
 def build_manifest(
     paths: Sequence[Path | str],
     *,
@@ -462,17 +396,6 @@ def _digest_pairs(pairs: Iterable[tuple[str, dict[str, str]]]) -> str:
     return digest(listed)
 
 
-def _tree_key(
-    base: Path, declared: Sequence[str], include: Sequence[str], exclude: Sequence[str], algorithms: Sequence[str]
-) -> str:
-    return canonical_json([str(base.resolve()), list(declared), list(include), list(exclude), sorted(algorithms)])
-
-
-def _fingerprint(found: Sequence[tuple[str, FileStat]]) -> str:
-    lines = "\n".join(f"{rel}\0{stat.inode}\0{stat.size}\0{stat.mtime_ns}\0{stat.ctime_ns}" for rel, stat in found)
-    return hashlib.sha256(lines.encode("utf-8", "surrogateescape")).hexdigest()
-
-
 def human_size(size: float) -> str:
     """Format a byte count with binary units (``1.5 MiB``).
 
@@ -505,7 +428,16 @@ def cache_for(path: Path) -> HashCache | None:
     return HashCache(root / STATE_DIR / "hashcache.db")
 
 
-def _resolve_cache(cache: HashCache | bool, base: Path) -> HashCache | None:
+def resolve_cache(cache: HashCache | bool, base: Path) -> HashCache | None:
+    """The stat cache a ``cache=`` argument means: the given one, the project's (True), or none (False).
+
+    Args:
+        cache: A cache, True or False.
+        base: The folder being hashed (its project owns the cache).
+
+    Returns:
+        The cache to use, or None.
+    """
     if isinstance(cache, HashCache):
         return cache
     return cache_for(base) if cache and base.exists() else None
@@ -531,7 +463,7 @@ def _build(
     truncated = max_files is not None and len(found) > max_files
     if max_files is not None:
         found = found[:max_files]
-    store = _resolve_cache(cache, base)
+    store = resolve_cache(cache, base)
     started_ns = time.time_ns()
     result = hash_files([stat for _, stat in found], names, cache=store, rehash=rehash, on_progress=on_progress)
     if store is not None and declared == ["."] and not (include or exclude or truncated):
@@ -552,7 +484,7 @@ def _build(
     seconds = max(result.seconds, 1e-9)
     manifest_id = manifest_digest(entries)
     if store is not None and not truncated and is_settled((stat for _, stat in found), started_ns):
-        store.store_tree(_tree_key(base, declared, include, exclude, names), _fingerprint(found), manifest_id)
+        store.store_tree(tree_key(base, declared, include, exclude, names), stat_fingerprint(found), manifest_id)
     return Manifest(
         root=root,
         paths=tuple(declared),

@@ -25,8 +25,9 @@ from reprise.config import load_settings
 from reprise.data.checks import ManifestValidation
 from reprise.data.dvc import add_path, restore_output
 from reprise.data.hashing import DEFAULT_ALGORITHMS
-from reprise.data.manifest import Manifest, verify_manifest
+from reprise.data.manifest import Manifest
 from reprise.data.profile import TableSchema, is_tabular, read_schema
+from reprise.data.verify import verify_manifest
 from reprise.errors import DataError, HashMismatchError, NotFoundError
 
 if TYPE_CHECKING:

@@ -1,9 +1,11 @@
 """The data side of a reproduction: the recorded input bytes, restored by hash and verified before anything runs.
 
-Each input file of the record's manifest is put in place from, in order: the worktree itself (files in git), the DVC
-cache (content-addressed by the md5 the manifest carries), the original project's copy when it still has the
-recorded hash, and ``dvc pull`` from the remote. Then the whole manifest is verified; any file that is missing,
-changed or extra stops the reproduction with a :class:`~reprise.errors.DataError` naming it.
+The worktree first gets its commit's DVC-tracked data (``dvc checkout`` from the shared cache, so data a command
+reads without declaring it is there too). Then each input file of the record's manifest is put in place from, in
+order: the worktree itself (files in git or just checked out), the DVC cache (content-addressed by the md5 the
+manifest carries), the original project's copy when it still has the recorded hash, and ``dvc pull`` from the
+remote. Then the whole manifest is verified; any file that is missing, changed or extra stops the reproduction with
+a :class:`~reprise.errors.DataError` naming it.
 """
 
 from __future__ import annotations
@@ -83,7 +85,7 @@ def restore_inputs(manifest: Manifest | None, project: Path, source: Path, run_i
         ManifestMismatchError: Some file could not be had with the recorded hash; the message names each.
         DataError: DVC failed.
     """
-    from reprise.data.dvc import cache_files, is_dvc_repo, pull_paths, share_cache
+    from reprise.data.dvc import cache_files, checkout_all, is_dvc_repo, pull_paths, share_cache
 
     start = time.perf_counter()
     if manifest is None:
@@ -91,6 +93,7 @@ def restore_inputs(manifest: Manifest | None, project: Path, source: Path, run_i
     dvc = is_dvc_repo(project) and is_dvc_repo(source)
     if dvc:
         share_cache(project, source)
+        checkout_all(project)  # the commit's DVC-tracked data, undeclared inputs included
     needed = [entry for entry in manifest.files if not _matches(project / entry.path, entry)]
     in_checkout = len(manifest.files) - len(needed)
     cached = cache_files(source, [e.hashes["md5"] for e in needed if "md5" in e.hashes]) if dvc and needed else {}

@@ -147,7 +147,7 @@ def execute(argv: Sequence[str], *, cwd: Path, env: Mapping[str, str], log: Path
         )
     except OSError as exc:
         raise ReproductionError(f"cannot start the re-run in {cwd}: {exc.strerror}", hint=f"ls {cwd}") from exc
-    with log.open("w", encoding="utf-8") as handle:
+    with process, log.open("w", encoding="utf-8") as handle:
         assert process.stdout is not None
         for line in process.stdout:
             handle.write(line)

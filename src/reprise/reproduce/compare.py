@@ -161,9 +161,10 @@ class Comparison(_Frozen):
     def max_relative_difference(self) -> float | None:
         """The largest relative difference among numbers that differ (metrics, predictions), if any do."""
         values = [
-            abs(m.delta) / max(abs(m.original), 1e-300)
+            abs(m.delta) / max(abs(m.original), abs(m.reproduced), 1e-300)
             for m in self.metrics
-            if m.delta is not None and m.original is not None and m.delta != 0 and not math.isnan(m.delta)
+            if m.delta is not None and m.original is not None and m.reproduced is not None
+            if m.delta != 0 and not math.isnan(m.delta)
         ]
         if self.predictions is not None and self.predictions.max_rel_diff:
             values.append(self.predictions.max_rel_diff)
@@ -395,7 +396,9 @@ def _numeric_delta(
     both_nan = np.isnan(x) & np.isnan(y)
     delta = np.where(both_nan, 0.0, np.abs(x - y))
     delta = np.where(np.isnan(delta), np.inf, delta)
-    relative = delta / np.maximum(np.abs(x), 1e-300)
+    finite = np.abs(x[np.isfinite(x)])
+    scale = float(finite.mean()) if finite.size else 0.0  # near-zero values: relative to the array's magnitude
+    relative = delta / np.maximum(np.abs(x), max(scale, 1e-300))
     within = bool(np.all(delta <= tolerance.atol + tolerance.rtol * np.abs(x)))
     n_different = int(np.count_nonzero(delta))
     max_abs = float(delta.max()) if delta.size else 0.0

@@ -170,7 +170,7 @@ def explain(
     reproduced: RunRecord,
     comparison: Comparison,
     *,
-    code_changes: Sequence[str] = (),
+    code_changes: Sequence[str] | None = None,
     source_hints: Sequence[str] = (),
     original_params: Mapping[str, str] | None = None,
     reproduced_params: Mapping[str, str] | None = None,
@@ -183,7 +183,8 @@ def explain(
         original: The original run's record.
         reproduced: The re-run's record.
         comparison: The comparison of their outputs.
-        code_changes: Files that differ between the two code states (commit diff and patch diff), from git.
+        code_changes: Files that differ between the two code states (commit diff and patch diff, outputs left
+            out), from git; an empty list means none that matters. None: not known, judge by the digests alone.
         source_hints: Nondeterminism suspects in the code, from :func:`scan_sources`.
         original_params: The original run's MLflow params (on top of the record's own ``params``).
         reproduced_params: The re-run's MLflow params.
@@ -280,10 +281,11 @@ def scan_sources(root: Path, *, limit: int = _MAX_SOURCE_FILES) -> list[str]:
     return sorted(findings, key=lambda text: (text.split(":", 1)[0], int(text.split(":", 2)[1])))
 
 
-def _code_causes(original: RunRecord, reproduced: RunRecord, changes: Sequence[str]) -> list[Cause]:
+def _code_causes(original: RunRecord, reproduced: RunRecord, known: Sequence[str] | None) -> list[Cause]:
     a, b = original.code.git, reproduced.code.git
-    if a.commit == b.commit and a.patch_digest == b.patch_digest:
+    if (a.commit == b.commit and a.patch_digest == b.patch_digest) or known == []:
         return []
+    changes = known or ()
     evidence = []
     if a.commit != b.commit:
         evidence.append(f"commit {_short(a.commit)} -> {_short(b.commit)}")

@@ -1,6 +1,6 @@
 """Reproduce a captured run from its record alone, in isolation, and say whether it comes out the same, and why not.
 
-:func:`reproduce` makes a ``git worktree`` at the recorded commit and applies the recorded patch; restores the input
+:func:`reproduce_run` makes a ``git worktree`` at the recorded commit and applies the recorded patch; restores the input
 bytes by hash (DVC cache, project, ``dvc pull``) and verifies them before anything runs; builds a fresh venv with uv
 from the recorded pins; re-runs the recorded command there as a captured run (with the recorded seed and
 environment variables) hanging off a "reproduction" run tagged ``reprise.reproduction_of``; compares metrics, output
@@ -9,7 +9,7 @@ hashes and predictions; explains the differences; and stores the verdict with bo
 ``in_place=True`` skips the worktree and the venv: a quick check that the current checkout still reproduces.
 
 Example:
-    >>> result = reproduce("4c7db37c9e1b4f0a8a3e1f6e2b7d9c01")     # doctest: +SKIP
+    >>> result = reproduce_run("4c7db37c9e1b4f0a8a3e1f6e2b7d9c01")     # doctest: +SKIP
     >>> result.verdict, result.explanation.summary                  # doctest: +SKIP
     (<Verdict.IDENTICAL: 'identical'>, 'identical')
 """
@@ -42,7 +42,7 @@ if TYPE_CHECKING:
     from reprise.reproduce._bytecode import BytecodeFill
     from reprise.reproduce.resolve import ResolvedRun
 
-__all__ = ["Reproduction", "Timings", "reproduce"]
+__all__ = ["Reproduction", "Timings", "reproduce_run"]
 
 
 class Timings(BaseModel):
@@ -117,7 +117,7 @@ class Reproduction(BaseModel):
         return text
 
 
-def reproduce(
+def reproduce_run(
     target: str,
     *,
     settings: Settings | None = None,
@@ -389,14 +389,15 @@ def _compare(
     )
     comparison = compare_runs(original, reproduced, tolerance)
     new_git = new_record.code.git
-    code_changes = sorted(
-        set(changed_files(toplevel(settings.project_dir), record.code.git.commit, new_git.commit))
-        | set(
-            changed_patch_files(resolved.patch, records.read_patch(settings, new_run_id))
-            if record.code.git.patch_digest != new_git.patch_digest
-            else []
-        )
-    )
+    top = toplevel(settings.project_dir)
+    changes = set(changed_files(top, record.code.git.commit, new_git.commit))
+    if record.code.git.patch_digest != new_git.patch_digest:
+        changes |= set(changed_patch_files(resolved.patch, records.read_patch(settings, new_run_id)))
+    outputs = {
+        *_declared_outputs(resolved),
+        *(new_record.outputs.manifest.paths if new_record.outputs.manifest else ()),
+    }
+    code_changes = _code_only(changes, settings.project_dir.relative_to(top).as_posix(), outputs)
     hints = scan_sources(stage.project) if comparison.verdict is not Verdict.IDENTICAL else []
     explanation = explain(
         record,
@@ -442,6 +443,17 @@ def _store(settings: Settings, result: Reproduction) -> None:
         if run_id:
             records.set_tags(settings, run_id, tags)
             records.log_files(settings, run_id, files)
+
+
+def _code_only(changes: set[str], offset: str, outputs: set[str]) -> list[str]:
+    """Changed files that are code: not the runs' own outputs (untracked outputs travel in the patch) nor dvc.lock."""
+    prefix = "" if offset in ("", ".") else offset.rstrip("/") + "/"
+    owned = {prefix + out.rstrip("/") for out in outputs if out not in ("", ".")}
+    return sorted(
+        path
+        for path in changes
+        if path.rsplit("/", 1)[-1] != "dvc.lock" and not any(path == o or path.startswith(o + "/") for o in owned)
+    )
 
 
 def _declared_outputs(resolved: ResolvedRun) -> list[str]:

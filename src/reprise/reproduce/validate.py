@@ -31,8 +31,8 @@ if TYPE_CHECKING:
 
 __all__ = [
     "KNOWN_METRICS",
-    "REFERENCE_VERSION",
     "PredictionSample",
+    "REFERENCE_VERSION",
     "Reference",
     "ValidationReport",
     "load_reference",

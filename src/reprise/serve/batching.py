@@ -4,15 +4,17 @@ A model's fixed cost per call dominates small requests (a 100-tree random forest
 row or 100), so answering eight concurrent requests in one call is nearly eight times the throughput. Requests
 queue; a dispatcher takes what is queued (up to ``max_rows`` rows) into one DataFrame and one model call in a worker
 thread. Whenever a call is running, new requests queue behind it and the next call takes them all, so batches grow
-with load by themselves. When the model is idle, the first request of a burst waits at most ``max_wait`` for the
-others, and only if recent batches were bigger than one request: under light load nobody waits.
+with load by themselves. When the model is free, the queued requests wait for the others that recent traffic says
+are coming (as many as were recently in the system at once), at most ``max_wait`` and at most half a model call;
+under light load nobody waits. Without that wait, eight clients settle into two alternating calls of four: the
+clients answered by one call come back while the other four are already being answered.
 
 Each call runs on the model that was current when it started (hot reload swaps models between calls), and every
 request learns which version answered it. When a call raises, each of its requests is retried alone, so one bad
 record fails only its own request.
 
 Example:
-    >>> batcher = MicroBatcher(current=lambda: served, max_rows=2048, max_wait=0.002)  # doctest: +SKIP
+    >>> batcher = MicroBatcher(current=lambda: served, max_rows=2048, max_wait=0.005)  # doctest: +SKIP
     >>> await batcher.start()                                                          # doctest: +SKIP
     >>> answer = await batcher.predict([{"age": 41}])                                  # doctest: +SKIP
 """
@@ -238,8 +240,10 @@ class MicroBatcher:
             while not self._queue:
                 self._arrived.clear()
                 await self._arrived.wait()
-            await self._gather(loop)
+            # The model is free once the slot is ours: only then is waiting for company worth anything (while a
+            # call runs, new requests queue anyway), and the requests queued meanwhile count towards it.
             await self._slots.acquire()
+            await self._gather(loop)
             batch = self._take()
             self._in_calls += len(batch)
             task = asyncio.create_task(self._run_batch(batch))
@@ -247,14 +251,14 @@ class MicroBatcher:
             task.add_done_callback(functools.partial(self._finished, len(batch)))
 
     async def _gather(self, loop: asyncio.AbstractEventLoop) -> None:
-        """Wait for the requests recent traffic says are coming, unless a call is running.
+        """With the model free, wait for the requests recent traffic says are coming.
 
         The wait ends when as many requests are queued as were recently in the system at once, or after
         ``max_wait``, or after half a model call (waiting longer would cost more than a second call).
         """
-        assert self._arrived is not None and self._slots is not None
-        if self._max_wait <= 0 or self._slots.locked():
-            return  # a call is running: whatever arrives meanwhile joins the next one anyway
+        assert self._arrived is not None
+        if self._max_wait <= 0:
+            return
         wait = self._max_wait if self._call_seconds <= 0 else min(self._max_wait, _WAIT_SHARE * self._call_seconds)
         deadline = loop.time() + wait
         while len(self._queue) < round(self._expected) and self._queued_rows < self._max_rows:

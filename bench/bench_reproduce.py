@@ -66,7 +66,11 @@ def main() -> None:
             timings, env = result["timings"], result["environment"]
             original = result["original_seconds"] or float("nan")
             overhead = timings["total"] - timings["run"]
-            print(f"reproduction {number}/{args.repeat} of the train run: verdict {result['verdict']}")
+            headline = result["verdict"].replace("_", " ")
+            causes = result["explanation"]["causes"]
+            if causes and result["verdict"] != "identical":
+                headline += f": {causes[0]['title']} ({'; '.join(causes[0]['evidence'][:1])})"
+            print(f"reproduction {number}/{args.repeat} of the train run: {headline}")
             print("  " + ", ".join(f"{step} {timings[step]:.1f} s" for step in STEPS))
             print(
                 f"  total {timings['total']:.1f} s (process wall {wall:.1f} s); original run {original:.1f} s; "

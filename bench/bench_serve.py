@@ -2,14 +2,16 @@
 
 A 100-tree RandomForestClassifier (breast cancer data, 30 features, nothing downloaded) is registered in a temporary
 project as ``bench_rf@champion``. Each server is started on 127.0.0.1, one after the other, and driven with the same
-bounded closed-loop load: ``--concurrency`` clients (httpx.AsyncClient), each sending its next request when the
-previous one is answered, for ``--duration`` seconds after a short warm-up, first with 1-row requests, then with
-100-row requests. ``reprise serve`` runs twice: micro-batching on (the default) and off.
+bounded closed-loop load: ``--concurrency`` clients on keep-alive connections, each sending its next request when
+the previous one is answered, for ``--duration`` seconds after a short warm-up, first with 1-row requests, then with
+100-row requests. ``reprise serve`` runs twice: micro-batching on (the default) and off. Both servers get the same
+rows, JSON-encoded once. The clients are a minimal HTTP/1.1 client (``--client raw``, the default) or
+httpx.AsyncClient (``--client httpx``), which costs more CPU per request here than a fast server does.
 
 Target (issue 7): reprise >= 5x the requests/s of ``mlflow models serve`` on 1-row requests at concurrency 8, with
 p99 < 50 ms.
 
-    uv run python bench/bench_serve.py [--duration 10] [--concurrency 8]
+    uv run python bench/bench_serve.py [--duration 10] [--concurrency 8] [--client raw|httpx]
 """
 
 from __future__ import annotations
@@ -59,14 +61,18 @@ def _register(root: Path) -> tuple[str, list[dict[str, float]]]:
 
     from reprise.config import load_settings
     from reprise.project import init_project
+    from reprise.tracking._client import ensure_experiment
     from reprise.tracking.models import log_model
 
     init_project(root)
     settings = load_settings(root)
+    # Through Reprise's client, so the store and the experiment keep their artifacts under the temporary project
+    # (MLflow alone would root the Default experiment at ./mlruns in the working directory).
+    experiment_id = ensure_experiment(settings, "bench")
     mlflow.set_tracking_uri(settings.tracking_uri)
     X, y = load_breast_cancer(return_X_y=True, as_frame=True)
     model = RandomForestClassifier(n_estimators=100, random_state=0).fit(X, y)
-    with mlflow.start_run():
+    with mlflow.start_run(experiment_id=experiment_id):
         logged = log_model(model, X.head(5))
     client = MlflowClient(tracking_uri=settings.tracking_uri)
     client.create_registered_model(MODEL)

@@ -17,6 +17,9 @@ happened and where), a ``hint`` (the next command to run), a stable kebab-case `
     │   └── GateFailedError
     ├── ReproductionError
     ├── PipelineError                  a pipeline stage failed (names the stage)
+    ├── ServingError                   the prediction service could not answer
+    │   ├── NotReadyError              no model loaded yet (HTTP 503)
+    │   └── PredictionError            the model raised (HTTP 500 with an error id)
     ├── TrackingError                  the MLflow store refused or failed
     └── MissingExtraError (ImportError)  an optional extra is not installed
 """
@@ -34,10 +37,13 @@ __all__ = [
     "MissingExtraError",
     "NotAProjectError",
     "NotFoundError",
+    "NotReadyError",
     "PipelineError",
+    "PredictionError",
     "RegistryError",
     "RepriseError",
     "ReproductionError",
+    "ServingError",
     "TrackingError",
 ]
 
@@ -140,6 +146,34 @@ class PipelineError(RepriseError):
     """A pipeline stage (a DVC stage) failed; the message names the stage and its last error line."""
 
     code = "pipeline-failed"
+
+
+class ServingError(RepriseError):
+    """The prediction service could not answer a request."""
+
+    code = "serving-error"
+
+
+class NotReadyError(ServingError):
+    """No model is loaded yet, or the service is stopping: answered 503."""
+
+    code = "not-ready"
+
+
+class PredictionError(ServingError):
+    """The model raised on a request: answered 500 with ``error_id``; the traceback is in the server log only.
+
+    Attributes:
+        error_id: The id the client gets and the server log carries.
+        served: The model (name, version, run) that failed.
+    """
+
+    code = "prediction-failed"
+
+    def __init__(self, error_id: str, served: object) -> None:
+        super().__init__(f"the model failed (error id {error_id})", hint="see the server log for this error id")
+        self.error_id = error_id
+        self.served = served
 
 
 class TrackingError(RepriseError):

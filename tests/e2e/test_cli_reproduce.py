@@ -187,7 +187,7 @@ def test_a_run_from_a_dirty_tree_reproduces_identically_in_isolation(
     assert result["mode"] == "isolated"
     assert result["patch_applied"] is True
     assert result["environment"]["pins"] > 100
-    assert result["data"] == {**result["data"], "files": 1, "from_cache": 1, "verified": True}
+    assert result["data"] == {**result["data"], "files": 1, "in_checkout": 1, "verified": True}  # dvc checkout
     metrics = {m["name"]: m["status"] for m in result["comparison"]["metrics"]}
     assert metrics == {"coef0": "identical", "rmse": "identical", "six_patch": "identical"}
     assert result["comparison"]["predictions"]["status"] == "identical"

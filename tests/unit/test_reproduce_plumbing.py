@@ -115,6 +115,7 @@ def test_child_env_restores_recorded_variables_and_redirects_logging(tmp_path: P
     assert "REPRISE_SEED" not in env
     assert env["API_TOKEN"] == "secret-here"  # never recorded, so kept from here
     assert env["MLFLOW_RUN_ID"] == "p" * 32
+    assert env["REPRISE_REPRODUCTION_OF"] == record.run_id  # side-effecting code can tell
     assert env["REPRISE_TRACKING_URI"].endswith("/.reprise/mlflow.db")
     assert env["REPRISE_EXPERIMENT"] == "exp"
     assert env["PATH"].startswith("/venv/bin" + os.pathsep)

@@ -68,7 +68,7 @@ def test_different_reproduction_page_lists_causes_and_deltas() -> None:
     page = render_html(result)
     _assert_self_contained(page)
     assert "DIFFERENT · NONDETERMINISTIC" in page
-    assert "nondeterministic: same inputs, different results" in page
+    assert "nondeterministic: same recorded inputs, different results" in page
     assert "0.5" in page  # the delta
     assert result.headline.startswith("different (nondeterministic)")
 

@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
-from reprise.errors import NotFoundError
+from reprise.errors import NotFoundError, NotReadyError, PredictionError
 from reprise.registry.refs import ModelRef
-from reprise.serve.batching import MicroBatcher, NotReadyError, PredictionError, Served
+from reprise.serve.batching import MicroBatcher, Served
 from reprise.serve.loader import ModelSlot, Prepared
 from reprise.serve.metrics import ServiceMetrics
 from reprise.tracking.serving import ColumnSpec, ModelSpec, Predictions, ServedVersion
@@ -317,3 +317,20 @@ def test_a_startup_version_that_fails_to_load_leaves_the_slot_failed() -> None:
     asyncio.run(body())
     status = slot.status()
     assert (status.state, status.served, status.error_version) == ("failed", None, 1)
+
+
+def test_a_failed_version_is_forgotten_when_the_alias_moves_back() -> None:
+    registry = Registry({1: Doubler(), 2: RuntimeError("corrupt")})
+    slot = _slot(registry)
+
+    async def body() -> tuple[str, str]:
+        await _started(slot)
+        registry.target = 2
+        await slot.check()
+        failed = slot.status().state
+        registry.target = 1
+        await slot.check()
+        await slot.stop()
+        return failed, slot.status().state
+
+    assert asyncio.run(body()) == ("degraded", "ready")

@@ -165,8 +165,8 @@ def audit(
 ) -> None:
     """Run the same thing twice (same inputs, same seed) and list every output and metric that differs.
 
-    TARGET is one or more DVC stages of dvc.yaml (run with dvc repro --force), or a command after `--`. Exits 0
-    when every output and metric is the same in every run, 1 otherwise.
+    TARGET is one or more DVC stages of dvc.yaml (run with dvc repro --force), or a command after `--`.
+    Exits 0 when every output and metric is the same in every run, 1 otherwise.
 
         reprise audit train
         reprise audit --runs 3 -- python train.py

@@ -110,6 +110,8 @@ def child_env(
         REPRISE_ARTIFACT_LOCATION=settings.artifact_location,
         REPRISE_STORE_URI=settings.store_uri,
         REPRISE_EXPERIMENT=experiment,
+        # Code with side effects (registering a model, moving an alias) can tell it is being reproduced.
+        REPRISE_REPRODUCTION_OF=record.run_id,
         PYTHONHASHSEED=record.randomness.pythonhashseed,
         PATH=os.pathsep.join([str(bin_dir), env.get("PATH", "")]),
     )

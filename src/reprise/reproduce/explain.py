@@ -75,6 +75,7 @@ INCIDENTAL_ENV_VARS: Final = frozenset(
         "REPRISE_ARTIFACT_LOCATION",
         "REPRISE_STORE_URI",
         "REPRISE_EXPERIMENT",
+        "REPRISE_REPRODUCTION_OF",
     }
 )
 
@@ -450,8 +451,13 @@ def _nondeterminism(comparison: Comparison, hints: Sequence[str], roundoff: bool
             f"the largest relative difference is {worst:.2g}: floating-point round-off, i.e. the same numbers summed "
             "in another order (threads), e.g. a RandomForest predicting with n_jobs > 1"
         )
+    else:
+        evidence.append(
+            "the run draws on something the record does not fix: unseeded randomness, threads, the clock, or state "
+            "outside the run (a model registry, a database, a remote service)"
+        )
     evidence += [f"suspect: {hint}" for hint in hints[:_MAX_EVIDENCE]]
-    title = "nondeterministic: same inputs, different results"
+    title = "nondeterministic: same recorded inputs, different results"
     if roundoff:
         title = "nondeterministic floating-point summation order (parallel threads, e.g. n_jobs > 1)"
     return Cause(kind="nondeterminism", title=title, likelihood=likelihood, evidence=tuple(evidence))

@@ -32,6 +32,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
+from reprise.errors import NotReadyError, PredictionError
+
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
     from datetime import datetime
@@ -39,7 +41,7 @@ if TYPE_CHECKING:
     from reprise.serve.metrics import ServiceMetrics
     from reprise.tracking.serving import Predictions, ServableModel, ServedVersion
 
-__all__ = ["Answer", "MicroBatcher", "NotReadyError", "PredictionError", "Served"]
+__all__ = ["Answer", "MicroBatcher", "Served"]
 
 _LOG = logging.getLogger("reprise.serve")
 #: How much of the concurrency estimate survives a wait that ended before that many requests came: it follows a
@@ -74,19 +76,6 @@ class Answer:
     served: Served
 
 
-class NotReadyError(Exception):
-    """No model is loaded yet (or the service is stopping): answered 503."""
-
-
-class PredictionError(Exception):
-    """The model raised on a request: answered 500 with ``error_id``; the traceback is in the server log only."""
-
-    def __init__(self, error_id: str, served: Served) -> None:
-        super().__init__(f"the model failed (error id {error_id})")
-        self.error_id = error_id
-        self.served = served
-
-
 class _BatchFailedError(Exception):
     """A call of several requests failed; each is retried alone."""
 
@@ -105,7 +94,7 @@ class MicroBatcher:
         metrics: Where model calls are counted, if anywhere.
         batching: False: one model call per request (still off the event loop).
         max_rows: Most rows in one model call.
-        max_wait: Longest (seconds) the first request of a burst waits for others.
+        max_wait: Longest (seconds) queued requests wait for the others traffic says are coming.
         threads: Worker threads for model calls.
     """
 
@@ -116,7 +105,7 @@ class MicroBatcher:
         metrics: ServiceMetrics | None = None,
         batching: bool = True,
         max_rows: int = 2048,
-        max_wait: float = 0.002,
+        max_wait: float = 0.005,
         threads: int = 1,
     ) -> None:
         self._current = current
@@ -244,6 +233,9 @@ class MicroBatcher:
             # call runs, new requests queue anyway), and the requests queued meanwhile count towards it.
             await self._slots.acquire()
             await self._gather(loop)
+            if not self._queue:  # only stop() empties the queue; never call the model with nothing
+                self._slots.release()
+                continue
             batch = self._take()
             self._in_calls += len(batch)
             task = asyncio.create_task(self._run_batch(batch))

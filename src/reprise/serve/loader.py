@@ -172,8 +172,7 @@ class ModelSlot:
         self._last_check_at = _now()
         served = self.current
         if served is not None and served.version.version == number:
-            if self._error is not None and self._error[1] is None:
-                self._error = None  # the registry answers again
+            self._error = None  # the registry answers, and points at what is served: any failure is moot now
             return False
         if not self._due(number):
             return False

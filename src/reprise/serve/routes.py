@@ -21,8 +21,17 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from starlette.exceptions import HTTPException
 
-from reprise.errors import ConfigError, DataError, NotFoundError, RegistryError, RepriseError, TrackingError
-from reprise.serve.batching import NotReadyError, PredictionError, Served
+from reprise.errors import (
+    ConfigError,
+    DataError,
+    NotFoundError,
+    NotReadyError,
+    PredictionError,
+    RegistryError,
+    RepriseError,
+    TrackingError,
+)
+from reprise.serve.batching import Served
 from reprise.serve.metrics import CONTENT_TYPE
 from reprise.serve.middleware import BodyLimitMiddleware, MetricsMiddleware
 from reprise.serve.schemas import (
@@ -180,6 +189,7 @@ def _add_handlers(app: FastAPI, service: "Service") -> None:
             error_id=exc.error_id,
             hint=f"look for {exc.error_id} in the server log",
         )
+        assert isinstance(exc.served, Served)
         headers = {**_provenance(exc.served), "X-Error-Id": exc.error_id}
         return _render(Failure(error=detail), 500, headers)
 

@@ -283,4 +283,4 @@ def _run(program: str, args: list[str], env: dict[str, str]) -> subprocess.Compl
 
 def _last_line(text: str) -> str:
     lines = [line.strip() for line in text.splitlines() if line.strip() and not line.startswith("hint")]
-    return lines[-1] if lines else "no output"
+    return lines[-1].removeprefix("error: ").removeprefix("cause: ") if lines else "no output"

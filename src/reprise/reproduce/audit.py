@@ -127,6 +127,9 @@ def audit_command(
         settings: The project's settings.
         echo: Copy the command's output to stderr.
 
+    Returns:
+        Every output and metric across the runs; ``clean`` when all were the same.
+
     Raises:
         ConfigError: Fewer than two runs, or no command.
         ReproductionError: A run failed.
@@ -157,6 +160,9 @@ def audit_stages(
         runs: How many times (at least 2).
         settings: The project's settings.
         echo: Copy DVC's output to stderr.
+
+    Returns:
+        Every declared output and metric across the runs, each with its stage; ``clean`` when all were the same.
 
     Raises:
         ConfigError: Fewer than two runs, or no stage.

@@ -60,6 +60,7 @@ class QuickstartResult:
         best: The contents of ``best_model_info.json`` (best candidate, its run, model URI, metrics, candidates).
         pipeline_run_id: The MLflow run every stage run hangs off.
         tracking_uri: Where the runs are.
+        registered_model: The registry name the train stage registers the best model under.
     """
 
     project_dir: Path
@@ -68,6 +69,7 @@ class QuickstartResult:
     best: dict[str, Any] = field(default_factory=dict)
     pipeline_run_id: str | None = None
     tracking_uri: str = ""
+    registered_model: str = ""
 
 
 def write_project(directory: Path, *, task: Task = "classification", force: bool = False) -> Path:
@@ -143,6 +145,7 @@ def run_pipeline(
         best=best,
         pipeline_run_id=parent.run_id,
         tracking_uri=settings.tracking_uri,
+        registered_model=str(params.get("train", {}).get("registered_model", "")),
     )
 
 

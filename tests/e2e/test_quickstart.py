@@ -169,3 +169,13 @@ def test_a_non_empty_folder_is_refused_without_force(cli: Cli, tmp_path: Path) -
     assert "busy is not empty" in result.stderr
     assert "--force" in result.stderr
     assert (tmp_path / "busy" / "notes.txt").read_text() == "mine"
+
+
+def test_the_best_model_is_registered_and_gated(classification: tuple[Path, dict[str, Any]]) -> None:
+    root, summary = classification
+    assert summary["registered_model"] == "breast_cancer_classifier"
+    versions = _client(root).search_model_versions("name = 'breast_cancer_classifier'")
+    assert len(versions) == 1
+    version = versions[0]
+    assert version.run_id == summary["best"]["run_id"]
+    assert version.tags["validation_status"] == "passed"

@@ -78,6 +78,7 @@ def _as_data(result: QuickstartResult) -> dict[str, object]:
         "best": result.best,
         "pipeline_run_id": result.pipeline_run_id,
         "tracking_uri": result.tracking_uri,
+        "registered_model": result.registered_model,
     }
 
 
@@ -98,9 +99,8 @@ def _render(result: QuickstartResult, *, ran: bool) -> None:
     out_console().print(table)
     say(f"runs: {result.tracking_uri} (pipeline run {result.pipeline_run_id})")
     say(f"best model: {result.best['model_uri']} (best_model_info.json)")
-    registered = result.best.get("registered")
-    if registered:
-        say(f"registered: {registered['name']} v{registered['version']} (gates: {registered['validation_status']})")
+    if result.registered_model:
+        say(f"registered (gated by params.yaml): reprise registry versions {result.registered_model}")
     say(f"look at it: cd {result.project_dir} && reprise ui")
     say("change a hyperparameter in params.yaml, then: dvc repro && dvc metrics diff")
 

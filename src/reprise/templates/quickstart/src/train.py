@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import mlflow
 import pandas as pd
@@ -47,15 +48,11 @@ info = {
     "metrics": best["metrics"],
     "candidates": results,
 }
-# Register the best model; the quality gates in params.yaml decide whether it gets the `staging` alias.
-registration = reprise.register_model(best["run_id"], train_params["registered_model"])
-print(registration.describe())
-info["registered"] = {
-    "name": registration.model,
-    "version": registration.version,
-    "validation_status": registration.gates.status,
-}
 (ROOT / "best_model_info.json").write_text(json.dumps(info, indent=2, sort_keys=True) + "\n")
+# Register the best model; the quality gates in params.yaml decide whether it gets the `staging` alias.
+# A reproduction re-runs this stage to compare results: it must not add versions or move aliases.
+if "REPRISE_REPRODUCTION_OF" not in os.environ:
+    print(reprise.register_model(best["run_id"], train_params["registered_model"]).describe())
 scores = {name: result["metrics"] for name, result in results.items()}
 (ROOT / "metrics.json").write_text(json.dumps({"best": best["metrics"], **scores}, indent=2, sort_keys=True) + "\n")
 print(f"best: {best_name} ({metric} = {best_value:.4f})")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from fnmatch import fnmatchcase
+from operator import itemgetter
 from typing import TYPE_CHECKING
 
 from reprise.data.hashing import FileStat
@@ -37,13 +38,14 @@ def collect(
     Raises:
         DataError: A folder cannot be listed.
     """
-    found: dict[str, FileStat] = {}
+    found: list[tuple[str, FileStat]] = []
+    make = tuple.__new__  # FileStat's generated __new__ is Python code; this is the same tuple, built in C
     root = os.path.abspath(base)  # noqa: PTH100
     for name in declared:
         start = os.path.normpath(os.path.join(root, name))  # noqa: PTH118
         rel_start = os.path.relpath(start, root).replace(os.sep, "/")
         if os.path.isfile(start):  # noqa: PTH113
-            found[rel_start] = FileStat.of(start)
+            found.append((rel_start, FileStat.of(start)))
             continue
         stack = [(start, "" if rel_start == "." else rel_start + "/")]
         while stack:
@@ -63,8 +65,14 @@ def collect(
                     if exclude and matches_any(rel, exclude):
                         continue
                     st = entry.stat()
-                    found[rel] = FileStat(entry.path, st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_mode)
-    return sorted(found.items())
+                    stat = make(
+                        FileStat, (entry.path, st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_mode)
+                    )
+                    found.append((rel, stat))
+    if len(declared) > 1:  # declared paths may overlap ("data" and "data/train.csv")
+        found = list(dict(found).items())
+    found.sort(key=itemgetter(0))
+    return found
 
 
 def matches_any(rel: str, patterns: Sequence[str]) -> bool:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import os
 import sqlite3
+from array import array
 from typing import TYPE_CHECKING, Final
 
 from reprise._canonical import canonical_json
@@ -191,9 +192,13 @@ def tree_key(
 
 
 def stat_fingerprint(found: Sequence[tuple[str, FileStat]]) -> str:
-    """A hash over every selected file's relative path and stat key: equal means no file changed, came or went."""
-    lines = "\n".join(f"{rel}\0{stat.inode}\0{stat.size}\0{stat.mtime_ns}\0{stat.ctime_ns}" for rel, stat in found)
-    return hashlib.sha256(lines.encode("utf-8", "surrogateescape")).hexdigest()
+    """A hash over every file's relative path and stat key: equal means no file changed, came or went."""
+    fingerprint = hashlib.sha256("\0".join([rel for rel, _ in found]).encode("utf-8", "surrogateescape"))
+    try:  # size, mtime_ns, ctime_ns, inode as packed int64: a third of the time of formatting them
+        fingerprint.update(array("q", [value for _, stat in found for value in stat[1:5]]).tobytes())
+    except OverflowError:  # an inode above 2**63 (some network filesystems)
+        fingerprint.update(repr([stat[1:5] for _, stat in found]).encode())
+    return fingerprint.hexdigest()
 
 
 def _prefix_range(paths: Iterable[str]) -> tuple[str, str]:

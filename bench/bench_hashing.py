@@ -232,6 +232,18 @@ def _dvc_status_in_process(repo: Path) -> None:
         handle.close()
 
 
+_NOTES = """
+Reading the figures: the machine is shared, so each run prints how many cores it could actually get ("usable now",
+from two md5 burns in parallel). With about one usable core the multi-core targets (10,000 files, one pass) cannot
+show; the figures above are from a run with 1.9-2.1 usable cores (earlier runs with ~1 usable core gave 0.9-1.5x on
+the small files). Known limits: one md5 stream cannot use a second core, so on the 1 GiB file `Manifest.generate`
+runs at md5's one-core speed (~0.55 GB/s, 1.9 s) and the ratio to `dvc add` is whatever `dvc add` costs that day
+(8.4 s in the run above, 11 s in ../shared/DEPENDENCIES.md: 4.3-5.8x); blake3 on small files is so fast that
+the per-file open/read/close and the hand-off to the helper process dominate (1.35x); md5+sha256 on small files is
+already spread over both cores in either form, so one pass saves only the second read (1.25-1.5x across runs).
+"""
+
+
 def _write_results(path: Path, lines: list[str]) -> None:
     """Replace (or append) the ``## bench_hashing.py`` section, leaving every other section alone."""
     command = "`.venv/bin/python bench/bench_hashing.py --results bench/RESULTS.md`"
@@ -242,6 +254,8 @@ def _write_results(path: Path, lines: list[str]) -> None:
             f"Command: {command} (2 cores, files in the page cache, {time.strftime('%Y-%m-%d')}).",
             "",
             *lines,
+            "",
+            *_NOTES.strip("\n").splitlines(),
             "",
         ]
     )

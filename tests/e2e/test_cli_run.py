@@ -77,3 +77,14 @@ def test_init_then_init_again_says_nothing_to_do(cli: Cli, tmp_path: Path) -> No
     second = cli("init", "proj", cwd=tmp_path)
     assert second.returncode == 0
     assert "nothing to do" in second.stderr
+
+
+def test_usage_errors_are_one_clean_message(cli: Cli, tmp_project: Path) -> None:
+    bad_value = cli("run", "--seed", "abc", "--", "true", cwd=tmp_project)
+    assert bad_value.returncode == 2
+    assert "--seed" in bad_value.stderr
+    unknown = cli("nosuch", cwd=tmp_project)
+    assert unknown.returncode == 2
+    assert "No such command 'nosuch'" in unknown.stderr
+    for result in (bad_value, unknown):
+        assert "Traceback" not in result.stderr

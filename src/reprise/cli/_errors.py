@@ -16,7 +16,9 @@ _INTERRUPTED = 130
 
 def run_cli(invoke: Callable[[list[str]], int | None], argv: Sequence[str]) -> int:
     """Run ``invoke(argv)`` and map failures to an exit code and a one-line message on stderr."""
-    import click
+    # typer 0.29 ships its own copy of click: its usage errors are not click.ClickException.
+    from typer import Abort
+    from typer._click.exceptions import ClickException
 
     args = list(argv)
     debug = "--debug" in args
@@ -30,10 +32,10 @@ def run_cli(invoke: Callable[[list[str]], int | None], argv: Sequence[str]) -> i
             line += f"\n  hint: {exc.hint}"
         print(line, file=sys.stderr)
         return exc.exit_code
-    except click.ClickException as exc:
+    except ClickException as exc:
         exc.show()
         return exc.exit_code
-    except (click.Abort, KeyboardInterrupt):
+    except (Abort, KeyboardInterrupt):
         print("interrupted", file=sys.stderr)
         return _INTERRUPTED
     return code if isinstance(code, int) else 0

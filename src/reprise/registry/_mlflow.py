@@ -8,10 +8,10 @@ to ``{alias: int}``: MLflow gives int versions from SQLite and str versions over
 from __future__ import annotations
 
 import contextlib
-import os
 from typing import TYPE_CHECKING, Any, Final
 
 from reprise.errors import NotFoundError, RegistryError
+from reprise.tracking._client import quiet_downloads
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -35,7 +35,6 @@ __all__ = [
 
 #: How many names a NotFoundError lists before "...".
 _LISTED: Final = 20
-_PROGRESS_BAR: Final = "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"
 
 
 @contextlib.contextmanager
@@ -47,19 +46,6 @@ def mlflow_errors(what: str, hint: str | None = None) -> Iterator[None]:
         yield
     except MlflowException as exc:
         raise RegistryError(f"{what}: {exc.message}", hint=hint) from exc
-
-
-@contextlib.contextmanager
-def quiet_downloads() -> Iterator[None]:
-    """No MLflow download progress bar inside the block (for small metadata files), unless the user set one."""
-    if _PROGRESS_BAR in os.environ:
-        yield
-        return
-    os.environ[_PROGRESS_BAR] = "false"
-    try:
-        yield
-    finally:
-        os.environ.pop(_PROGRESS_BAR, None)
 
 
 def known_models(client: MlflowClient) -> list[str]:

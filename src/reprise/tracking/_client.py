@@ -5,7 +5,9 @@ MLflow errors are wrapped into :class:`reprise.errors.TrackingError` or :class:`
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import os
 import re
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -13,12 +15,16 @@ from typing import TYPE_CHECKING
 from reprise._offline import ensure_offline
 from reprise.errors import NotFoundError, TrackingError
 
+_PROGRESS_BAR = "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"
+
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
     from mlflow import MlflowClient
 
     from reprise.config import Settings
 
-__all__ = ["client_for", "ensure_experiment", "fetch_artifacts", "log_folder"]
+__all__ = ["client_for", "ensure_experiment", "fetch_artifacts", "log_folder", "quiet_downloads"]
 
 
 def client_for(settings: Settings) -> MlflowClient:
@@ -108,6 +114,19 @@ def _existing_run(settings: Settings, run_id: str) -> MlflowClient:
             f"no run {run_id} in {settings.tracking_uri}", hint="check the run id in the MLflow UI (`mlflow ui`)"
         ) from exc
     return client
+
+
+@contextlib.contextmanager
+def quiet_downloads() -> Iterator[None]:
+    """No MLflow download progress bar inside the block (small metadata files, server logs), unless the user set one."""
+    if _PROGRESS_BAR in os.environ:
+        yield
+        return
+    os.environ[_PROGRESS_BAR] = "false"
+    try:
+        yield
+    finally:
+        os.environ.pop(_PROGRESS_BAR, None)
 
 
 def _slug(name: str) -> str:

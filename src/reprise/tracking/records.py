@@ -12,7 +12,6 @@ Example:
 from __future__ import annotations
 
 import contextlib
-import os
 import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
@@ -21,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from reprise.capture.record import RunRecord
 from reprise.errors import NotFoundError, TrackingError
-from reprise.tracking._client import client_for
+from reprise.tracking._client import client_for, quiet_downloads
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Mapping
@@ -48,7 +47,6 @@ __all__ = [
 ]
 
 _DIR: Final = "reprise"
-_PROGRESS_BAR: Final = "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"
 #: How deep :func:`metric_tree` follows child runs (stage -> candidate is two levels).
 _TREE_DEPTH: Final = 3
 
@@ -125,7 +123,7 @@ def read_output(settings: Settings, run_id: str, path: str) -> bytes | None:
     from mlflow.exceptions import MlflowException
 
     client = client_for(settings)
-    with tempfile.TemporaryDirectory(prefix="reprise-") as tmp, _quiet_downloads():
+    with tempfile.TemporaryDirectory(prefix="reprise-") as tmp, quiet_downloads():
         try:
             local = Path(client.download_artifacts(run_id, f"{_DIR}/outputs/{path}", tmp))
         except (MlflowException, OSError):
@@ -305,7 +303,7 @@ def _download(settings: Settings, run_id: str, name: str) -> bytes | None:
         listed = {Path(item.path).name for item in client.list_artifacts(run_id, _DIR)}
     if name not in listed:
         return None
-    with tempfile.TemporaryDirectory(prefix="reprise-") as tmp, _quiet_downloads():
+    with tempfile.TemporaryDirectory(prefix="reprise-") as tmp, quiet_downloads():
         try:
             local = client.download_artifacts(run_id, f"{_DIR}/{name}", tmp)
         except (MlflowException, OSError) as exc:
@@ -325,16 +323,3 @@ def _errors(what: str) -> Iterator[None]:
         yield
     except MlflowException as exc:
         raise TrackingError(f"{what}: {exc.message}") from exc
-
-
-@contextlib.contextmanager
-def _quiet_downloads() -> Iterator[None]:
-    """No download progress bar for these small files, unless the user set one."""
-    if _PROGRESS_BAR in os.environ:
-        yield
-        return
-    os.environ[_PROGRESS_BAR] = "false"
-    try:
-        yield
-    finally:
-        os.environ.pop(_PROGRESS_BAR, None)

@@ -16,18 +16,16 @@ cannot be served.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import os
 import tempfile
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final
 
 from reprise.errors import NotFoundError, RegistryError, TrackingError
-from reprise.tracking._client import client_for
+from reprise.tracking._client import client_for, quiet_downloads
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator, Mapping, Sequence
+    from collections.abc import Mapping, Sequence
 
     from mlflow import MlflowClient
     from mlflow.entities.model_registry import ModelVersion
@@ -58,7 +56,6 @@ _DTYPES: Final = {
     "string": "object",
 }
 _UNKNOWN: Final = "unknown"
-_PROGRESS_BAR: Final = "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"
 #: How far up ``mlflow.parentRunId`` to look for the run Reprise captured (a candidate inside a pipeline run).
 _MAX_PARENTS: Final = 5
 
@@ -212,7 +209,7 @@ def read_model_spec(settings: Settings, version: ServedVersion) -> ModelSpec:
     uri = _download_uri(settings, version)
     with tempfile.TemporaryDirectory(prefix="reprise-mlmodel-") as tmp:
         try:
-            with _quiet_downloads():
+            with quiet_downloads():
                 path = download_artifacts(
                     artifact_uri=f"{uri.rstrip('/')}/MLmodel", dst_path=tmp, tracking_uri=settings.tracking_uri
                 )
@@ -224,7 +221,7 @@ def read_model_spec(settings: Settings, version: ServedVersion) -> ModelSpec:
         if not example_file:
             return spec
         try:
-            with _quiet_downloads():
+            with quiet_downloads():
                 download_artifacts(
                     artifact_uri=f"{uri.rstrip('/')}/{example_file}", dst_path=tmp, tracking_uri=settings.tracking_uri
                 )
@@ -251,7 +248,7 @@ def load_servable(settings: Settings, version: ServedVersion, *, warm_up: bool =
     # The files stay on disk as long as the model lives: some flavours read them lazily.
     folder = tempfile.TemporaryDirectory(prefix="reprise-serve-")
     try:
-        with _quiet_downloads():
+        with quiet_downloads():
             local = download_artifacts(artifact_uri=uri, dst_path=folder.name, tracking_uri=settings.tracking_uri)
         pyfunc = mlflow.pyfunc.load_model(local)
     except (MlflowException, OSError, ImportError, ValueError, TypeError) as exc:
@@ -409,19 +406,6 @@ def _metric_tags(tags: Mapping[str, str]) -> dict[str, float]:
 
 def _known(value: str | None) -> str | None:
     return value if value and value != _UNKNOWN else None
-
-
-@contextlib.contextmanager
-def _quiet_downloads() -> Iterator[None]:
-    """No MLflow download progress bar (a server's log is no terminal), unless the user chose one."""
-    if _PROGRESS_BAR in os.environ:
-        yield
-        return
-    os.environ[_PROGRESS_BAR] = "false"
-    try:
-        yield
-    finally:
-        os.environ.pop(_PROGRESS_BAR, None)
 
 
 def _download_uri(settings: Settings, version: ServedVersion) -> str:

@@ -51,3 +51,36 @@ def test_a_helper_that_cannot_start_leaves_the_work_to_this_process(
     monkeypatch.setattr(_parallel._Helper, "start", classmethod(lambda cls: None))
     result = hash_files([FileStat.of(p) for p in many], ["sha1"], workers=2)
     assert result.hashes[5]["sha1"] == hashlib.sha1(many[5].read_bytes()).hexdigest()
+
+
+def test_a_helper_that_dies_mid_work_leaves_its_batches_to_this_process(
+    many: list[Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    helpers: list[_parallel._Helper] = []
+    real = _parallel._Helper.start
+
+    def start_and_kill(cls: type[_parallel._Helper]) -> _parallel._Helper | None:
+        helper = real()
+        assert helper is not None
+        helper.process.kill()
+        helpers.append(helper)
+        return helper
+
+    monkeypatch.setattr(_parallel._Helper, "start", classmethod(start_and_kill))
+    result = hash_files([FileStat.of(p) for p in many], ["md5"], workers=2)
+    assert [h["md5"] for h in result.hashes] == [hashlib.md5(p.read_bytes()).hexdigest() for p in many]
+    assert len(helpers) == 1
+    assert helpers[0].process.returncode is not None
+
+
+def test_helpers_have_exited_when_hashing_returns_or_fails(many: list[Path], monkeypatch: pytest.MonkeyPatch) -> None:
+    helpers: list[_parallel._Helper] = []
+    real = _parallel._Helper.start
+    monkeypatch.setattr(_parallel._Helper, "start", classmethod(lambda cls: helpers.append(real()) or helpers[-1]))
+    stats = [FileStat.of(p) for p in many]
+    hash_files(stats, ["sha256"], workers=3)
+    many[-1].unlink()  # the helpers are fed from the back: the first batch one of them gets fails
+    with pytest.raises(DataError, match=many[-1].name):
+        hash_files(stats, ["sha256"], workers=3)
+    assert len(helpers) == 4
+    assert all(helper.process.returncode == 0 for helper in helpers)

@@ -1,19 +1,22 @@
-"""Hashing many files at once: batches on threads, and helper processes when small files are many.
+"""Hashing many files at once: batches on threads, or helper processes when small files are many.
 
-Few small files: a thread pool (the hash functions release the GIL). From 1,000 on: one thread here plus
-``cpus - 1`` helper processes (``python -m reprise.data._hashworker``, fed batches over a pipe by a thread that mostly
-waits), because the per-file Python work holds the GIL long enough to idle a second thread (on two cores, about 1.5x
-for threads against 1.8x for processes). Not ``multiprocessing``: its spawn and forkserver modes re-run the caller's
-``__main__`` (a training script without a main guard would train again), and fork copies the caller's threads and
-the locks they hold.
+Few files: a thread pool (the hash functions release the GIL; big files have their own pipeline threads). From 1,000
+small files on: ``cpus - 1`` helper processes (``python -m reprise.data._hashworker``) plus the calling thread, which
+hashes batches itself and, between two of them, hands the helpers new batches and collects their answers over
+non-blocking pipes. One thread in this process on purpose: the per-file Python work holds the GIL, and a second thread
+(hashing, or feeding a pipe) made both run at about 70 % of their speed. Not ``multiprocessing``: its spawn and
+forkserver modes re-run the caller's ``__main__`` (a training script without a main guard would train again), and
+fork copies the caller's threads and the locks they hold.
 """
 
 from __future__ import annotations
 
+import collections
 import contextlib
-import json
+import marshal
 import os
 import queue
+import select
 import subprocess
 import sys
 import threading
@@ -33,8 +36,12 @@ __all__ = ["BATCH_BYTES", "BATCH_FILES", "PROCESS_MIN_FILES", "make_batches", "r
 #: Small files are handed out in batches of about this many bytes, or this many files.
 BATCH_BYTES: Final = 4 << 20
 BATCH_FILES: Final = 64
-#: From this many small files on, helper processes share the work (their ~50 ms start-up is then worth it).
+#: From this many small files on, helper processes share the work (their ~30 ms start-up is then worth it).
 PROCESS_MIN_FILES: Final = 1000
+#: Batches queued for each helper, so that it has the next one while this thread hashes one of its own.
+_IN_FLIGHT: Final = 3
+
+_Outcome = tuple[list[int], list[dict[str, str]]]
 
 
 def make_batches(todo: list[int], files: Sequence[FileStat]) -> list[list[int]]:
@@ -57,31 +64,43 @@ def make_batches(todo: list[int], files: Sequence[FileStat]) -> list[list[int]]:
 
 def run_batches(
     batches: list[list[int]], files: Sequence[FileStat], names: tuple[str, ...], workers: int
-) -> Iterator[tuple[list[int], list[dict[str, str]]]]:
-    """Hash the batches on threads (and helper processes when there are many small files); yield as they finish.
+) -> Iterator[_Outcome]:
+    """Hash the batches on ``workers`` cores; yield each with its hashes as it finishes.
 
-    With many small files the per-file Python work holds the GIL long enough to keep a second thread waiting, so
-    all but one of the workers are then helper processes (each fed by a thread that mostly waits on a pipe) and the
-    one left hashes in this process: every core busy, no GIL between them.
+    Raises:
+        DataError: A file could not be read (the other workers stop early).
     """
     if not batches:
         return
     small = sum(len(batch) for batch in batches if len(batch) > 1)
-    helpers = workers - 1 if workers > 1 and small >= PROCESS_MIN_FILES else 0
+    if workers > 1 and small >= PROCESS_MIN_FILES:
+        yield from _with_helpers(batches, files, names, workers - 1)
+    else:
+        yield from _on_threads(batches, files, names, workers)
+
+
+def _pairs(files: Sequence[FileStat], batch: list[int]) -> list[tuple[str, int]]:
+    return [(files[i].path, files[i].size) for i in batch]
+
+
+def _on_threads(
+    batches: list[list[int]], files: Sequence[FileStat], names: tuple[str, ...], workers: int
+) -> Iterator[_Outcome]:
     work: queue.SimpleQueue[list[int] | None] = queue.SimpleQueue()
     results: queue.SimpleQueue[tuple[list[int], list[dict[str, str]] | BaseException]] = queue.SimpleQueue()
     for batch in batches:
         work.put(batch)
-    threads = [
-        threading.Thread(target=_local, args=(work, results, files, names), daemon=True)
-        for _ in range(workers - helpers)
-    ]
-    threads += [
-        threading.Thread(target=_remote, args=(work, results, files, names), daemon=True) for _ in range(helpers)
-    ]
-    for _ in threads:
-        work.put(None)
+
+    def drain() -> None:
+        while (batch := work.get()) is not None:
+            try:
+                results.put((batch, _readers.hash_batch(_pairs(files, batch), names)))
+            except BaseException as exc:  # handed to the caller's thread
+                results.put((batch, exc))
+
+    threads = [threading.Thread(target=drain, daemon=True) for _ in range(min(workers, len(batches)))]
     for thread in threads:
+        work.put(None)
         thread.start()
     try:
         for _ in batches:
@@ -90,7 +109,7 @@ def run_batches(
                 raise outcome
             yield batch, outcome
     finally:
-        while True:  # on an error, let the workers run out of work rather than finish it
+        while True:  # on an error, let the threads run out of work rather than finish it
             try:
                 if work.get_nowait() is None:
                     work.put(None)
@@ -101,50 +120,74 @@ def run_batches(
             thread.join()
 
 
-def _local(
-    work: queue.SimpleQueue[list[int] | None],
-    results: queue.SimpleQueue[tuple[list[int], list[dict[str, str]] | BaseException]],
-    files: Sequence[FileStat],
-    names: tuple[str, ...],
-) -> None:
-    while (batch := work.get()) is not None:
-        try:
-            results.put((batch, _readers.hash_batch([(files[i].path, files[i].size) for i in batch], names)))
-        except BaseException as exc:  # handed to the caller's thread
-            results.put((batch, exc))
-
-
-def _remote(
-    work: queue.SimpleQueue[list[int] | None],
-    results: queue.SimpleQueue[tuple[list[int], list[dict[str, str]] | BaseException]],
-    files: Sequence[FileStat],
-    names: tuple[str, ...],
-) -> None:
-    helper = _Helper.start()
+def _with_helpers(
+    batches: list[list[int]], files: Sequence[FileStat], names: tuple[str, ...], count: int
+) -> Iterator[_Outcome]:
+    """This thread hashes from the front of the work while the helpers are fed from its back."""
+    todo = collections.deque(batches)
+    helpers = [helper for helper in (_Helper.start() for _ in range(count)) if helper is not None]
     try:
-        while (batch := work.get()) is not None:
-            pairs = [(files[i].path, files[i].size) for i in batch]
-            try:
-                hashes = helper.hash(pairs, names) if helper is not None else None
-                if hashes is None:  # no helper (it could not start or died): do the work here
-                    helper = None
-                    hashes = _readers.hash_batch(pairs, names)
-                results.put((batch, hashes))
-            except BaseException as exc:
-                results.put((batch, exc))
+        while todo or helpers:
+            poller = select.poll()
+            for helper in helpers:
+                helper.feed(todo, files, names)
+                poller.register(helper.reader, select.POLLIN)
+                if helper.outbox:
+                    poller.register(helper.writer, select.POLLOUT)
+            # With work left, only look; without, sleep until a helper answers (or dies, which reads as end of file).
+            ready = {fd for fd, _ in poller.poll(0 if todo else None)}
+            for helper in helpers:
+                if helper.writer in ready:
+                    helper.flush()
+                if helper.reader in ready:
+                    yield from helper.collect(names)
+            helpers = _prune(helpers, todo)
+            if todo:
+                batch = todo.popleft()
+                yield batch, _readers.hash_batch(_pairs(files, batch), names)
     finally:
-        if helper is not None:
+        for helper in helpers:
             helper.close()
 
 
-class _Helper:
-    """One ``python -m reprise.data._hashworker`` process and its pipes."""
+def _prune(helpers: list[_Helper], todo: collections.deque[list[int]]) -> list[_Helper]:
+    """Close the helpers that died (their unanswered batches go back to ``todo``) or have nothing left to do."""
+    kept = []
+    for helper in helpers:
+        if helper.gone:
+            todo.extendleft(reversed(helper.sent))
+            helper.sent.clear()
+        if helper.sent or (todo and not helper.gone):
+            kept.append(helper)
+        else:
+            helper.close()
+    return kept
 
-    def __init__(self, process: subprocess.Popen[str]) -> None:
+
+class _Helper:
+    """One ``python -m reprise.data._hashworker`` process, fed and read through non-blocking pipes.
+
+    Frames both ways are a 4-byte little-endian length and a :mod:`marshal` payload (the helper is our own code, and
+    marshal is the cheapest format to load): ``(names, [(path, size), ...])`` in, ``("ok", [[hex per name], ...])``
+    or ``("error", message, hint)`` out.
+    """
+
+    def __init__(self, process: subprocess.Popen[bytes]) -> None:
+        assert process.stdin is not None
+        assert process.stdout is not None
         self.process = process
+        self.writer = process.stdin.fileno()
+        self.reader = process.stdout.fileno()
+        os.set_blocking(self.writer, False)
+        os.set_blocking(self.reader, False)
+        self.sent: collections.deque[list[int]] = collections.deque()
+        self.outbox = bytearray()
+        self.inbox = bytearray()
+        self.gone = False
 
     @classmethod
     def start(cls) -> _Helper | None:
+        """Start a helper, or return None when no process can be started."""
         source = str(Path(__file__).resolve().parents[2])  # the folder holding the reprise package
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [source, os.environ.get("PYTHONPATH")]))}
         try:
@@ -152,44 +195,68 @@ class _Helper:
                 [sys.executable, "-m", "reprise.data._hashworker"],
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
-                text=True,
-                encoding="ascii",
                 env=env,
             )
         except OSError:
             return None
         return cls(process)
 
-    def hash(self, batch: list[tuple[str, int]], names: tuple[str, ...]) -> list[dict[str, str]] | None:
-        """The hashes of ``batch``, or None when the helper is gone.
+    def feed(self, todo: collections.deque[list[int]], files: Sequence[FileStat], names: tuple[str, ...]) -> None:
+        """Queue batches from the back of ``todo`` until :data:`_IN_FLIGHT` are queued, and send what the pipe takes."""
+        while not self.gone and todo and len(self.sent) < _IN_FLIGHT:
+            batch = todo.pop()
+            payload = marshal.dumps((names, _pairs(files, batch)))
+            self.outbox += len(payload).to_bytes(4, "little") + payload
+            self.sent.append(batch)
+        self.flush()
+
+    def flush(self) -> None:
+        """Write as much of the outbox as the pipe takes now."""
+        while self.outbox and not self.gone:
+            try:
+                written = os.write(self.writer, self.outbox)
+            except BlockingIOError:
+                return
+            except OSError:  # the helper died; collect() sees its EOF
+                self.gone = True
+                return
+            del self.outbox[:written]
+
+    def collect(self, names: tuple[str, ...]) -> Iterator[_Outcome]:
+        """Read what the pipe holds and yield every complete answer with its batch.
 
         Raises:
-            DataError: A file could not be read.
+            DataError: A file of a batch could not be read.
         """
-        assert self.process.stdin is not None
-        assert self.process.stdout is not None
-        try:
-            self.process.stdin.write(json.dumps({"names": names, "files": batch}) + "\n")
-            self.process.stdin.flush()
-            line = self.process.stdout.readline()
-        except (OSError, ValueError):
-            return None
-        if not line:
-            return None
-        reply = json.loads(line)
-        if "error" in reply:
-            raise DataError(reply["error"], hint=reply.get("hint"))
-        return [dict(zip(names, row, strict=True)) for row in reply["hashes"]]
+        while True:
+            try:
+                data = os.read(self.reader, 1 << 16)
+            except BlockingIOError:
+                break
+            if not data:
+                self.gone = True
+                break
+            self.inbox += data
+        while len(self.inbox) >= 4:
+            size = int.from_bytes(self.inbox[:4], "little")
+            if len(self.inbox) < 4 + size:
+                break
+            reply = marshal.loads(self.inbox[4 : 4 + size])  # noqa: S302  # our own child, over a private pipe
+            del self.inbox[: 4 + size]
+            batch = self.sent.popleft()
+            if reply[0] == "error":
+                raise DataError(reply[1], hint=reply[2])
+            yield batch, [dict(zip(names, row, strict=True)) for row in reply[1]]
 
     def close(self) -> None:
-        """Close the pipes; the helper exits on end of input."""
-        with contextlib.suppress(OSError):
-            if self.process.stdin is not None:
-                self.process.stdin.close()
+        """Close both pipes (the helper exits on end of input, or on a broken pipe if it was still writing)."""
+        self.gone = True
+        for stream in (self.process.stdin, self.process.stdout):
+            if stream is not None:
+                with contextlib.suppress(OSError):
+                    stream.close()
         try:
             self.process.wait(timeout=10)
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
-        if self.process.stdout is not None:
-            self.process.stdout.close()

@@ -2,22 +2,29 @@
 
 A big file is read in 4 MiB chunks into three recycled buffers while one thread per algorithm hashes each chunk
 (hashlib and blake3 release the GIL), so md5+sha256 costs about what md5 alone costs on two cores, and reading
-overlaps hashing even for one algorithm. A small file is read in one call.
+overlaps hashing even for one algorithm. A small file is read in one call into a buffer each thread reuses.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import queue
 import threading
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Final, Protocol
 
 from reprise.errors import DataError
 
+TYPE_CHECKING = False  # as in reprise/__init__.py: helper processes import this module and start faster without typing
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
+    from typing import Final, Protocol
+
+    class _Hasher(Protocol):
+        def update(self, data: bytes | memoryview, /) -> object: ...
+
+        def hexdigest(self) -> str: ...
+
 
 __all__ = ["BIG", "CHUNK", "hash_batch", "hash_one"]
 
@@ -25,22 +32,31 @@ CHUNK: Final = 4 << 20
 #: Files at least this big are hashed through the threaded pipeline; smaller ones in one read.
 BIG: Final = 16 << 20
 
-
-class _Hasher(Protocol):
-    def update(self, data: bytes | memoryview, /) -> object: ...
-
-    def hexdigest(self) -> str: ...
+_OPEN_FLAGS: Final = os.O_RDONLY | getattr(os, "O_BINARY", 0)
+_THREAD = threading.local()
 
 
-def new_hasher(name: str, *, big: bool) -> _Hasher:
-    """A fresh hasher for a checked algorithm name (blake3 may use every core on a big file)."""
-    if name == "blake3":
-        from blake3 import blake3
+@functools.cache
+def _makers(names: tuple[str, ...], *, big: bool) -> tuple[Callable[[], _Hasher], ...]:
+    """Constructors of fresh hashers for checked algorithm names (blake3 may use every core on a big file)."""
+    makers: list[Callable[[], _Hasher]] = []
+    for name in names:
+        if name == "blake3":
+            from blake3 import blake3
 
-        # blake3 splits a big update across cores itself; on small inputs threads only cost.
-        return blake3(max_threads=blake3.AUTO if big else 1)
-    constructor: Callable[..., _Hasher] = getattr(hashlib, name)
-    return constructor(usedforsecurity=False)
+            # blake3 splits a big update across cores itself; on small inputs threads only cost.
+            makers.append(functools.partial(blake3, max_threads=blake3.AUTO if big else 1))
+        else:
+            makers.append(functools.partial(getattr(hashlib, name), usedforsecurity=False))
+    return tuple(makers)
+
+
+def _buffer() -> memoryview:
+    """This thread's read buffer: reused for every small file, so reading allocates nothing and stays in cache."""
+    view: memoryview | None = getattr(_THREAD, "view", None)
+    if view is None:
+        view = _THREAD.view = memoryview(bytearray(CHUNK))
+    return view
 
 
 def hash_batch(batch: Sequence[tuple[str, int]], names: tuple[str, ...]) -> list[dict[str, str]]:
@@ -66,40 +82,46 @@ def hash_one(path: str, size: int, names: tuple[str, ...]) -> dict[str, str]:
         DataError: The file cannot be opened or read.
     """
     try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_BINARY", 0))
+        fd = os.open(path, _OPEN_FLAGS)
     except OSError as exc:
         hint = f"check that {path} exists and is readable"
         raise DataError(f"cannot read {path}: {exc.strerror}", hint=hint) from exc
     try:
         if size >= BIG:
             return _hash_pipelined(fd, names)
-        hashers = [new_hasher(name, big=False) for name in names]
-        # One read of size + 1 bytes answers a small file and proves it ended; a file that grew is read on.
-        want = size + 1 if size < CHUNK else CHUNK
-        while data := os.read(fd, want):
+        hashers = [make() for make in _makers(names, big=False)]
+        view = _buffer()
+        # Reading size + 1 bytes answers a small file in one call and proves it ended; a file that grew is read on.
+        want = min(size + 1, CHUNK)
+        while count := os.readv(fd, [view[:want]]):
+            data = view[:count]
             for hasher in hashers:
                 hasher.update(data)
-            if len(data) < want:
+            if count < want:
                 break
             want = CHUNK
-        return {name: hasher.hexdigest() for name, hasher in zip(names, hashers, strict=True)}
+        return dict(zip(names, [hasher.hexdigest() for hasher in hashers], strict=True))
     except OSError as exc:
         raise DataError(f"cannot read {path}: {exc.strerror}", hint=f"check that {path} is readable") from exc
     finally:
         os.close(fd)
 
 
-@dataclass
 class _Chunk:
-    buffer: bytearray
-    view: memoryview
-    pending: int
-    lock: threading.Lock = field(default_factory=threading.Lock)
+    """One chunk read from a big file, shared by the hashing threads until the last one hands its buffer back."""
+
+    __slots__ = ("buffer", "lock", "pending", "view")
+
+    def __init__(self, buffer: bytearray, view: memoryview, pending: int) -> None:
+        self.buffer = buffer
+        self.view = view
+        self.pending = pending
+        self.lock = threading.Lock()
 
 
 def _hash_pipelined(fd: int, names: tuple[str, ...]) -> dict[str, str]:
     """Read ``fd`` once into recycled buffers while one thread per algorithm hashes each chunk."""
-    hashers = [new_hasher(name, big=True) for name in names]
+    hashers = [make() for make in _makers(names, big=True)]
     free: queue.SimpleQueue[bytearray] = queue.SimpleQueue()
     for _ in range(3):
         free.put(bytearray(CHUNK))

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from reprise.data.hashcache import HashCache
 from reprise.data.manifest import MANIFEST_VERSION, Manifest, build_manifest, human_size
-from reprise.data.verify import verify_manifest
+from reprise.data.verify import _without_files, verify_manifest
 from reprise.errors import DataError, ManifestMismatchError
 
 _OLD_NS = time.time_ns() - 3600 * 10**9
@@ -146,6 +146,17 @@ def test_verify_manifest_answers_unchanged_data_from_the_stat_cache(data: Path, 
     assert [item.path for item in changed.mismatched] == ["a.csv"]
     with pytest.raises(DataError, match="cannot read manifest"):
         verify_manifest(tmp_path / "absent.json", data)
+
+
+def test_the_warm_check_reads_the_header_without_the_entries(data: Path, tmp_path: Path) -> None:
+    nested = {"files": [1, 2], "note": "ends a line with  ]"}
+    saved = Manifest.generate(data, metadata={"nested": nested}, cache=False).save(tmp_path / "m.json")
+    header = json.loads(_without_files(saved.read_bytes()))
+    assert header["files"] == []
+    assert header["metadata"] == {"nested": nested}
+    assert header["summary"]["total_files"] == 4
+    compact = json.dumps(json.loads(saved.read_bytes())).encode()
+    assert _without_files(compact) == compact
 
 
 def test_diff_between_manifests(data: Path) -> None:

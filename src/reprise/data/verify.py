@@ -74,10 +74,10 @@ def _unchanged(text: bytes, target: Path, cache: HashCache | bool) -> ManifestVa
     """An OK validation when the stat fingerprint under ``target`` maps to the manifest's digest, else None."""
     started = time.perf_counter()
     try:
-        raw = json.loads(text)
-        digest_, paths, files = raw["digest"], raw["paths"], raw["files"]
+        raw = json.loads(_without_files(text))
+        digest_, paths, checked = raw["digest"], raw["paths"], raw["summary"]["total_files"]
         include, exclude, algorithms = raw.get("include", []), raw.get("exclude", []), raw["algorithms"]
-        truncated = raw.get("summary", {}).get("truncated", False)
+        truncated = raw["summary"].get("truncated", False)
     except (ValueError, KeyError, TypeError, AttributeError):
         return None
     if truncated or raw.get("manifest_version", 1) > MANIFEST_VERSION or not target.exists():
@@ -89,4 +89,19 @@ def _unchanged(text: bytes, target: Path, cache: HashCache | bool) -> ManifestVa
     found = collect(base, declared, include, exclude)
     if store.tree_digest(tree_key(base, declared, include, exclude, algorithms), stat_fingerprint(found)) != digest_:
         return None
-    return ManifestValidation(checked=len(files), seconds=time.perf_counter() - started)
+    return ManifestValidation(checked=checked, seconds=time.perf_counter() - started)
+
+
+def _without_files(text: bytes) -> bytes:
+    """``text`` with the entries cut out of its ``files`` list when laid out as :meth:`Manifest.save` writes it.
+
+    Parsing 10,000 entries is a third of a warm check. In that layout (two-space indent) the list opens on a line
+    ``  "files": [`` and its entries are indented deeper, so the first line ``  ]`` after it closes it; JSON
+    strings hold no raw newline, so neither line can occur inside a value. Any other layout is returned unchanged.
+    """
+    opening = text.find(b'\n  "files": [\n')
+    if opening < 0:
+        return text
+    start = opening + len(b'\n  "files": [')
+    end = text.find(b"\n  ]", start)
+    return text if end < 0 else text[:start] + text[end:]

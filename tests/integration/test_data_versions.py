@@ -191,10 +191,12 @@ def test_log_manifest_puts_artifact_metrics_and_params_on_the_run(tmp_project: P
         log_manifest(manifest, "0" * 32, settings=settings)
     with reprise.start_run() as captured:
         reprise.log_manifest(manifest, captured)
-    assert (
-        MlflowClient(tracking_uri=settings.tracking_uri).get_run(captured.run_id).data.params["data_path"]
-        == manifest.root
-    )
+    with reprise.start_run() as other:
+        manifest.log_to_mlflow(other)
+    for run_id in (captured.run_id, other.run_id):
+        logged = client.get_run(run_id).data
+        assert logged.params["data_path"] == manifest.root
+        assert logged.metrics["data_files_count"] == 1
 
 
 @pytest.mark.postgres

@@ -73,7 +73,7 @@ def run_batches(
     if not batches:
         return
     small = sum(len(batch) for batch in batches if len(batch) > 1)
-    if workers > 1 and small >= PROCESS_MIN_FILES:
+    if workers > 1 and small >= PROCESS_MIN_FILES and hasattr(select, "poll"):  # no poll() on Windows pipes
         yield from _with_helpers(batches, files, names, workers - 1)
     else:
         yield from _on_threads(batches, files, names, workers)

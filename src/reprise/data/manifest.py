@@ -35,6 +35,9 @@ from reprise.errors import DataError, NotAProjectError
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Mapping, Sequence
 
+    from reprise.config import Settings
+    from reprise.tracking.runs import CapturedRun
+
 __all__ = [
     "FileEntry",
     "MANIFEST_VERSION",
@@ -310,6 +313,25 @@ class Manifest(_Frozen):
             files_read=hashed.files_read,
             seconds=time.perf_counter() - started,
         )
+
+    def log_to_mlflow(self, run: str | CapturedRun, *, settings: Settings | None = None) -> None:
+        """Log this manifest to an existing MLflow run (what :func:`reprise.log_manifest` does).
+
+        The artifact ``reprise/data/manifest.json``; the metrics ``data_files_count``, ``data_size_bytes`` and
+        ``data_processing_time``; the params ``data_path``, ``hash_algorithms`` and ``manifest_version``.
+
+        Args:
+            run: The run's id, or the run ``reprise.start_run`` yielded.
+            settings: Project settings (default: the run's, else the working directory's).
+
+        Raises:
+            NotFoundError: The run does not exist.
+            TrackingError: MLflow refused (e.g. the run already has a different ``data_path`` param).
+        """
+        # The one upward import of data/, declared in pyproject's layers contract: MLflow stays in tracking/.
+        from reprise.tracking.data import log_manifest
+
+        log_manifest(self, run, settings=settings)
 
     def diff(self, other: Manifest) -> ManifestDiff:
         """Files added, removed and changed going from this manifest to ``other``.

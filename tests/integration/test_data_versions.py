@@ -7,6 +7,8 @@ import json
 import os
 import shutil
 import sqlite3
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -140,6 +142,18 @@ def test_checkout_without_the_bytes_in_cache_or_remote_is_a_clear_error(tmp_proj
         reprise.checkout_data("a1")
     assert caught.value.hint is not None
     assert "dvc remote add" in caught.value.hint
+
+
+def test_checkout_fetches_from_the_dvc_remote_when_the_cache_lost_the_bytes(tmp_project: Path, tmp_path: Path) -> None:
+    original = _write_csv(tmp_project / "data" / "a.csv", 50)
+    reprise.version_data("data/a.csv", version_name="a1")
+    dvc = str(Path(sys.executable).parent / "dvc")
+    for args in (["remote", "add", "-d", "store", str(tmp_path / "remote")], ["push", "-q"]):
+        subprocess.run([dvc, *args], cwd=tmp_project, env={**os.environ, "DVC_NO_ANALYTICS": "1"}, check=True)
+    _write_csv(tmp_project / "data" / "a.csv", 80, shift=3)
+    shutil.rmtree(tmp_project / ".dvc" / "cache")
+    reprise.checkout_data("a1")
+    assert (tmp_project / "data" / "a.csv").read_bytes() == original
 
 
 def test_diff_between_versions_and_the_work_tree(tmp_project: Path) -> None:

@@ -223,8 +223,9 @@ def main() -> int:
         hashing = loops[small_label, "md5"] + loops[small_label, "sha256"]
         say(
             f"- Reading the {small_label} alone (open, read, close; 1 thread): {reading:.3f} s, against"
-            f" {hashing:.3f} s for the md5 and sha256 loops: one pass saves one read, so on any number of cores"
-            f" it can beat two passes by at most {hashing / (hashing - reading):.2f}x here (plus one helper start-up)"
+            f" {hashing:.3f} s for the md5 and sha256 loops: reading once instead of twice can gain at most"
+            f" {hashing / (hashing - reading):.2f}x here, on any number of cores; the rest of the measured one-pass"
+            " ratio is the start-up of the second pass's helper process"
         )
         floor = loops[big_label, "md5"]
         say(
@@ -261,11 +262,12 @@ from two md5 burns in parallel); the multi-core targets (10,000 files, one pass)
 are spread: the calling thread hashes batches itself and, between two, feeds `cpus - 1` helper processes over
 non-blocking pipes (one Python thread here: a second one, hashing or feeding a pipe, fought the first for the GIL and
 both ran at ~70 % speed); each thread reads into one reused buffer (no allocation per file).
-The two targets this machine cannot meet, with the reason printed above by the same run: md5+sha256 on the small
-files is compute-bound (md5 alone is ~0.58 GB/s per core), so a single pass saves only one read of each file, which
-bounds its gain over two passes below 1.3x whatever the parallelism (on the 1 GiB file it gains more because the
-pipeline runs md5 and sha256 on two cores at once); and md5 cannot use a second core on one file, so the 1 GiB figure
-against `dvc add` is whatever `dvc add` costs that day (8-8.4 s in these runs, 11 s in ../shared/DEPENDENCIES.md).
+The two targets this machine cannot meet, with the figures behind them printed above by the same run: md5+sha256 on
+the small files is compute-bound (md5 alone is ~0.58 GB/s per core), so a single pass saves only one read of each
+file, worth at most ~1.15-1.2x here whatever the parallelism; the second pass's helper start-up makes up the rest
+(1.15-1.27x across this session's runs). On the 1 GiB file one pass gains more because the pipeline runs md5 and
+sha256 on two cores at once. And md5 cannot use a second core on one file, so the 1 GiB figure against `dvc add` is
+whatever `dvc add` costs that day (8.1-8.7 s in this session's runs, 11 s in ../shared/DEPENDENCIES.md).
 """
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import subprocess
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -113,4 +114,11 @@ def test_errors_are_one_line_with_a_hint(cli: Cli, tmp_project: Path) -> None:
     bad_meta = cli("data", "version", "a.csv", "--name", "a2", "--meta", "novalue", cwd=tmp_project)
     assert bad_meta.returncode == 2
     assert "is not key=value" in bad_meta.stderr
+    subprocess.run(["git", "add", "a.csv"], cwd=tmp_project, check=True)
+    in_git = cli("data", "version", "a.csv", "--name", "a3", cwd=tmp_project)
+    assert in_git.returncode != 0
+    assert in_git.stderr.splitlines() == [
+        "error: a.csv is tracked by git; DVC can only version files git does not track",
+        "  hint: git rm -r --cached a.csv && git commit -m 'stop tracking a.csv', then version it again",
+    ]
     assert "Traceback" not in missing.stderr + bad_meta.stderr

@@ -86,7 +86,9 @@ def init_dvc(root: Path, *, subdir: bool) -> None:
         finally:
             repo.close()
     except DvcException as exc:
-        raise DataError(f"dvc init failed in {root}: {exc}", hint=f"run `dvc init` in {root} to see why") from exc
+        raise DataError(
+            f"dvc init failed in {root}: {_first_line(exc)}", hint=f"run `dvc init` in {root} to see why"
+        ) from exc
 
 
 def add_path(root: Path, path: Path) -> DvcOutput:
@@ -104,13 +106,17 @@ def add_path(root: Path, path: Path) -> DvcOutput:
     """
     ensure_offline()
     from dvc.exceptions import DvcException
+    from dvc.output import OutputAlreadyTrackedError
 
     repo = _open(root)
+    rel = path.relative_to(root) if path.is_relative_to(root) else path
     try:
         stages = _quietly(lambda: repo.add([str(path)]))
+    except OutputAlreadyTrackedError as exc:
+        hint = f"git rm -r --cached {rel} && git commit -m 'stop tracking {rel}', then version it again"
+        raise DataError(f"{rel} is tracked by git; DVC can only version files git does not track", hint=hint) from exc
     except DvcException as exc:
-        hint = f"if git tracks it: git rm -r --cached {path.relative_to(root) if path.is_relative_to(root) else path}"
-        raise DataError(f"dvc add {path} failed: {exc}", hint=hint) from exc
+        raise DataError(f"dvc add {rel} failed: {_first_line(exc)}", hint=f"run `dvc add -v {rel}` to see why") from exc
     finally:
         repo.close()
     stage = stages[0]
@@ -151,7 +157,8 @@ def restore_output(root: Path, dvc_file: Path, text: str) -> None:
             _quietly(lambda: repo.checkout(targets=[str(dvc_file)], force=True))
     except DvcException as exc:
         raise DataError(
-            f"cannot restore {dvc_file.name}: the data is not in the DVC cache and no remote has it ({exc})",
+            f"cannot restore {dvc_file.name}: the data is not in the DVC cache and no remote has it"
+            f" ({_first_line(exc)})",
             hint="dvc remote add -d <name> <url> && dvc push (on the machine that has the data)",
         ) from exc
     finally:
@@ -243,7 +250,9 @@ def checkout_all(root: Path) -> None:
     except CheckoutError:
         pass  # some entries are not in the cache: the caller verifies what it needs
     except DvcException as exc:
-        raise DataError(f"dvc checkout failed in {root}: {exc}", hint=f"cd {root} && dvc checkout -v") from exc
+        raise DataError(
+            f"dvc checkout failed in {root}: {_first_line(exc)}", hint=f"cd {root} && dvc checkout -v"
+        ) from exc
     finally:
         repo.close()
 
@@ -267,7 +276,7 @@ def pull_paths(root: Path, paths: Iterable[str]) -> None:
         _quietly(lambda: repo.pull(targets=[str(root / path) for path in targets], force=True, allow_missing=True))
     except DvcException as exc:
         raise DataError(
-            f"dvc pull of {', '.join(targets)} failed in {root}: {exc}", hint=f"cd {root} && dvc pull -v"
+            f"dvc pull of {', '.join(targets)} failed in {root}: {_first_line(exc)}", hint=f"cd {root} && dvc pull -v"
         ) from exc
     finally:
         repo.close()
@@ -293,7 +302,9 @@ def read_stage(root: Path, name: str) -> DvcStage:
     try:
         stages = _quietly(lambda: repo.stage.collect(name))
     except DvcException as exc:
-        raise DataError(f"no DVC stage '{name}' in {root}: {exc}", hint=f"cd {root} && dvc stage list") from exc
+        raise DataError(
+            f"no DVC stage '{name}' in {root}: {_first_line(exc)}", hint=f"cd {root} && dvc stage list"
+        ) from exc
     finally:
         repo.close()
     if len(stages) != 1 or not getattr(stages[0], "cmd", None):
@@ -329,7 +340,7 @@ def _open(root: Path) -> Any:
     try:
         return _quietly(lambda: Repo(str(root)))
     except DvcException as exc:
-        raise DataError(f"{root} is not a DVC repository: {exc}", hint=f"reprise init {root}") from exc
+        raise DataError(f"{root} is not a DVC repository: {_first_line(exc)}", hint=f"reprise init {root}") from exc
 
 
 def _quietly(call: Callable[[], _T]) -> _T:
@@ -347,3 +358,9 @@ def _quietly(call: Callable[[], _T]) -> _T:
             return call()
     finally:
         logger.setLevel(level)
+
+
+def _first_line(exc: BaseException) -> str:
+    """DVC's messages run over several lines (advice included); Reprise's errors are one line plus a hint."""
+    lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
+    return lines[0] if lines else type(exc).__name__

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import os
+import time
 from pathlib import Path
 
 import pytest
 
-from reprise.data import _parallel
+from reprise.data import _parallel, _readers
 from reprise.data.hashing import FileStat, hash_files
 from reprise.errors import DataError
 
@@ -83,4 +84,31 @@ def test_helpers_have_exited_when_hashing_returns_or_fails(many: list[Path], mon
     with pytest.raises(DataError, match=many[-1].name):
         hash_files(stats, ["sha256"], workers=3)
     assert len(helpers) == 4
-    assert all(helper.process.returncode == 0 for helper in helpers)
+    assert [helper.process.returncode for helper in helpers[:2]] == [0, 0]
+    assert all(helper.process.returncode is not None for helper in helpers[2:])  # killed: not waited on
+
+
+@pytest.mark.timeout(60)
+def test_a_slow_consumer_or_a_slow_last_batch_does_not_hang(
+    many: list[Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Helpers that answered everything while this thread hashed the last batch are let go, not waited on."""
+    monkeypatch.setattr(_readers, "BIG", 64 << 10)
+    big = tmp_path / "big.bin"
+    big.write_bytes(os.urandom(4 << 20))  # a batch of its own, slow next to the small ones
+    paths = [*many[:100], big, *many[100:]]
+
+    def slow(done: int, total: int) -> None:
+        time.sleep(0.02)
+
+    result = hash_files([FileStat.of(p) for p in paths], ["md5"], workers=2, on_progress=slow)
+    assert [h["md5"] for h in result.hashes] == [hashlib.md5(p.read_bytes()).hexdigest() for p in paths]
+
+
+def test_a_helper_that_prints_to_its_stdout_is_let_go_and_its_work_done_here(
+    many: list[Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "sitecustomize.py").write_text("print('hello from sitecustomize')\n")
+    monkeypatch.setenv("PYTHONPATH", str(tmp_path))
+    result = hash_files([FileStat.of(p) for p in many], ["sha1"], workers=2)
+    assert [h["sha1"] for h in result.hashes] == [hashlib.sha1(p.read_bytes()).hexdigest() for p in many]

@@ -23,7 +23,7 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
-from reprise.data import _readers
+from reprise.data import _hashworker, _readers
 from reprise.errors import DataError
 
 if TYPE_CHECKING:
@@ -40,6 +40,10 @@ BATCH_FILES: Final = 64
 PROCESS_MIN_FILES: Final = 1000
 #: Batches queued for each helper, so that it has the next one while this thread hashes one of its own.
 _IN_FLIGHT: Final = 3
+#: Every frame, both ways: this marker, a 4-byte little-endian length, a marshal payload of at most _MAX_FRAME bytes.
+_MAGIC: Final = _hashworker.MAGIC
+_HEAD: Final = len(_MAGIC) + 4
+_MAX_FRAME: Final = 64 << 20
 
 _Outcome = tuple[list[int], list[dict[str, str]]]
 
@@ -125,8 +129,12 @@ def _with_helpers(
 ) -> Iterator[_Outcome]:
     """This thread hashes from the front of the work while the helpers are fed from its back."""
     todo = collections.deque(batches)
-    helpers = [helper for helper in (_Helper.start() for _ in range(count)) if helper is not None]
+    helpers: list[_Helper] = []
+    finished = False
     try:
+        for _ in range(count):
+            if (helper := _Helper.start()) is not None:
+                helpers.append(helper)
         while todo or helpers:
             poller = select.poll()
             for helper in helpers:
@@ -134,20 +142,22 @@ def _with_helpers(
                 poller.register(helper.reader, select.POLLIN)
                 if helper.outbox:
                     poller.register(helper.writer, select.POLLOUT)
-            # With work left, only look; without, sleep until a helper answers (or dies, which reads as end of file).
+            # With work left, only look; without, sleep until a helper answers (or dies: end of file wakes us too).
+            # _prune at the end of each round keeps only helpers with batches out once the work is handed out.
             ready = {fd for fd, _ in poller.poll(0 if todo else None)}
             for helper in helpers:
                 if helper.writer in ready:
                     helper.flush()
                 if helper.reader in ready:
                     yield from helper.collect(names)
-            helpers = _prune(helpers, todo)
             if todo:
                 batch = todo.popleft()
                 yield batch, _readers.hash_batch(_pairs(files, batch), names)
+            helpers = _prune(helpers, todo)
+        finished = True
     finally:
-        for helper in helpers:
-            helper.close()
+        for helper in helpers:  # after an error, or when the caller stopped early: do not wait for their batches
+            helper.close(kill=not finished)
 
 
 def _prune(helpers: list[_Helper], todo: collections.deque[list[int]]) -> list[_Helper]:
@@ -160,16 +170,17 @@ def _prune(helpers: list[_Helper], todo: collections.deque[list[int]]) -> list[_
         if helper.sent or (todo and not helper.gone):
             kept.append(helper)
         else:
-            helper.close()
+            helper.close(kill=helper.gone)
     return kept
 
 
 class _Helper:
     """One ``python -m reprise.data._hashworker`` process, fed and read through non-blocking pipes.
 
-    Frames both ways are a 4-byte little-endian length and a :mod:`marshal` payload (the helper is our own code, and
-    marshal is the cheapest format to load): ``(names, [(path, size), ...])`` in, ``("ok", [[hex per name], ...])``
-    or ``("error", message, hint)`` out.
+    Frames both ways are a marker, a 4-byte little-endian length and a :mod:`marshal` payload (the helper is our own
+    code, and marshal is the cheapest format to load): ``(names, [(path, size), ...])`` in, ``("ok", [[hex per
+    name], ...])`` or ``("error", message, hint)`` out. A reply without the marker (something else printed to the
+    helper's stdout) counts as the helper dying: its batches are hashed here.
     """
 
     def __init__(self, process: subprocess.Popen[bytes]) -> None:
@@ -206,7 +217,7 @@ class _Helper:
         while not self.gone and todo and len(self.sent) < _IN_FLIGHT:
             batch = todo.pop()
             payload = marshal.dumps((names, _pairs(files, batch)))
-            self.outbox += len(payload).to_bytes(4, "little") + payload
+            self.outbox += _MAGIC + len(payload).to_bytes(4, "little") + payload
             self.sent.append(batch)
         self.flush()
 
@@ -237,20 +248,26 @@ class _Helper:
                 self.gone = True
                 break
             self.inbox += data
-        while len(self.inbox) >= 4:
-            size = int.from_bytes(self.inbox[:4], "little")
-            if len(self.inbox) < 4 + size:
+        while len(self.inbox) >= _HEAD:
+            size = int.from_bytes(self.inbox[len(_MAGIC) : _HEAD], "little")
+            if not self.inbox.startswith(_MAGIC) or size > _MAX_FRAME:  # something else wrote to its stdout
+                self.gone = True
                 break
-            reply = marshal.loads(self.inbox[4 : 4 + size])  # noqa: S302  # our own child, over a private pipe
-            del self.inbox[: 4 + size]
+            if len(self.inbox) < _HEAD + size:
+                break
+            reply = marshal.loads(self.inbox[_HEAD : _HEAD + size])  # noqa: S302  # our own child, private pipe
+            del self.inbox[: _HEAD + size]
             batch = self.sent.popleft()
             if reply[0] == "error":
                 raise DataError(reply[1], hint=reply[2])
             yield batch, [dict(zip(names, row, strict=True)) for row in reply[1]]
 
-    def close(self) -> None:
-        """Close both pipes (the helper exits on end of input, or on a broken pipe if it was still writing)."""
+    def close(self, *, kill: bool = False) -> None:
+        """Close both pipes and reap the helper, which exits on end of input; ``kill`` does not wait for its batch."""
         self.gone = True
+        if kill:
+            with contextlib.suppress(OSError):
+                self.process.kill()
         for stream in (self.process.stdin, self.process.stdout):
             if stream is not None:
                 with contextlib.suppress(OSError):

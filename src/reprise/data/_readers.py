@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import io
 import os
 import queue
 import threading
@@ -49,6 +50,18 @@ def _makers(names: tuple[str, ...], *, big: bool) -> tuple[Callable[[], _Hasher]
         else:
             makers.append(functools.partial(getattr(hashlib, name), usedforsecurity=False))
     return tuple(makers)
+
+
+if hasattr(os, "readv"):
+
+    def _read_into(fd: int, view: memoryview) -> int:
+        return os.readv(fd, [view])
+
+else:  # Windows
+
+    def _read_into(fd: int, view: memoryview) -> int:
+        with io.FileIO(fd, "rb", closefd=False) as handle:
+            return handle.readinto(view) or 0
 
 
 def _buffer() -> memoryview:
@@ -93,7 +106,7 @@ def hash_one(path: str, size: int, names: tuple[str, ...]) -> dict[str, str]:
         view = _buffer()
         # Reading size + 1 bytes answers a small file in one call and proves it ended; a file that grew is read on.
         want = min(size + 1, CHUNK)
-        while count := os.readv(fd, [view[:want]]):
+        while count := _read_into(fd, view[:want]):
             data = view[:count]
             for hasher in hashers:
                 hasher.update(data)

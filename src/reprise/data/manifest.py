@@ -318,7 +318,8 @@ class Manifest(_Frozen):
         """Log this manifest to an existing MLflow run (what :func:`reprise.log_manifest` does).
 
         The artifact ``reprise/data/manifest.json``; the metrics ``data_files_count``, ``data_size_bytes`` and
-        ``data_processing_time``; the params ``data_path``, ``hash_algorithms`` and ``manifest_version``.
+        ``data_processing_time``; the params ``data_path``, ``hash_algorithms`` and ``manifest_version``; the tag
+        ``reprise.data_manifest_digest``.
 
         Args:
             run: The run's id, or the run ``reprise.start_run`` yielded.

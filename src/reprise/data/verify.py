@@ -76,11 +76,11 @@ def _unchanged(text: bytes, target: Path, cache: HashCache | bool) -> ManifestVa
     try:
         raw = json.loads(_without_files(text))
         digest_, paths, checked = raw["digest"], raw["paths"], raw["summary"]["total_files"]
-        include, exclude, algorithms = raw.get("include", []), raw.get("exclude", []), raw["algorithms"]
+        include, exclude, algorithms = raw["include"], raw["exclude"], raw["algorithms"]
         truncated = raw["summary"].get("truncated", False)
     except (ValueError, KeyError, TypeError, AttributeError):
         return None
-    if truncated or raw.get("manifest_version", 1) > MANIFEST_VERSION or not target.exists():
+    if truncated or raw["manifest_version"] > MANIFEST_VERSION or not target.exists():
         return None
     base, declared = (target, list(paths)) if target.is_dir() else (target.parent, [target.name])
     store = resolve_cache(cache, base)
@@ -97,11 +97,14 @@ def _without_files(text: bytes) -> bytes:
 
     Parsing 10,000 entries is a third of a warm check. In that layout (two-space indent) the list opens on a line
     ``  "files": [`` and its entries are indented deeper, so the first line ``  ]`` after it closes it; JSON
-    strings hold no raw newline, so neither line can occur inside a value. Any other layout is returned unchanged.
+    strings hold no raw newline, so neither line can occur inside a value. Any other layout (a top-level key line
+    inside the cut, say) is returned unchanged.
     """
     opening = text.find(b'\n  "files": [\n')
     if opening < 0:
         return text
     start = opening + len(b'\n  "files": [')
     end = text.find(b"\n  ]", start)
-    return text if end < 0 else text[:start] + text[end:]
+    if end < 0 or text.find(b'\n  "', start, end) >= 0:
+        return text
+    return text[:start] + text[end:]

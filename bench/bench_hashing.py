@@ -176,13 +176,13 @@ def main() -> int:
 
         for algorithm in ALGORITHMS:
             base, ours = paired(
-                lambda a=algorithm: baseline([big], a), lambda a=algorithm: hash_files(big_stat, [a]), 2
+                lambda a=algorithm: baseline([big], a), lambda a=algorithm: hash_files(big_stat, [a]), 3
             )
             loops[big_label, algorithm] = base
             report(f"{big_label}, {algorithm} cold vs 1-thread loop", base, ours, 0.9)
         for algorithm in ALGORITHMS:
             base, ours = paired(
-                lambda a=algorithm: baseline(small_files, a), lambda a=algorithm: hash_files(small_stats, [a]), 3
+                lambda a=algorithm: baseline(small_files, a), lambda a=algorithm: hash_files(small_stats, [a]), 5
             )
             loops[small_label, algorithm] = base
             report(f"{small_label}, {algorithm} cold vs 1-thread loop", base, ours, 1.5)
@@ -190,7 +190,7 @@ def main() -> int:
             two, one = paired(
                 lambda s=stats: (hash_files(s, ["md5"]), hash_files(s, ["sha256"])),
                 lambda s=stats: hash_files(s, ["md5", "sha256"]),
-                2,
+                3,
             )
             report(f"{label}, md5+sha256 one pass vs two passes", two, one, 1.3)
         for label, target_path in ((small_label, small), (big_label, big)):

@@ -85,7 +85,8 @@ def hash_batch(batch: Sequence[tuple[str, int]], names: tuple[str, ...]) -> list
     Raises:
         DataError: A file cannot be read.
     """
-    return [hash_one(path, size, names) for path, size in batch]
+    makers, view = _makers(names, big=False), _buffer()
+    return [_hash(path, size, names, makers, view) for path, size in batch]
 
 
 def hash_one(path: str, size: int, names: tuple[str, ...]) -> dict[str, str]:
@@ -94,6 +95,12 @@ def hash_one(path: str, size: int, names: tuple[str, ...]) -> dict[str, str]:
     Raises:
         DataError: The file cannot be opened or read.
     """
+    return _hash(path, size, names, _makers(names, big=False), _buffer())
+
+
+def _hash(
+    path: str, size: int, names: tuple[str, ...], makers: tuple[Callable[[], _Hasher], ...], view: memoryview
+) -> dict[str, str]:
     try:
         fd = os.open(path, _OPEN_FLAGS)
     except OSError as exc:
@@ -102,8 +109,7 @@ def hash_one(path: str, size: int, names: tuple[str, ...]) -> dict[str, str]:
     try:
         if size >= BIG:
             return _hash_pipelined(fd, names)
-        hashers = [make() for make in _makers(names, big=False)]
-        view = _buffer()
+        hashers = [make() for make in makers]
         # Reading size + 1 bytes answers a small file in one call and proves it ended; a file that grew is read on.
         want = min(size + 1, CHUNK)
         while count := _read_into(fd, view[:want]):

@@ -176,7 +176,7 @@ def main() -> int:
 
         for algorithm in ALGORITHMS:
             base, ours = paired(
-                lambda a=algorithm: baseline([big], a), lambda a=algorithm: hash_files(big_stat, [a]), 3
+                lambda a=algorithm: baseline([big], a), lambda a=algorithm: hash_files(big_stat, [a]), 5
             )
             loops[big_label, algorithm] = base
             report(f"{big_label}, {algorithm} cold vs 1-thread loop", base, ours, 0.9)
@@ -265,9 +265,9 @@ both ran at ~70 % speed); each thread reads into one reused buffer (no allocatio
 The two targets this machine cannot meet, with the figures behind them printed above by the same run: md5+sha256 on
 the small files is compute-bound (md5 alone is ~0.58 GB/s per core), so a single pass saves only one read of each
 file, worth at most ~1.15-1.2x here whatever the parallelism; the second pass's helper start-up makes up the rest
-(1.15-1.27x across this session's runs). On the 1 GiB file one pass gains more because the pipeline runs md5 and
+(1.12-1.27x across this session's runs). On the 1 GiB file one pass gains more because the pipeline runs md5 and
 sha256 on two cores at once. And md5 cannot use a second core on one file, so the 1 GiB figure against `dvc add` is
-whatever `dvc add` costs that day (8.1-8.7 s in this session's runs, 11 s in ../shared/DEPENDENCIES.md).
+whatever `dvc add` costs that day (5.9-8.7 s in this session's runs, 11 s in ../shared/DEPENDENCIES.md).
 """
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import sys
 import time
 from pathlib import Path
 
@@ -112,3 +113,15 @@ def test_a_helper_that_prints_to_its_stdout_is_let_go_and_its_work_done_here(
     monkeypatch.setenv("PYTHONPATH", str(tmp_path))
     result = hash_files([FileStat.of(p) for p in many], ["sha1"], workers=2)
     assert [h["sha1"] for h in result.hashes] == [hashlib.sha1(p.read_bytes()).hexdigest() for p in many]
+
+
+def test_a_frozen_application_hashes_in_this_process(many: list[Path], monkeypatch: pytest.MonkeyPatch) -> None:
+    """A frozen app's sys.executable is the app itself: starting it as a helper would run the app again."""
+    monkeypatch.setattr(sys, "frozen", True, raising=False)
+
+    def refuse(argv: list[str], **_: object) -> None:
+        pytest.fail(f"started {argv}")
+
+    monkeypatch.setattr(_parallel.subprocess, "Popen", refuse)
+    result = hash_files([FileStat.of(p) for p in many], ["md5"], workers=2)
+    assert result.hashes[7]["md5"] == hashlib.md5(many[7].read_bytes()).hexdigest()

@@ -199,6 +199,8 @@ class _Helper:
     @classmethod
     def start(cls) -> _Helper | None:
         """Start a helper, or return None when no process can be started."""
+        if not sys.executable or getattr(sys, "frozen", False):  # a frozen app's executable would run the app again
+            return None
         source = str(Path(__file__).resolve().parents[2])  # the folder holding the reprise package
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [source, os.environ.get("PYTHONPATH")]))}
         try:

@@ -6,6 +6,7 @@ import importlib.util
 import os
 import py_compile
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -15,7 +16,7 @@ from reprise.capture.redact import REDACTED
 from reprise.config import Settings
 from reprise.data.manifest import FileEntry, Manifest, manifest_digest
 from reprise.errors import NotFoundError, ReproductionError
-from reprise.reproduce._bytecode import BytecodeCache
+from reprise.reproduce._bytecode import STALE_DAYS, BytecodeCache
 from reprise.reproduce._execute import child_env, replay_argv
 from reprise.reproduce._venv import pinned_requirements
 from reprise.reproduce.resolve import parse_run_id
@@ -182,11 +183,28 @@ def test_bytecode_is_borrowed_then_shared_by_links_and_python_uses_it(tmp_path: 
     py_compile.compile(str(other), cfile=importlib.util.cache_from_source(str(other)), doraise=True)
     assert cache.harvest(target) == 1  # ...is kept
     # A second venv whose sources are hard links to the same files (as uv makes them): all linked, nothing borrowed.
-    second = tmp_path / "venv2"
-    for source in target.rglob("*"):
-        if source.is_file() and "__pycache__" not in source.parts:
-            (second / source.relative_to(target)).parent.mkdir(parents=True, exist_ok=True)
-            os.link(source, second / source.relative_to(target))
+    second = _linked_copy(target, tmp_path / "venv2")
     assert cache.fill(second, None) == (2, 0)
     linked = Path(importlib.util.cache_from_source(str(second / "pkg" / "__init__.py")))
     assert linked.stat().st_ino == borrowed.stat().st_ino
+    # A link moves an entry's ctime, so entries a reproduction linked after a cutoff survive a prune at it.
+    cutoff = max(entry.stat().st_ctime for entry in cache.root.glob("??/*.pyc")) + 0.001
+    time.sleep(0.02)
+    assert cache.fill(_linked_copy(target, tmp_path / "venv3"), None) == (2, 0)
+    assert cache.prune(used_before=cutoff) == 0
+    # Entries unused for STALE_DAYS go, at most once a day; venvs keep the files they linked.
+    later = time.time() + STALE_DAYS * 86_400 + 60
+    assert cache.prune_daily(now=later) == 2
+    assert not list(cache.root.glob("??/*.pyc"))
+    assert linked.read_bytes()
+    assert cache.harvest(target) == 2  # venv1 still holds both .pyc files: harvested again
+    assert cache.prune_daily(now=later + 3600) == 0  # pruned less than a day ago
+
+
+def _linked_copy(site: Path, to: Path) -> Path:
+    """Another venv whose sources are hard links to the same files, as uv makes them (no byte code)."""
+    for source in site.rglob("*"):
+        if source.is_file() and "__pycache__" not in source.parts:
+            (to / source.relative_to(site)).parent.mkdir(parents=True, exist_ok=True)
+            os.link(source, to / source.relative_to(site))
+    return to

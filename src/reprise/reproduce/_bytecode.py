@@ -11,10 +11,14 @@ It is filled from two places: the running interpreter's environment, whose ``.py
 exactly what compiling the venv's copy would give once its header names the venv file's mtime (Python rewrites
 ``co_filename`` on load); and, after a re-run, the ``.pyc`` files Python wrote for modules compiled on the spot.
 Python still checks every header, so a wrong entry could only cost time, never correctness.
+
+Entries nobody has linked for :data:`STALE_DAYS` are deleted, at most once a day, after a reproduction: every
+``link()`` (and the venv's deletion) moves an entry's ctime, so ctime says when a reproduction last used it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import os
 import struct
@@ -25,7 +29,10 @@ import time
 from pathlib import Path
 from typing import Final
 
-__all__ = ["BytecodeCache", "BytecodeFill", "donor_site_packages", "site_packages"]
+__all__ = ["STALE_DAYS", "BytecodeCache", "BytecodeFill", "donor_site_packages", "site_packages"]
+
+#: An entry no reproduction has linked for this many days is deleted.
+STALE_DAYS: Final = 30
 
 _HEADER: Final = struct.Struct("<4sIII")
 _MASK: Final = 0xFFFFFFFF
@@ -108,6 +115,35 @@ class BytecodeCache:
             added += 1
         return added
 
+    def prune(self, used_before: float) -> int:
+        """Delete the entries last linked (or made) before ``used_before`` (a Unix time); return how many.
+
+        Safe while other reproductions run: a venv that linked an entry keeps its own name for the file.
+        """
+        removed = 0
+        for entry in self.root.glob("??/*.pyc"):
+            try:
+                if entry.stat().st_ctime < used_before:
+                    entry.unlink()
+                    removed += 1
+            except OSError:
+                continue
+        return removed
+
+    def prune_daily(self, now: float | None = None) -> int:
+        """:meth:`prune` what is :data:`STALE_DAYS` old, unless that was done in the last day; return how many."""
+        now = time.time() if now is None else now
+        stamp = self.root / ".pruned"
+        with contextlib.suppress(OSError):  # no stamp: never pruned
+            if now - stamp.stat().st_mtime < 86_400:
+                return 0
+        removed = self.prune(now - STALE_DAYS * 86_400)
+        with contextlib.suppress(OSError):
+            stamp.parent.mkdir(parents=True, exist_ok=True)
+            stamp.touch()
+            os.utime(stamp, (now, now))
+        return removed
+
     def _entry(self, sha: str, stat: os.stat_result) -> Path:
         key = f"{sha}-{int(stat.st_mtime) & _MASK}-{stat.st_size}"
         return self.root / key[:2] / f"{key}.pyc"
@@ -126,7 +162,7 @@ class BytecodeCache:
 
 
 class BytecodeFill:
-    """:meth:`BytecodeCache.fill` then, on :meth:`finish`, :meth:`BytecodeCache.harvest`, on a background thread.
+    """:meth:`BytecodeCache.fill` on a background thread; on :meth:`finish`, harvest and the daily prune.
 
     A process may import from the venv meanwhile: a ``.pyc`` is linked in whole, and a module imported before its
     turn is simply compiled by Python as usual.
@@ -150,6 +186,7 @@ class BytecodeFill:
         if harvest and not self._harvested:
             self._harvested = True
             self.harvested = self.cache.harvest(self.target)
+            self.cache.prune_daily()
 
     def _fill(self, donor: Path | None) -> None:
         start = time.perf_counter()

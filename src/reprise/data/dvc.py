@@ -1,10 +1,12 @@
 """The DVC adapter: the only module in Reprise that imports ``dvc``.
 
-DVC errors are wrapped into :class:`reprise.errors.DataError` here, at the boundary.
+DVC errors are wrapped into :class:`reprise.errors.DataError` here, at the boundary (:func:`_repo`): one line,
+DVC's first, and a hint.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import warnings
 from dataclasses import dataclass
@@ -16,7 +18,7 @@ from reprise._offline import ensure_offline
 from reprise.errors import DataError
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable
+    from collections.abc import Callable, Iterable, Iterator
 
 __all__ = [
     "DvcOutput",
@@ -104,21 +106,16 @@ def add_path(root: Path, path: Path) -> DvcOutput:
     Raises:
         DataError: DVC refused (the path is tracked by git, inside another output, outside the repo...).
     """
-    ensure_offline()
-    from dvc.exceptions import DvcException
-    from dvc.output import OutputAlreadyTrackedError
-
-    repo = _open(root)
     rel = path.relative_to(root) if path.is_relative_to(root) else path
-    try:
-        stages = _quietly(lambda: repo.add([str(path)]))
-    except OutputAlreadyTrackedError as exc:
-        hint = f"git rm -r --cached {rel} && git commit -m 'stop tracking {rel}', then version it again"
-        raise DataError(f"{rel} is tracked by git; DVC can only version files git does not track", hint=hint) from exc
-    except DvcException as exc:
-        raise DataError(f"dvc add {rel} failed: {_first_line(exc)}", hint=f"run `dvc add -v {rel}` to see why") from exc
-    finally:
-        repo.close()
+    with _repo(root, f"dvc add {rel} failed", f"run `dvc add -v {rel}` to see why") as repo:
+        from dvc.output import OutputAlreadyTrackedError
+
+        try:
+            stages = _quietly(lambda: repo.add([str(path)]))
+        except OutputAlreadyTrackedError as exc:
+            hint = f"git rm -r --cached {rel} && git commit -m 'stop tracking {rel}', then version it again"
+            message = f"{rel} is tracked by git; DVC can only version files git does not track"
+            raise DataError(message, hint=hint) from exc
     stage = stages[0]
     out = stage.outs[0]
     dvc_file = Path(stage.path)
@@ -144,25 +141,16 @@ def restore_output(root: Path, dvc_file: Path, text: str) -> None:
     Raises:
         DataError: The bytes are neither in the cache nor on a remote.
     """
-    ensure_offline()
-    from dvc.exceptions import CheckoutError, DvcException
-
     write_atomic(dvc_file, text)
-    repo = _open(root)
-    try:
+    failed = f"cannot restore {dvc_file.name}: the data is not in the DVC cache and no remote has it"
+    with _repo(root, failed, "dvc remote add -d <name> <url> && dvc push (on the machine that has the data)") as repo:
+        from dvc.exceptions import CheckoutError
+
         try:
             _quietly(lambda: repo.checkout(targets=[str(dvc_file)], force=True))
         except CheckoutError:
             _quietly(lambda: repo.fetch(targets=[str(dvc_file)]))
             _quietly(lambda: repo.checkout(targets=[str(dvc_file)], force=True))
-    except DvcException as exc:
-        raise DataError(
-            f"cannot restore {dvc_file.name}: the data is not in the DVC cache and no remote has it"
-            f" ({_first_line(exc)})",
-            hint="dvc remote add -d <name> <url> && dvc push (on the machine that has the data)",
-        ) from exc
-    finally:
-        repo.close()
 
 
 def cache_files(root: Path, md5s: Iterable[str]) -> dict[str, Path]:
@@ -175,12 +163,8 @@ def cache_files(root: Path, md5s: Iterable[str]) -> dict[str, Path]:
     Returns:
         ``{md5: cache file}`` for the hashes found.
     """
-    ensure_offline()
-    repo = _open(root)
-    try:
+    with _repo(root) as repo:
         paths = {md5: Path(repo.cache.local.oid_to_path(md5)) for md5 in set(md5s)}
-    finally:
-        repo.close()
     return {md5: path for md5, path in paths.items() if path.is_file()}
 
 
@@ -217,18 +201,10 @@ def share_cache(worktree: Path, main: Path) -> Path:
     Raises:
         DataError: Either folder is not a DVC repository.
     """
-    ensure_offline()
-    source = _open(main)
-    try:
+    with _repo(main) as source:
         cache_dir = Path(source.cache.local_cache_dir)
-    finally:
-        source.close()
-    repo = _open(worktree)
-    try:
-        with repo.config.edit("local") as conf:
-            conf["cache"]["dir"] = str(cache_dir)
-    finally:
-        repo.close()
+    with _repo(worktree) as repo, repo.config.edit("local") as conf:
+        conf["cache"]["dir"] = str(cache_dir)
     return cache_dir
 
 
@@ -241,20 +217,12 @@ def checkout_all(root: Path) -> None:
     Raises:
         DataError: DVC failed for another reason than missing cache entries.
     """
-    ensure_offline()
-    from dvc.exceptions import CheckoutError, DvcException
+    with _repo(root, f"dvc checkout failed in {root}", f"cd {root} && dvc checkout -v") as repo:
+        from dvc.exceptions import CheckoutError
 
-    repo = _open(root)
-    try:
-        _quietly(lambda: repo.checkout(force=True, allow_missing=True))
-    except CheckoutError:
-        pass  # some entries are not in the cache: the caller verifies what it needs
-    except DvcException as exc:
-        raise DataError(
-            f"dvc checkout failed in {root}: {_first_line(exc)}", hint=f"cd {root} && dvc checkout -v"
-        ) from exc
-    finally:
-        repo.close()
+        # CheckoutError: some entries are not in the cache; the caller verifies what it needs.
+        with contextlib.suppress(CheckoutError):
+            _quietly(lambda: repo.checkout(force=True, allow_missing=True))
 
 
 def pull_paths(root: Path, paths: Iterable[str]) -> None:
@@ -267,19 +235,9 @@ def pull_paths(root: Path, paths: Iterable[str]) -> None:
     Raises:
         DataError: DVC cannot find or fetch them.
     """
-    ensure_offline()
-    from dvc.exceptions import DvcException
-
     targets = sorted(set(paths))
-    repo = _open(root)
-    try:
+    with _repo(root, f"dvc pull of {', '.join(targets)} failed in {root}", f"cd {root} && dvc pull -v") as repo:
         _quietly(lambda: repo.pull(targets=[str(root / path) for path in targets], force=True, allow_missing=True))
-    except DvcException as exc:
-        raise DataError(
-            f"dvc pull of {', '.join(targets)} failed in {root}: {_first_line(exc)}", hint=f"cd {root} && dvc pull -v"
-        ) from exc
-    finally:
-        repo.close()
 
 
 def read_stage(root: Path, name: str) -> DvcStage:
@@ -295,18 +253,8 @@ def read_stage(root: Path, name: str) -> DvcStage:
     Raises:
         DataError: There is no such stage.
     """
-    ensure_offline()
-    from dvc.exceptions import DvcException
-
-    repo = _open(root)
-    try:
+    with _repo(root, f"no DVC stage '{name}' in {root}", f"cd {root} && dvc stage list") as repo:
         stages = _quietly(lambda: repo.stage.collect(name))
-    except DvcException as exc:
-        raise DataError(
-            f"no DVC stage '{name}' in {root}: {_first_line(exc)}", hint=f"cd {root} && dvc stage list"
-        ) from exc
-    finally:
-        repo.close()
     if len(stages) != 1 or not getattr(stages[0], "cmd", None):
         raise DataError(f"'{name}' is not one DVC stage with a command in {root}", hint=f"cd {root} && dvc stage list")
     stage = stages[0]
@@ -321,26 +269,42 @@ def stage_names(root: Path) -> tuple[str, ...]:
     """The names of the stages in ``root``'s ``dvc.yaml``, in file order (empty without one)."""
     if not (root / "dvc.yaml").is_file():
         return ()
+    with _repo(root) as repo:
+        from dvc.exceptions import DvcException
+
+        try:
+            return tuple(stage.name for stage in _quietly(repo.stage.collect) if getattr(stage, "cmd", None))
+        except DvcException:
+            return ()
+
+
+@contextlib.contextmanager
+def _repo(root: Path, failed: str | None = None, hint: str | None = None) -> Iterator[Any]:
+    """The DVC repository at ``root``, closed afterwards; a DVC error inside is a one-line DataError.
+
+    Args:
+        root: The repository.
+        failed: What failed, for the message (``<failed>: <DVC's first line>``); default: "DVC failed in ROOT".
+        hint: The hint (default: how to see DVC's own account).
+
+    Raises:
+        DataError: ``root`` is not a DVC repository, or DVC failed inside the block.
+    """
     ensure_offline()
-    from dvc.exceptions import DvcException
-
-    repo = _open(root)
-    try:
-        return tuple(stage.name for stage in _quietly(repo.stage.collect) if getattr(stage, "cmd", None))
-    except DvcException:
-        return ()
-    finally:
-        repo.close()
-
-
-def _open(root: Path) -> Any:
     from dvc.exceptions import DvcException
     from dvc.repo import Repo
 
     try:
-        return _quietly(lambda: Repo(str(root)))
+        repo = _quietly(lambda: Repo(str(root)))
     except DvcException as exc:
         raise DataError(f"{root} is not a DVC repository: {_first_line(exc)}", hint=f"reprise init {root}") from exc
+    try:
+        yield repo
+    except DvcException as exc:
+        message = f"{failed or f'DVC failed in {root}'}: {_first_line(exc)}"
+        raise DataError(message, hint=hint or f"cd {root} && dvc status -v") from exc
+    finally:
+        repo.close()
 
 
 def _quietly(call: Callable[[], _T]) -> _T:

@@ -16,12 +16,15 @@ happened and where), a ``hint`` (the next command to run), a stable kebab-case `
     ├── RegistryError
     │   └── GateFailedError
     ├── ReproductionError
+    │   └── RecordIntegrityError       a run's record was edited or is corrupt (exit 5)
     ├── PipelineError                  a pipeline stage failed (names the stage)
     ├── ServingError                   the prediction service could not answer
     │   ├── NotReadyError              no model loaded yet (HTTP 503)
     │   └── PredictionError            the model raised (HTTP 500 with an error id)
     ├── TrackingError                  the MLflow store refused or failed
     └── MissingExtraError (ImportError)  an optional extra is not installed
+
+    ReproducibilityWarning (UserWarning)   a run was captured but cannot be re-run as it is
 """
 
 from __future__ import annotations
@@ -40,8 +43,10 @@ __all__ = [
     "NotReadyError",
     "PipelineError",
     "PredictionError",
+    "RecordIntegrityError",
     "RegistryError",
     "RepriseError",
+    "ReproducibilityWarning",
     "ReproductionError",
     "ServingError",
     "TrackingError",
@@ -142,6 +147,16 @@ class ReproductionError(RepriseError):
     code = "reproduction-error"
 
 
+class RecordIntegrityError(ReproductionError):
+    """A run's ``reprise/record.json`` does not match the digest taken at capture, or cannot be read as a record.
+
+    Its own exit code (5) tells it apart from a reproduction that ran and came out different (1).
+    """
+
+    code = "record-integrity"
+    exit_code = 5
+
+
 class PipelineError(RepriseError):
     """A pipeline stage (a DVC stage) failed; the message names the stage and its last error line."""
 
@@ -192,3 +207,7 @@ class MissingExtraError(RepriseError, ImportError):
             f"{package} is needed here but is not installed",
             hint=f"uv pip install 'reprise[{extra}]'",
         )
+
+
+class ReproducibilityWarning(UserWarning):
+    """A run was captured but something about it cannot be reproduced (e.g. it was started interactively)."""

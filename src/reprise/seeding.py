@@ -183,7 +183,8 @@ def ensure_reproducibility(seed: int | None = DEFAULT_SEED, *, verbose: bool = F
     deterministic algorithms (``warn_only=True``), deterministic cuDNN without benchmarking, and
     ``CUBLAS_WORKSPACE_CONFIG=:4096:8`` unless already set; TensorFlow gets ``random.set_seed`` and op determinism.
 
-    ``PYTHONHASHSEED`` is set in ``os.environ`` so that child processes hash strings the same way in every run. The
+    ``REPRISE_SEED`` is set in ``os.environ``, so a later ``reprise.start_run()`` records this seed rather than the
+    project's default. ``PYTHONHASHSEED`` is set so that child processes hash strings the same way in every run. The
     hash seed of the *current* process was fixed when it started and cannot change: to make ``hash()`` (and so set
     iteration order) reproducible here, start Python with ``PYTHONHASHSEED`` already set, e.g. through ``reprise run``.
 
@@ -216,6 +217,8 @@ def ensure_reproducibility(seed: int | None = DEFAULT_SEED, *, verbose: bool = F
 
     hashseed = str(seed)
     os.environ["PYTHONHASHSEED"] = hashseed
+    # The seed a later reprise.start_run() records when it is given none: the one the script chose here.
+    os.environ["REPRISE_SEED"] = str(seed)
 
     torch = sys.modules.get("torch")
     if torch is not None:

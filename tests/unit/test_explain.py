@@ -68,7 +68,22 @@ def test_identical_with_identical_records_has_no_cause() -> None:
     explanation = explain(_record(), _record(), _comparison(1.0, 1.0))
     assert explanation.causes == ()
     assert not explanation.nondeterministic
-    assert explanation.summary == "identical"
+    assert explanation.summary == "identical: 1 metric, all bitwise identical"
+
+
+def test_identical_results_have_no_cause_even_when_inputs_differ() -> None:
+    reproduced = _record(params={"alpha": "0.7"}, randomness=Randomness(seed=7, pythonhashseed="7"))
+    explanation = explain(_record(), reproduced, _comparison(1.0, 1.0), what_if=["six==1.17.0"])
+    assert explanation.causes == ()
+    assert explanation.summary == "identical with six==1.17.0: 1 metric, all bitwise identical"
+
+
+def test_nothing_compared_is_unverified_with_the_fix() -> None:
+    comparison = compare_runs(RunSide(metrics={}), RunSide(metrics={}))
+    assert comparison.verdict == "unverified"
+    explanation = explain(_record(), _record(), comparison)
+    assert explanation.causes == ()
+    assert "nothing to compare" in explanation.summary and "log_predictions" in explanation.summary
 
 
 def test_a_changed_package_is_named_first() -> None:
@@ -109,7 +124,7 @@ def test_the_project_installed_from_another_folder_is_not_a_cause() -> None:
 def test_logging_variables_are_incidental_but_thread_counts_are_causes() -> None:
     env = _environment(env_vars={"PYTHONHASHSEED": "42", "MLFLOW_RUN_ID": "b" * 32, "OMP_NUM_THREADS": "8"})
     explanation = explain(_record(), _record(environment=env), _comparison(1.0, 1.0 + 1e-12))
-    assert [c.kind for c in explanation.causes] == ["threads", "nondeterminism"]
+    assert [c.kind for c in explanation.causes] == ["threads"]  # no suspect in the code: no nondeterminism cause
     assert "env_vars.OMP_NUM_THREADS: None -> 8" in explanation.causes[0].evidence
     assert is_incidental("env_vars.MLFLOW_RUN_ID")
     assert not is_incidental("env_vars.OMP_NUM_THREADS")
@@ -153,18 +168,27 @@ def test_data_params_seed_and_command_differences() -> None:
     )
     explanation = explain(_record(), reproduced, _comparison(1.0, 2.0))
     by_kind = {cause.kind: cause for cause in explanation.causes}
-    assert set(by_kind) == {"data", "params", "seed", "command", "nondeterminism"}
+    assert set(by_kind) == {"data", "params", "seed", "command"}
     assert by_kind["data"].evidence == ("changed: data/d.csv",)
     assert by_kind["params"].evidence == ("alpha: 0.5 -> 0.7",)
     assert by_kind["seed"].title == "seed 42 -> 7"
-    assert explanation.causes[-1].kind == "nondeterminism"
     assert not explanation.nondeterministic
+
+
+def test_nondeterminism_beside_an_input_cause_shows_only_the_code_suspects() -> None:
+    reproduced = _record(params={"alpha": "0.7"})
+    hints = ["train.py:3: a NumPy Generator created without a seed: rng = np.random.default_rng()"]
+    explanation = explain(_record(), reproduced, _comparison(1.0, 2.0), source_hints=hints)
+    assert [c.kind for c in explanation.causes] == ["params", "nondeterminism"]
+    last = explanation.causes[-1]
+    assert last.evidence[0].startswith("less likely than params: alpha")
+    assert last.evidence[1:] == (f"suspect: {hints[0]}",)  # the metric difference is not repeated under it
 
 
 def test_python_difference_carries_the_build_note() -> None:
     env = _environment(python=PythonInfo(version="3.11.2", implementation="CPython", executable="/x"))
     note = "Python 3.11.7 is not installed here (no downloads): the venv uses Python 3.11.2"
-    explanation = explain(_record(), _record(environment=env), _comparison(1.0, 1.0), notes=[note])
+    explanation = explain(_record(), _record(environment=env), _comparison(1.0, 1.5), notes=[note])
     assert explanation.causes[0].kind == "python"
     assert note in explanation.causes[0].evidence
 

@@ -42,7 +42,8 @@ class CodeState(_Frozen):
 
     Attributes:
         git: Commit, branch, remote and the uncommitted change (its digest; the patch is a separate artifact).
-        command: The command line for runs made with ``reprise run`` (secrets redacted), else None.
+        command: The command line that re-runs it (secrets redacted): the wrapped command of ``reprise run``, or how
+            the process of ``reprise.start_run`` was started; None when there is none (an interactive session).
         workdir: The working directory, relative to the project root.
     """
 
@@ -67,12 +68,25 @@ class PredictionFingerprint(_Frozen):
 
 
 class Outputs(_Frozen):
-    """What a run produced."""
+    """What a run produced.
+
+    Attributes:
+        metrics: The run's own metrics.
+        manifest: The files the run wrote, declared as outputs or found written in the project.
+        predictions: The fingerprint of the predictions it logged.
+        exit_code: The command's exit code.
+        undeclared: The files of ``manifest`` found written without being declared.
+        not_kept: Outputs whose contents were not kept with the run (compared by hash only).
+        stdout_kept: What the run printed is kept (``reprise/stdout.txt``).
+    """
 
     metrics: dict[str, float] = Field(default_factory=dict)
     manifest: Manifest | None = None
     predictions: PredictionFingerprint | None = None
     exit_code: int | None = None
+    undeclared: tuple[str, ...] = ()
+    not_kept: tuple[str, ...] = ()
+    stdout_kept: bool = False
 
 
 class RunRecord(_Frozen):

@@ -42,8 +42,8 @@ def capture(
     environment = capture_environment(env_globs=settings.capture_env_vars)
     files = write_capture(environment, output_dir)
     if mlflow_run is not None:
+        from reprise.capture.layout import ARTIFACT_DIR
         from reprise.tracking._client import log_folder
-        from reprise.tracking.runs import ARTIFACT_DIR
 
         log_folder(settings, mlflow_run, output_dir, ARTIFACT_DIR)
     data = {
@@ -85,8 +85,8 @@ def _load(settings: Settings, source: str, scratch: Path) -> Environment:
 
     folder = Path(source)
     if not folder.is_dir():
+        from reprise.capture.layout import ARTIFACT_DIR
         from reprise.tracking._client import fetch_artifacts
-        from reprise.tracking.runs import ARTIFACT_DIR
 
         folder = fetch_artifacts(settings, source, ARTIFACT_DIR, scratch)
     return load_capture(folder)

@@ -1,6 +1,7 @@
 """``reprise reproduce``, ``reprise validate`` and ``reprise audit``: re-run, check against a reference, find noise.
 
-Exit codes gate CI: ``reproduce`` 0 when identical or within tolerance, 1 otherwise; ``validate`` 0 within
+Exit codes gate CI: ``reproduce`` 0 when identical or within tolerance, 1 when different or failed, 4 when
+unverified (nothing to compare), 5 when the run's record was altered or is corrupt; ``validate`` 0 within
 tolerance, 1 outside, 2 when the check cannot be made (bad input, unknown run, unreadable reference); ``audit`` 0
 when clean, 1 when something differs between runs.
 """
@@ -24,6 +25,9 @@ if TYPE_CHECKING:
     from reprise.reproduce.validate import ValidationReport
 
 __all__ = ["register"]
+
+#: Exit code of a reproduction that had nothing to compare (neither success nor a difference).
+_UNVERIFIED = 4
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print the full result as JSON on stdout.")]
 ReportOption = Annotated[Path | None, typer.Option("--report", help="Also write the result as JSON to this file.")]
@@ -57,12 +61,13 @@ def reproduce(
     html: HtmlOption = None,
     json_output: JsonFlag = False,
 ) -> None:
-    """Re-run RUN_ID from its record alone and say: identical, within tolerance, different or failed, and why.
+    """Re-run RUN_ID from its record alone and say: identical, within tolerance, different, failed or unverified.
 
     Makes a git worktree at the recorded commit (with the recorded patch), restores the input data by hash and
     verifies it, builds a fresh venv with uv from the recorded pins, re-runs the recorded command with the recorded
-    seed as a new captured run (tagged reprise.reproduction_of), then compares and explains. Exits 0 when identical
-    or within tolerance, 1 otherwise.
+    seed as a new captured run (tagged reprise.reproduction_of), then compares metrics, predictions, the files the
+    run wrote and the numbers it printed, and explains. Exits 0 when identical or within tolerance, 1 when different
+    or failed, 4 when nothing could be compared, 5 when the record was altered after capture or is corrupt.
 
         reprise reproduce 4c7db37c9e1b4f0a8a3e1f6e2b7d9c01 --html reproduction.html
     """
@@ -85,7 +90,7 @@ def reproduce(
     if json_output:
         say(result.headline)
     if not result.verdict.ok:
-        raise typer.Exit(1)
+        raise typer.Exit(_UNVERIFIED if result.verdict.value == "unverified" else 1)
 
 
 def validate(
@@ -267,7 +272,9 @@ def _render_reproduction(result: Reproduction) -> None:
     say(f"[bold {colour}]{result.headline}[/bold {colour}]")
     say(f"original run {result.original_run_id} → reproduction run {result.reproduction_run_id}")
     changed = [m for m in comparison.metrics if m.status != "identical"]
-    if comparison.metrics:
+    if result.verdict.value == "identical":
+        say(f"{comparison.evidence_summary}: all bitwise identical")
+    elif comparison.metrics:
         identical = len(comparison.metrics) - len(changed)
         table = _metric_table("original", "reproduced")
         table.title = f"metrics ({identical} of {len(comparison.metrics)} bitwise identical)"
@@ -275,11 +282,10 @@ def _render_reproduction(result: Reproduction) -> None:
         out_console().print(table)
     for line in [line for line in comparison.differences if not line.startswith("metric ")]:
         say(f"  {line}")
-    if result.verdict.value != "identical":
-        for number, cause in enumerate(result.explanation.causes, start=1):
-            say(f"{number}. {cause.title}")
-            for line in cause.evidence[:6]:
-                say(f"     {line}")
+    for number, cause in enumerate(result.explanation.causes, start=1):
+        say(f"{number}. {cause.title}")
+        for line in cause.evidence[:6]:
+            say(f"     {line}")
     t = result.timings
     say(
         f"timings: worktree {t.worktree:.1f} s, data {t.data:.1f} s, environment {t.environment:.1f} s, "

@@ -1,9 +1,11 @@
-"""Comparing the contents of two versions of an output file whose bytes differ: JSON, CSV and ``.npy``.
+"""Comparing the contents of two versions of an output file whose bytes differ: JSON, CSV, ``.npy`` and text.
 
 Two outputs can differ in bytes and still say the same thing: a ``best_model_info.json`` that names the MLflow runs
 of *this* execution differs from the original in those ids and nowhere else; a CSV of floats may differ in the last
 digit. These readers tell apart "only run ids differ" (``equivalent``), "numbers within tolerance" and "different",
-and say where. Any other kind of file is compared by hash only.
+and say where. Text (a ``.txt``/``.log`` file, or a run's standard output) is compared line by line with its numbers
+taken out and compared with the tolerance; clock times, dates and durations are not results and are left out. Any
+other kind of file is compared by hash only.
 """
 
 from __future__ import annotations
@@ -19,13 +21,23 @@ from typing import TYPE_CHECKING, Any, Final, Literal
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-__all__ = ["ContentVerdict", "compare_contents", "is_comparable"]
+__all__ = ["ContentVerdict", "TextComparison", "compare_contents", "compare_text", "is_comparable"]
 
 #: Files larger than this are compared by hash only.
 MAX_BYTES: Final = 64 << 20
 #: MLflow run ids (32 hex digits) and logged-model ids (``m-`` + 32 hex digits): new in every execution.
 _MLFLOW_ID: Final = re.compile(r"(?<![0-9a-f])(?:m-)?[0-9a-f]{32}(?![0-9a-f])")
-_SUFFIXES: Final = (".json", ".csv", ".tsv", ".npy")
+_SUFFIXES: Final = (".json", ".csv", ".tsv", ".npy", ".txt", ".log")
+#: What changes from one execution to the next without being a result: clock times, dates, durations, speeds,
+#: process ids, temporary paths. Masked out of text before its numbers are compared.
+_INCIDENTAL: Final = re.compile(
+    r"\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?"  # ISO date-times
+    r"|\b\d{4}-\d{2}-\d{2}\b|\b\d{1,2}:\d{2}:\d{2}(?:[.,]\d+)?\b"  # dates, clock times
+    r"|\b\d+(?:\.\d+)?\s*(?:ms|us|µs|ns|s|sec|secs|seconds?|min|minutes?|h|hours?|it/s|s/it)\b"  # durations, speeds
+    r"|\bpid[ =:]*\d+|/tmp/\S*|(?<![0-9a-f])(?:m-)?[0-9a-f]{32}(?![0-9a-f])",  # process ids, temp paths, MLflow ids
+    re.IGNORECASE,
+)
+_NUMBER: Final = re.compile(r"[-+]?(?:\d+\.\d*|\.\d+|\d+)(?:[eE][-+]?\d+)?|\b(?:nan|inf)\b", re.IGNORECASE)
 
 Status = Literal["equivalent", "within_tolerance", "different"]
 
@@ -117,9 +129,90 @@ def compare_contents(path: str, original: bytes, reproduced: bytes, *, atol: flo
             return _table(original, reproduced, "\t" if suffix == "tsv" else ",", close)
         if suffix == "npy":
             return _array(original, reproduced, atol, rtol)
+        if suffix in ("txt", "log"):
+            text = compare_text(original.decode("utf-8"), reproduced.decode("utf-8"), atol=atol, rtol=rtol)
+            return ContentVerdict(text.status, text.detail, text.max_abs_diff)
     except (ValueError, UnicodeDecodeError, OSError) as exc:
         return ContentVerdict("different", f"cannot read as .{suffix}: {exc}")
     return ContentVerdict("different", "bytes differ")
+
+
+@dataclass(frozen=True)
+class TextComparison:
+    """Two texts compared line by line, their numbers with the tolerance.
+
+    Attributes:
+        status: ``equivalent`` (same text once clock times and ids are left out), ``within_tolerance`` or
+            ``different``.
+        detail: Where and how, in one line.
+        lines: Lines compared (those whose wording is on both sides).
+        numbers: Numbers compared in those lines.
+        max_abs_diff: The largest numeric difference seen.
+        one_sided: Lines whose wording is on one side only (ignored when ``lenient``).
+    """
+
+    status: Status
+    detail: str
+    lines: int = 0
+    numbers: int = 0
+    max_abs_diff: float = 0.0
+    one_sided: int = 0
+
+
+def compare_text(original: str, reproduced: str, *, atol: float, rtol: float, lenient: bool = False) -> TextComparison:
+    """Compare two texts by wording, and their numbers with the tolerance.
+
+    Each line is split into its wording (the text with numbers masked) and its numbers. Lines are paired by wording,
+    in order; paired lines compare their numbers with ``atol + rtol * |original|``. Clock times, dates, durations,
+    temporary paths and MLflow ids are left out first: they change with every execution.
+
+    Args:
+        original: The original text.
+        reproduced: The re-run's text.
+        atol: Absolute tolerance on numbers.
+        rtol: Relative tolerance on numbers.
+        lenient: Lines whose wording is on one side only are not a difference (a run's standard output: the
+            original may have captured less of it than the re-run, e.g. only inside ``start_run``).
+
+    Returns:
+        The comparison, with how many lines and numbers were compared.
+
+    Example:
+        >>> compare_text("accuracy 0.93 in 2.5s", "accuracy 0.93 in 3.1s", atol=0, rtol=0).status
+        'equivalent'
+    """
+    walk = _Walk(lambda a, b: abs(a - b) <= atol + rtol * abs(a))
+    pending: dict[str, list[tuple[int, list[float]]]] = {}
+    for number, (wording, values) in enumerate(_text_lines(original), start=1):
+        pending.setdefault(wording, []).append((number, values))
+    lines = numbers = one_sided = 0
+    for wording, values in _text_lines(reproduced):
+        queue = pending.get(wording)
+        if not queue:
+            one_sided += 1
+            continue
+        number, expected = queue.pop(0)
+        lines += 1
+        for a, b in zip(expected, values, strict=True):
+            numbers += 1
+            walk.number(f"line {number}", a, b)
+    one_sided += sum(len(queue) for queue in pending.values())
+    if one_sided and not lenient:
+        walk.differ("", f"{one_sided} line(s) on one side only")
+    verdict = walk.verdict()
+    status: Status = verdict.status
+    detail = verdict.detail if status != "equivalent" else f"{lines} line(s), {numbers} number(s) identical"
+    return TextComparison(status, detail, lines, numbers, walk.max_abs, one_sided)
+
+
+def _text_lines(text: str) -> list[tuple[str, list[float]]]:
+    found = []
+    for raw in text.splitlines():
+        line = _INCIDENTAL.sub("<>", raw).strip()
+        if line:
+            values = [float(match) for match in _NUMBER.findall(line)]
+            found.append((_NUMBER.sub("#", line), values))
+    return found
 
 
 def _json(walk: _Walk, where: str, a: Any, b: Any) -> None:

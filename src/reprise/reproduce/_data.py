@@ -36,8 +36,8 @@ class DataRestore(BaseModel):
 
     Attributes:
         files: Input files in the record.
-        in_checkout: Already right in the checkout (tracked by git, or the project itself when in place).
-        from_cache: Copied out of the DVC cache by hash.
+        in_checkout: Already right in the checkout: in git or the recorded patch (the project itself when in place).
+        from_cache: Out of the DVC cache: checked out with the commit's DVC-tracked data, or copied by hash.
         from_project: Copied from the original project, whose copy still has the recorded hash.
         pulled: Fetched with ``dvc pull``.
         verified: Every file matched the manifest.
@@ -91,13 +91,14 @@ def restore_inputs(manifest: Manifest | None, project: Path, source: Path, run_i
     if manifest is None:
         return DataRestore(verified=True)
     dvc = is_dvc_repo(project) and is_dvc_repo(source)
+    in_git = {entry.path for entry in manifest.files if _matches(project / entry.path, entry)}
     if dvc:
         share_cache(project, source)
         checkout_all(project)  # the commit's DVC-tracked data, undeclared inputs included
-    needed = [entry for entry in manifest.files if not _matches(project / entry.path, entry)]
-    in_checkout = len(manifest.files) - len(needed)
+    needed = [e for e in manifest.files if e.path not in in_git and not _matches(project / e.path, e)]
+    in_checkout = len(in_git)
     cached = cache_files(source, [e.hashes["md5"] for e in needed if "md5" in e.hashes]) if dvc and needed else {}
-    from_cache = from_project = pulled = 0
+    from_cache, from_project, pulled = len(manifest.files) - len(needed) - in_checkout, 0, 0
     missing: list[FileEntry] = []
     for entry in needed:
         target = project / entry.path

@@ -1,9 +1,11 @@
 """The verdict: how a re-run compares with the original, metric by metric, file by file, prediction by prediction.
 
 A reproduction is **identical** when every metric is bitwise equal, every output file has the same hash (or differs
-only in the MLflow ids of the new execution) and the prediction fingerprint matches; **within tolerance** when every
-number that differs is within ``atol + rtol * |original|``; **different** otherwise; **failed** when the re-run
-exited non-zero. A different outcome is a value of :class:`Verdict`, never an exception.
+only in the MLflow ids of the new execution), the prediction fingerprint matches and the numbers the run printed are
+the same; **within tolerance** when every number that differs is within ``atol + rtol * |original|``; **different**
+otherwise; **failed** when the re-run exited non-zero; **unverified** when nothing could be compared (no metric,
+output, prediction or printed number on both sides): a verdict is never "identical" without evidence. A different
+outcome is a value of :class:`Verdict`, never an exception.
 
 Example:
     >>> compare_metrics({"rmse": 0.5}, {"rmse": 0.5 + 1e-9}, Tolerance(atol=1e-6))[0].status
@@ -20,7 +22,7 @@ from typing import TYPE_CHECKING, Any, Final, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from reprise.capture.record import PredictionFingerprint
-from reprise.reproduce._contents import compare_contents, is_comparable
+from reprise.reproduce._contents import compare_contents, compare_text, is_comparable
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
@@ -33,12 +35,14 @@ __all__ = [
     "OutputDelta",
     "PredictionDelta",
     "RunSide",
+    "StdoutDelta",
     "Tolerance",
     "Verdict",
     "compare_metrics",
     "compare_outputs",
     "compare_predictions",
     "compare_runs",
+    "compare_stdout",
 ]
 
 #: Points kept from two prediction arrays for the report's plot.
@@ -57,6 +61,7 @@ class Verdict(StrEnum):
     WITHIN_TOLERANCE = "within_tolerance"
     DIFFERENT = "different"
     FAILED = "failed"
+    UNVERIFIED = "unverified"
 
     @property
     def ok(self) -> bool:
@@ -137,6 +142,24 @@ class PredictionDelta(_Frozen):
     detail: str | None = None
 
 
+class StdoutDelta(_Frozen):
+    """The numbers a run printed on its standard output, on both sides.
+
+    Attributes:
+        status: identical (also when only clock times and ids differ), within_tolerance or different.
+        lines: Lines compared (same wording on both sides).
+        numbers: Numbers compared in them.
+        max_abs_diff: The largest difference among them.
+        detail: One line about what differs.
+    """
+
+    status: Status
+    lines: int = 0
+    numbers: int = 0
+    max_abs_diff: float = 0.0
+    detail: str | None = None
+
+
 class Comparison(_Frozen):
     """Everything compared, and the verdict it adds up to."""
 
@@ -145,7 +168,24 @@ class Comparison(_Frozen):
     metrics: tuple[MetricDelta, ...] = ()
     outputs: tuple[OutputDelta, ...] = ()
     predictions: PredictionDelta | None = None
+    stdout: StdoutDelta | None = None
     exit_code: int | None = None
+
+    @property
+    def evidence(self) -> dict[str, int]:
+        """How many things were compared on both sides, by kind: metric, output, prediction set, printed number."""
+        both = ("missing", "added")
+        return {
+            "metric": sum(m.status not in both for m in self.metrics),
+            "output": sum(o.status not in both for o in self.outputs),
+            "prediction set": int(self.predictions is not None and self.predictions.status not in both),
+            "printed number": 0 if self.stdout is None else self.stdout.numbers,
+        }
+
+    @property
+    def evidence_summary(self) -> str:
+        """What was compared, e.g. ``37 metrics, 3 outputs, 1 prediction set``, or ``nothing``."""
+        return ", ".join(f"{n} {kind}{'' if n == 1 else 's'}" for kind, n in self.evidence.items() if n) or "nothing"
 
     @property
     def differences(self) -> list[str]:
@@ -155,6 +195,8 @@ class Comparison(_Frozen):
         lines += [f"output {o.path}: {o.detail or o.status}" for o in self.outputs if o.status not in _IDENTICAL]
         if self.predictions is not None and self.predictions.status not in _IDENTICAL:
             lines.append(f"predictions: {self.predictions.detail or self.predictions.status}")
+        if self.stdout is not None and self.stdout.status not in _IDENTICAL:
+            lines.append(f"printed output: {self.stdout.detail or self.stdout.status}")
         return lines
 
     @property
@@ -168,6 +210,8 @@ class Comparison(_Frozen):
         ]
         if self.predictions is not None and self.predictions.max_rel_diff:
             values.append(self.predictions.max_rel_diff)
+        if self.stdout is not None and self.stdout.status == "different":
+            values.append(math.inf)  # printed numbers carry no scale: never taken for round-off
         return max(values) if values else None
 
 
@@ -182,6 +226,7 @@ class RunSide:
         predictions: The prediction values, when available (an array).
         exit_code: The command's exit code.
         read_output: Returns the bytes of an output file of this side, or None when they cannot be had.
+        stdout: What the run printed on its standard output, when it was kept.
     """
 
     metrics: Mapping[str, float]
@@ -190,6 +235,7 @@ class RunSide:
     predictions: Any = None
     exit_code: int | None = None
     read_output: Callable[[FileEntry], bytes | None] | None = None
+    stdout: str | None = None
 
 
 def compare_runs(original: RunSide, reproduced: RunSide, tolerance: Tolerance | None = None) -> Comparison:
@@ -201,7 +247,7 @@ def compare_runs(original: RunSide, reproduced: RunSide, tolerance: Tolerance | 
         tolerance: Numeric tolerance (default ``atol=1e-6``).
 
     Returns:
-        The comparison; ``verdict`` is FAILED when the re-run exited non-zero.
+        The comparison; ``verdict`` is FAILED when the re-run exited non-zero, UNVERIFIED when nothing was compared.
     """
     tolerance = tolerance or Tolerance()
     metrics = compare_metrics(original.metrics, reproduced.metrics, tolerance)
@@ -209,24 +255,50 @@ def compare_runs(original: RunSide, reproduced: RunSide, tolerance: Tolerance | 
     predictions = compare_predictions(
         original.predictions, reproduced.predictions, tolerance, original.fingerprint, reproduced.fingerprint
     )
+    stdout = compare_stdout(original.stdout, reproduced.stdout, tolerance)
     statuses = [m.status for m in metrics] + [o.status for o in outputs]
-    if predictions is not None:
-        statuses.append(predictions.status)
-    if reproduced.exit_code not in (None, 0):
-        verdict = Verdict.FAILED
-    elif all(status in _IDENTICAL for status in statuses):
-        verdict = Verdict.IDENTICAL
-    elif all(status in _WITHIN for status in statuses):
-        verdict = Verdict.WITHIN_TOLERANCE
-    else:
-        verdict = Verdict.DIFFERENT
-    return Comparison(
-        verdict=verdict,
+    statuses += [delta.status for delta in (predictions, stdout) if delta is not None]
+    comparison = Comparison(
+        verdict=Verdict.UNVERIFIED,
         tolerance=tolerance,
         metrics=tuple(metrics),
         outputs=tuple(outputs),
         predictions=predictions,
+        stdout=stdout,
         exit_code=reproduced.exit_code,
+    )
+    if reproduced.exit_code not in (None, 0):
+        verdict = Verdict.FAILED
+    elif not all(status in _WITHIN for status in statuses):
+        verdict = Verdict.DIFFERENT
+    elif not any(comparison.evidence.values()):
+        verdict = Verdict.UNVERIFIED
+    elif all(status in _IDENTICAL for status in statuses):
+        verdict = Verdict.IDENTICAL
+    else:
+        verdict = Verdict.WITHIN_TOLERANCE
+    return comparison.model_copy(update={"verdict": verdict})
+
+
+def compare_stdout(original: str | None, reproduced: str | None, tolerance: Tolerance) -> StdoutDelta | None:
+    """Compare the numbers two runs printed, line by line (see :func:`~reprise.reproduce._contents.compare_text`).
+
+    Lines printed by one side only are not a difference: what was captured can differ in extent (a script captured
+    with ``reprise.start_run`` keeps only what it printed inside the block). None when either side kept no output or
+    no line with a number is on both sides.
+    """
+    if original is None or reproduced is None:
+        return None
+    found = compare_text(original, reproduced, atol=tolerance.atol, rtol=tolerance.rtol, lenient=True)
+    if not found.numbers:
+        return None
+    status: Status = "identical" if found.status == "equivalent" else found.status
+    return StdoutDelta(
+        status=status,
+        lines=found.lines,
+        numbers=found.numbers,
+        max_abs_diff=found.max_abs_diff,
+        detail=None if status == "identical" else found.detail,
     )
 
 

@@ -76,6 +76,7 @@ INCIDENTAL_ENV_VARS: Final = frozenset(
         "REPRISE_STORE_URI",
         "REPRISE_EXPERIMENT",
         "REPRISE_REPRODUCTION_OF",
+        "REPRISE_RUN_ID",
     }
 )
 
@@ -177,8 +178,13 @@ def explain(
     reproduced_params: Mapping[str, str] | None = None,
     notes: Sequence[str] = (),
     log_tail: Sequence[str] = (),
+    what_if: Sequence[str] = (),
 ) -> Explanation:
     """List what differs between the two records that could explain the comparison, most likely first.
+
+    A cause is given only when the results differ (or the re-run failed): an identical or unverified comparison has
+    none, whatever else differs. Nondeterminism is a cause only when no input differs, or, below the input causes,
+    when the code holds a suspect for it.
 
     Args:
         original: The original run's record.
@@ -191,10 +197,13 @@ def explain(
         reproduced_params: The re-run's MLflow params.
         notes: Things the reproduction could not make equal (e.g. "Python 3.11.7 is not installed").
         log_tail: The last lines of the re-run's output, shown for a failed re-run.
+        what_if: The ``name==version`` pins the reproduction was asked to use instead of the recorded ones.
 
     Returns:
-        The explanation; ``causes`` is empty when nothing differs and the verdict is identical.
+        The explanation; ``causes`` is empty unless the results differ or the re-run failed.
     """
+    if comparison.verdict in (Verdict.IDENTICAL, Verdict.UNVERIFIED):
+        return Explanation(summary=_summary(comparison, [], nondeterministic=False, what_if=what_if))
     causes = [
         *_code_causes(original, reproduced, code_changes),
         *_data_causes(original, reproduced),
@@ -203,7 +212,7 @@ def explain(
         ),
         *_seed_causes(original, reproduced),
         *_command_causes(original, reproduced),
-        *_environment_causes(diff_environments(original.environment, reproduced.environment), notes),
+        *_environment_causes(diff_environments(original.environment, reproduced.environment), notes, what_if),
     ]
     inputs_differ = bool(causes)
     differs = comparison.verdict in (Verdict.DIFFERENT, Verdict.WITHIN_TOLERANCE)
@@ -213,9 +222,12 @@ def explain(
         differs = False  # nothing else differs: no ground for calling the run nondeterministic
     nondeterministic = differs and not inputs_differ
     roundoff = _is_roundoff(comparison)
-    if differs:
-        likelihood = 0.9 if nondeterministic else (0.4 if roundoff and source_hints else 0.2)
-        causes.append(_nondeterminism(comparison, source_hints, roundoff, likelihood))
+    if nondeterministic:
+        causes.append(_nondeterminism(comparison, source_hints, roundoff, 0.9))
+    elif differs and source_hints:
+        # The input causes above already show the differences: this one shows only what points at the code.
+        first = max(causes, key=lambda cause: cause.likelihood)
+        causes.append(_suspects(source_hints, first, roundoff))
     if comparison.verdict is Verdict.FAILED:
         tail = tuple(line for line in log_tail[-_MAX_EVIDENCE:] if line.strip())
         causes.append(
@@ -227,9 +239,8 @@ def explain(
             )
         )
     causes.sort(key=lambda cause: -cause.likelihood)
-    return Explanation(
-        causes=tuple(causes), nondeterministic=nondeterministic, summary=_summary(comparison, causes, nondeterministic)
-    )
+    summary = _summary(comparison, causes, nondeterministic=nondeterministic, what_if=what_if)
+    return Explanation(causes=tuple(causes), nondeterministic=nondeterministic, summary=summary)
 
 
 def is_incidental(field: str) -> bool:
@@ -350,21 +361,33 @@ def _seed_causes(original: RunRecord, reproduced: RunRecord) -> list[Cause]:
 
 
 def _command_causes(original: RunRecord, reproduced: RunRecord) -> list[Cause]:
-    a, b = original.code.command, reproduced.code.command
+    a, b = _portable_command(original), _portable_command(reproduced)
     if a == b or a is None or b is None:
         return []
     evidence = (f"original: {' '.join(a)}", f"re-run: {' '.join(b)}")
     return [Cause(kind="command", title="the command line differs", likelihood=_WEIGHTS["command"], evidence=evidence)]
 
 
-def _environment_causes(diff: EnvironmentDiff, notes: Sequence[str]) -> list[Cause]:
+def _portable_command(record: RunRecord) -> list[str] | None:
+    """The recorded command with the run's own interpreter path written ``python`` (each run has its own venv)."""
+    command = record.code.command
+    if not command:
+        return command
+    head = "python" if command[0] == record.environment.python.executable else command[0]
+    return [head, *command[1:]]
+
+
+def _environment_causes(diff: EnvironmentDiff, notes: Sequence[str], what_if: Sequence[str] = ()) -> list[Cause]:
     causes: list[Cause] = []
     packages: list[Cause] = []
+    asked = {_canonical_name(pin.split("==", 1)[0]) for pin in what_if}
     for change in diff.packages_changed:
         old, new = change.old, change.new
         if old.version == new.version and _is_local(old.source) and _is_local(new.source):
             continue  # the same package installed from another folder (the reproduction's worktree): where, not what
         title = f"package {change.name} {old.version} -> {new.version}"
+        if _canonical_name(change.name) in asked:
+            title += " (the what-if asked for it: --with)"
         if old.version == new.version:
             where = f"{new.source or 'the index'} instead of {old.source or 'the index'}"
             title = f"package {change.name} {old.version}: installed from {where}"
@@ -443,6 +466,20 @@ def _field_kind(name: str) -> str | None:
     return kind
 
 
+def _canonical_name(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower().strip()
+
+
+def _suspects(hints: Sequence[str], first: Cause, roundoff: bool) -> Cause:
+    """Nondeterminism as a lesser cause beside an input that differs: only the code's suspects as evidence."""
+    why = f"less likely than {first.title}, which alone can explain the difference"
+    if roundoff:
+        why += "; the differences are round-off sized, which parallel sums also give"
+    evidence = (why, *(f"suspect: {hint}" for hint in hints[:_MAX_EVIDENCE]))
+    title = "also possible: nondeterminism in the code (suspects below)"
+    return Cause(kind="nondeterminism", title=title, likelihood=0.2, evidence=evidence)
+
+
 def _nondeterminism(comparison: Comparison, hints: Sequence[str], roundoff: bool, likelihood: float) -> Cause:
     evidence = list(comparison.differences[:_MAX_EVIDENCE])
     worst = comparison.max_relative_difference
@@ -479,10 +516,19 @@ def _is_roundoff(comparison: Comparison) -> bool:
     return worst is not None and worst < _ROUND_OFF
 
 
-def _summary(comparison: Comparison, causes: Sequence[Cause], nondeterministic: bool) -> str:
+def _summary(
+    comparison: Comparison, causes: Sequence[Cause], *, nondeterministic: bool, what_if: Sequence[str]
+) -> str:
     verdict = comparison.verdict
+    if verdict is Verdict.UNVERIFIED:
+        return (
+            "nothing to compare: neither run logged a metric or predictions, wrote an output file or printed a "
+            "number; declare an output (-o), log a metric, or call run.log_predictions"
+        )
     if verdict is Verdict.IDENTICAL:
-        return "identical" + (f" (despite {len(causes)} recorded difference(s))" if causes else "")
+        compared = comparison.evidence_summary
+        change = f" with {', '.join(what_if)}" if what_if else ""
+        return f"identical{change}: {compared}, all bitwise identical"
     if nondeterministic:
         return f"{verdict.value}: no input differs, so the run is nondeterministic"
     if causes:

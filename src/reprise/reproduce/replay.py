@@ -78,6 +78,7 @@ class Reproduction(BaseModel):
         commit: The commit checked out.
         patch_applied: The recorded uncommitted change was applied.
         command: The command line of the re-run.
+        what_if: The pins that replaced recorded ones (``--with``): a what-if, not a drift.
         workdir: The kept worktree/venv folder (``--keep``), else None.
         log_tail: The last lines of the re-run's output.
         timings: Per-step wall times.
@@ -100,6 +101,7 @@ class Reproduction(BaseModel):
     commit: str | None = None
     patch_applied: bool = False
     command: tuple[str, ...] = ()
+    what_if: tuple[str, ...] = ()
     workdir: str | None = None
     log_tail: tuple[str, ...] = ()
     timings: Timings = Field(default_factory=Timings)
@@ -107,13 +109,19 @@ class Reproduction(BaseModel):
 
     @property
     def headline(self) -> str:
-        """One line: the verdict, and the first cause when there is one."""
+        """One line: the verdict, what it rests on, and the first cause when there is one."""
         text = self.verdict.value.replace("_", " ")
+        if self.what_if:
+            text += f" with {', '.join(self.what_if)} (what-if)"
         if self.nondeterministic:
             text += " (nondeterministic)"
         first = self.explanation.first
-        if self.verdict is not Verdict.IDENTICAL and first is not None:
+        if self.verdict is Verdict.UNVERIFIED:
+            text += f": {self.explanation.summary}"
+        elif self.verdict is not Verdict.IDENTICAL and first is not None:
             text += f": {first.title}"
+        if self.verdict in (Verdict.IDENTICAL, Verdict.WITHIN_TOLERANCE, Verdict.DIFFERENT):
+            text += f" [compared: {self.comparison.evidence_summary}]"
         return text
 
 
@@ -151,11 +159,13 @@ def reproduce_run(
         ReproductionError: Something else prevented the re-run (no command, unknown commit, uv failure...).
     """
     from reprise.config import load_settings
+    from reprise.reproduce._execute import replay_argv
     from reprise.reproduce.resolve import resolve_run
 
     settings = settings or load_settings()
     clock = _Clock()
     resolved = resolve_run(target, settings=settings)
+    replay_argv(resolved.record, sys.executable, run_name=None, outputs=())  # no command: say so before any work
     clock.lap("resolve")
     say = on_step or (lambda _: None)
     base: Path | None = None
@@ -166,7 +176,8 @@ def reproduce_run(
         else:
             base = _make_base(workdir, resolved.run.run_id)
             stage = _Isolated(resolved, settings, say, clock, base, packages)
-        result = _run_and_compare(resolved, settings, stage, clock, tolerance or Tolerance(), echo, say, keep)
+        what_if = tuple(packages) if not in_place else ()
+        result = _run_and_compare(resolved, settings, stage, clock, tolerance or Tolerance(), echo, say, keep, what_if)
     finally:
         if stage is not None and stage.bytecode is not None:
             stage.bytecode.finish(harvest=False)
@@ -292,6 +303,7 @@ def _run_and_compare(
     echo: bool,
     say: Callable[[str], None],
     keep: bool,
+    what_if: tuple[str, ...],
 ) -> Reproduction:
     from reprise.reproduce._execute import child_env, execute, replay_argv
     from reprise.tracking import records
@@ -330,7 +342,7 @@ def _run_and_compare(
                 f"the re-run exited with code {exit_code} before its run was created: {tail[-1] if tail else ''}",
                 hint=f"see the full output in {log}",
             )
-        result = _compare(resolved, settings, stage, children[0].run_id, exit_code, tail, tolerance, argv)
+        result = _compare(resolved, settings, stage, children[0].run_id, exit_code, tail, tolerance, argv, what_if)
         clock.lap("compare")
         result = result.model_copy(
             update={
@@ -355,6 +367,7 @@ def _compare(
     tail: list[str],
     tolerance: Tolerance,
     argv: list[str],
+    what_if: tuple[str, ...],
 ) -> Reproduction:
     from reprise.capture.environment import diff_environments
     from reprise.reproduce._data import original_output_reader, reproduced_output_reader
@@ -378,6 +391,7 @@ def _compare(
             stage.saved,
             lambda path: records.read_output(settings, run.run_id, path),
         ),
+        stdout=records.read_stdout(settings, run.run_id) if record.outputs.stdout_kept else None,
     )
     reproduced = RunSide(
         metrics=records.metric_tree(settings, new_run_id),
@@ -386,6 +400,7 @@ def _compare(
         predictions=records.read_predictions(settings, new_run_id),
         exit_code=new_record.outputs.exit_code if new_record.outputs.exit_code is not None else exit_code,
         read_output=reproduced_output_reader(stage.project),
+        stdout=records.read_stdout(settings, new_run_id) if new_record.outputs.stdout_kept else None,
     )
     comparison = compare_runs(original, reproduced, tolerance)
     new_git = new_record.code.git
@@ -398,7 +413,7 @@ def _compare(
         *(new_record.outputs.manifest.paths if new_record.outputs.manifest else ()),
     }
     code_changes = _code_only(changes, settings.project_dir.relative_to(top).as_posix(), outputs)
-    hints = scan_sources(stage.project) if comparison.verdict is not Verdict.IDENTICAL else []
+    hints = scan_sources(stage.project) if comparison.verdict in (Verdict.DIFFERENT, Verdict.WITHIN_TOLERANCE) else []
     explanation = explain(
         record,
         new_record,
@@ -409,6 +424,7 @@ def _compare(
         reproduced_params=new_run.params,
         notes=stage.environment.notes,
         log_tail=tail,
+        what_if=what_if,
     )
     return Reproduction(
         original_run_id=run.run_id,
@@ -424,6 +440,7 @@ def _compare(
         commit=record.code.git.commit,
         patch_applied=stage.patch_applied,
         command=tuple(argv),
+        what_if=what_if,
         log_tail=tuple(tail),
         original_seconds=_seconds(record.started_at, record.ended_at),
     )
@@ -431,6 +448,7 @@ def _compare(
 
 def _store(settings: Settings, result: Reproduction) -> None:
     """The verdict with both runs: tags on the original, the new run and the parent; the JSON on the new run."""
+    from reprise.capture import layout
     from reprise.reproduce.report import render_html, to_json
     from reprise.tracking import records
 
@@ -438,7 +456,7 @@ def _store(settings: Settings, result: Reproduction) -> None:
     new_id = result.reproduction_run_id or ""
     records.set_tags(settings, result.original_run_id, {"reprise.last_reproduction": f"{new_id}:{verdict}"})
     tags = {"reprise.reproduction_of": result.original_run_id, "reprise.reproduction_verdict": verdict}
-    files = {"reproduction.json": to_json(result), "reproduction.html": render_html(result)}
+    files = {layout.REPRODUCTION_JSON: to_json(result), layout.REPRODUCTION_HTML: render_html(result)}
     for run_id in (new_id, result.parent_run_id):
         if run_id:
             records.set_tags(settings, run_id, tags)
@@ -457,8 +475,8 @@ def _code_only(changes: set[str], offset: str, outputs: set[str]) -> list[str]:
 
 
 def _declared_outputs(resolved: ResolvedRun) -> list[str]:
-    manifest = resolved.record.outputs.manifest
-    declared = set(manifest.paths) if manifest is not None else set()
+    outputs = resolved.record.outputs
+    declared = set(outputs.manifest.paths) - set(outputs.undeclared) if outputs.manifest is not None else set()
     missing = resolved.run.tags.get("reprise.missing_outputs", "")
     declared |= {path for path in missing.split(",") if path}
     return sorted(declared)

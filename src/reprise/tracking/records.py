@@ -12,14 +12,16 @@ Example:
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from reprise.capture import layout
 from reprise.capture.record import RunRecord
-from reprise.errors import NotFoundError, TrackingError
+from reprise.errors import NotFoundError, RecordIntegrityError, TrackingError
 from reprise.tracking._client import client_for, quiet_downloads
 
 if TYPE_CHECKING:
@@ -42,11 +44,12 @@ __all__ = [
     "read_patch",
     "read_predictions",
     "read_record",
+    "read_stdout",
     "run_info",
     "set_tags",
 ]
 
-_DIR: Final = "reprise"
+_DIR: Final = layout.ARTIFACT_DIR
 #: How deep :func:`metric_tree` follows child runs (stage -> candidate is two levels).
 _TREE_DEPTH: Final = 3
 
@@ -98,24 +101,45 @@ def run_info(settings: Settings, run_id: str) -> RunInfo:
 
 
 def read_record(settings: Settings, run_id: str) -> RunRecord:
-    """Download and parse the run's ``reprise/record.json``.
+    """Download the run's ``reprise/record.json``, check it against the digest taken at capture, and parse it.
 
     Raises:
         NotFoundError: No such run, or the run has no record (not captured by Reprise, or still running).
+        RecordIntegrityError: The record does not match its digest (edited in the artifact store) or is not a
+            record (corrupt, truncated).
     """
-    _get_run(settings, run_id)
-    data = _download(settings, run_id, "record.json")
+    run = _get_run(settings, run_id)
+    data = _download(settings, run_id, layout.RECORD)
+    where = f"{_DIR}/{layout.RECORD} of run {run_id}"
     if data is None:
         raise NotFoundError(
-            f"run {run_id} has no reprise/record.json: it was not captured by Reprise or has not finished",
+            f"run {run_id} has no {_DIR}/{layout.RECORD}: it was not captured by Reprise or has not finished",
             hint="capture runs with `reprise run -- CMD` (or reprise.start_run) so they can be reproduced",
         )
-    return RunRecord.from_json(data)
+    expected = run.data.tags.get(layout.RECORD_DIGEST_TAG)
+    if expected is not None and hashlib.sha256(data).hexdigest() != expected:
+        raise RecordIntegrityError(
+            f"{where} does not match the digest taken when it was captured: it was changed afterwards",
+            hint="an edited record is not trusted; reproduce another run, or capture this one again",
+        )
+    try:
+        return RunRecord.from_json(data)
+    except ValueError as exc:  # pydantic's ValidationError is a ValueError
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise RecordIntegrityError(
+            f"{where} is not a valid record ({first})", hint="the run cannot be reproduced from it; capture it again"
+        ) from exc
 
 
 def read_patch(settings: Settings, run_id: str) -> bytes | None:
     """The run's ``reprise/code.patch`` (its uncommitted change), or None when it has none."""
-    return _download(settings, run_id, "code.patch")
+    return _download(settings, run_id, layout.PATCH)
+
+
+def read_stdout(settings: Settings, run_id: str) -> str | None:
+    """What the run printed on its standard output (``reprise/stdout.txt``, its first MiB), or None if not kept."""
+    data = _download(settings, run_id, layout.STDOUT)
+    return None if data is None else data.decode("utf-8", errors="replace")
 
 
 def read_output(settings: Settings, run_id: str, path: str) -> bytes | None:
@@ -125,7 +149,7 @@ def read_output(settings: Settings, run_id: str, path: str) -> bytes | None:
     client = client_for(settings)
     with tempfile.TemporaryDirectory(prefix="reprise-") as tmp, quiet_downloads():
         try:
-            local = Path(client.download_artifacts(run_id, f"{_DIR}/outputs/{path}", tmp))
+            local = Path(client.download_artifacts(run_id, f"{_DIR}/{layout.OUTPUTS}/{path}", tmp))
         except (MlflowException, OSError):
             return None
         return local.read_bytes() if local.is_file() else None
@@ -137,7 +161,7 @@ def read_predictions(settings: Settings, run_id: str) -> Any:
 
     import numpy as np
 
-    data = _download(settings, run_id, "predictions.npy")
+    data = _download(settings, run_id, layout.PREDICTIONS)
     return None if data is None else np.load(io.BytesIO(data), allow_pickle=False)
 
 
@@ -159,7 +183,10 @@ def metric_tree(settings: Settings, run_id: str) -> dict[str, float]:
     """The run's metrics plus its child runs' (and their children's), named ``child/metric``.
 
     A captured stage run often logs nothing itself while its children (one per candidate model) do: comparing two
-    runs means comparing the whole tree. Children are named by run name; a repeated name gets ``#2``, ``#3``...
+    runs means comparing the whole tree, so a child's label must be the same in every execution. A child is labelled
+    by its ``reprise.role`` tag, else by its name when the name has no digit in it (``random_forest``), else by its
+    place among its siblings (``run 2``): generated names (``capable-auk-759``) and names made of a time or a counter
+    change from one execution to the next. A repeated label gets ``#2``, ``#3``...
 
     Returns:
         ``{"rmse": ..., "random_forest/rmse": ..., ...}``, sorted by name.
@@ -259,9 +286,11 @@ def _collect(settings: Settings, run: RunInfo, prefix: str, into: dict[str, floa
     if depth <= 0:
         return
     seen: dict[str, int] = {}
-    for child in child_runs(settings, run.run_id):
-        seen[child.name] = seen.get(child.name, 0) + 1
-        label = child.name if seen[child.name] == 1 else f"{child.name}#{seen[child.name]}"
+    for place, child in enumerate(child_runs(settings, run.run_id), start=1):
+        stable = child.name if child.name and not any(c.isdigit() for c in child.name) else f"run {place}"
+        role = child.tags.get("reprise.role") or stable
+        seen[role] = seen.get(role, 0) + 1
+        label = role if seen[role] == 1 else f"{role}#{seen[role]}"
         _collect(settings, child, f"{prefix}{label}/", into, depth - 1)
 
 

@@ -1,18 +1,26 @@
 """Captured runs: ``start_run`` around Python code and ``run_command`` around any command.
 
 Both seed everything, capture git, environment and declared inputs while the MLflow run is created, log the
-RunRecord's inputs side at once (so a crash still leaves it), and on exit add the outputs side: metrics, output
-manifest, prediction fingerprint and status. Everything Reprise logs goes in a few batched calls: on the SQLite store
-a single ``log_metric`` costs ~9 ms.
+RunRecord's inputs side at once (so a crash still leaves it), and on exit add the outputs side: metrics, the files
+the run wrote (declared or not), what it printed, prediction fingerprint and status. Everything Reprise logs goes in
+a few batched calls: on the SQLite store a single ``log_metric`` costs ~9 ms.
+
+Captures compose: ``start_run`` in a process started by ``reprise run`` (or by a reproduction) joins that run, so the
+wrapper's record holds what the script logged; ``start_run(nested=True)`` makes a child run instead. A run made with
+``start_run`` records how its process was started (``python train.py --lr 0.1``), so it can be re-run.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
+import random
+import signal
 import subprocess
 import sys
 import tempfile
+import warnings
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
@@ -20,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from reprise._canonical import canonical_json, write_atomic
 from reprise._offline import ensure_offline
+from reprise.capture import layout
 from reprise.capture.environment import capture_environment, write_capture
 from reprise.capture.git import capture_git
 from reprise.capture.record import (
@@ -31,9 +40,10 @@ from reprise.capture.record import (
     fingerprint_predictions,
 )
 from reprise.capture.redact import redact_argv, redact_uri
+from reprise.capture.written import TreeSnapshot
 from reprise.config import load_settings
 from reprise.data.manifest import Manifest, build_manifest
-from reprise.errors import CaptureError, RepriseError, TrackingError
+from reprise.errors import CaptureError, RepriseError, ReproducibilityWarning, TrackingError
 from reprise.seeding import SeedConfig, ensure_reproducibility
 from reprise.tracking._client import client_for, ensure_experiment
 
@@ -46,16 +56,16 @@ if TYPE_CHECKING:
     from reprise.capture.git import GitState
     from reprise.config import Settings
 
-__all__ = ["ARTIFACT_DIR", "CapturedRun", "log_predictions", "run_command", "start_run"]
+__all__ = ["CapturedRun", "log_predictions", "run_command", "start_run"]
 
-#: Folder, inside each MLflow run's artifacts, that holds what Reprise captured.
-ARTIFACT_DIR = "reprise"
-_PREDICTIONS = "predictions.npy"
 #: Small outputs whose contents a reproduction compares (not only their hashes) are kept under reprise/outputs/.
-_OUTPUTS = "outputs"
-_KEPT_SUFFIXES = (".json", ".csv", ".tsv", ".npy", ".yaml", ".yml", ".txt")
+_KEPT_SUFFIXES = (".json", ".csv", ".tsv", ".npy", ".yaml", ".yml", ".txt", ".log")
 _KEPT_FILE_BYTES = 1 << 20
 _KEPT_TOTAL_BYTES = 8 << 20
+#: What a run printed is kept up to this many bytes.
+_STDOUT_BYTES = 1 << 20
+#: Set by ``reprise run`` for its command: a ``start_run`` in that process joins this run instead of making another.
+JOIN_ENV = "REPRISE_RUN_ID"
 
 
 class CapturedRun:
@@ -79,6 +89,7 @@ class CapturedRun:
         self._outputs: list[str] = []
         self._predictions: Any = None
         self._fingerprint: PredictionFingerprint | None = None
+        self._stdout: bytes | None = None
 
     def outputs(self, paths: Sequence[str | Path]) -> None:
         """Declare output files or folders; they are hashed into the record when the run ends."""
@@ -114,12 +125,18 @@ def start_run(
     run_name: str | None = None,
     tags: Mapping[str, str] | None = None,
     command: Sequence[str] | None = None,
+    nested: bool = False,
     settings: Settings | None = None,
 ) -> Iterator[CapturedRun]:
     """Run a block of code as a fully captured MLflow run.
 
     The run is the active MLflow run inside the block, so ``mlflow.log_*`` and autologging land in it. MLflow's
-    tracking URI is set to the project's store for the rest of the process.
+    tracking URI is set to the project's store for the rest of the process. The command line that started the
+    process is recorded, so ``reprise reproduce`` can re-run it (an interactive session cannot be re-run: a
+    :class:`~reprise.errors.ReproducibilityWarning` says so). What the block prints is kept.
+
+    In a process started by ``reprise run`` (or by a reproduction) the block joins that run: params, metrics and
+    predictions land in it, and the wrapper records the rest. With ``nested=True`` it becomes a child run instead.
 
     Args:
         experiment: MLflow experiment name (default: ``experiment`` from the settings).
@@ -129,7 +146,8 @@ def start_run(
         seed: Root seed (default: ``seed`` from the settings).
         run_name: MLflow run name.
         tags: Extra MLflow tags.
-        command: The command line being captured (used by ``reprise run``).
+        command: The command line being captured (used by ``reprise run``; default: how this process was started).
+        nested: Inside ``reprise run``, make a child run of the wrapper's run instead of joining it.
         settings: Project settings (default: loaded from the working directory).
 
     Yields:
@@ -148,21 +166,33 @@ def start_run(
     settings = settings or load_settings()
     ensure_offline()
     seeds = ensure_reproducibility(settings.seed if seed is None else seed)
+    clean_params = {key: str(value) for key, value in (params or {}).items()}
+    wrapper = None if nested else os.environ.get(JOIN_ENV)
+    if wrapper:
+        with _joined(wrapper, settings, seeds, clean_params) as joined:
+            yield joined
+        return
     started_at = _now()
+    tee = None
+    if command is None:
+        command = _process_command(settings.project_dir)
+        tee = _StdoutTee()
+    before = TreeSnapshot.take(settings.project_dir)
     git, environment, input_manifest = _capture_inputs(settings, inputs)
     import mlflow
 
-    experiment_id = ensure_experiment(settings, experiment or settings.experiment)
-    run_id = _create_run(settings, experiment_id, run_name, git, environment, input_manifest, seeds, tags)
+    with _unseeded():  # MLflow draws experiment ids and run names from the global generator the user seeded
+        experiment_id = ensure_experiment(settings, experiment or settings.experiment)
+        run_id = _create_run(settings, experiment_id, run_name, git, environment, input_manifest, seeds, tags)
     run = CapturedRun(run_id, experiment_id, seeds, settings)
     run.outputs(outputs)
-    clean_params = {key: str(value) for key, value in (params or {}).items()}
     _log_inputs(settings, run_id, clean_params, git, environment, input_manifest)
     mlflow.set_tracking_uri(settings.tracking_uri)
     mlflow.start_run(run_id=run_id, nested=mlflow.active_run() is not None)
     status = "FINISHED"
     try:
-        yield run
+        with tee if tee is not None else contextlib.nullcontext():
+            yield run
     except KeyboardInterrupt:
         status = "KILLED"
         raise
@@ -170,6 +200,8 @@ def start_run(
         status = "FAILED"
         raise
     finally:
+        if tee is not None:
+            run._stdout = tee.captured()
         if status == "FINISHED" and run.exit_code not in (None, 0):
             status = "FAILED"
         base = RunRecord(
@@ -188,7 +220,7 @@ def start_run(
             params=clean_params,
             started_at=started_at,
         )
-        run.record = _finish(run, base, status)
+        run.record = _finish(run, base, status, before)
 
 
 def log_predictions(predictions: Any) -> PredictionFingerprint:
@@ -210,9 +242,9 @@ def log_predictions(predictions: Any) -> PredictionFingerprint:
         )
     array = np.asarray(predictions)
     with tempfile.TemporaryDirectory(prefix="reprise-") as tmp:
-        path = Path(tmp) / _PREDICTIONS
+        path = Path(tmp) / layout.PREDICTIONS
         np.save(path, array, allow_pickle=False)
-        mlflow.log_artifact(str(path), ARTIFACT_DIR)
+        mlflow.log_artifact(str(path), layout.ARTIFACT_DIR)
     return fingerprint_predictions(array)
 
 
@@ -229,10 +261,13 @@ def run_command(
     """Run ``argv`` as a captured run and return its exit code and record.
 
     The child gets ``MLFLOW_RUN_ID``, ``MLFLOW_TRACKING_URI`` and ``MLFLOW_EXPERIMENT_ID``, so its own MLflow logging
-    lands in the same run, and ``PYTHONHASHSEED`` / ``REPRISE_SEED`` for its randomness.
+    lands in the same run (a ``reprise.start_run`` in it joins the run), and ``PYTHONHASHSEED`` / ``REPRISE_SEED``
+    for its randomness. Its standard output is passed through and kept. SIGINT and SIGTERM are forwarded to it; the
+    run is then recorded as KILLED and ``KeyboardInterrupt`` raised once the command has exited.
 
     Raises:
         CaptureError: The command cannot be started.
+        KeyboardInterrupt: The command was stopped by SIGINT or SIGTERM.
     """
     if not argv:
         raise CaptureError("no command given to run", hint="reprise run -- python train.py")
@@ -253,13 +288,152 @@ def run_command(
             PYTHONHASHSEED=run.seeds.pythonhashseed,
             REPRISE_SEED=str(run.seeds.seed),
         )
-        try:
-            run.exit_code = subprocess.call(list(argv), env=env)
-        except OSError as exc:
-            run.exit_code = 127
-            raise CaptureError(f"cannot start {argv[0]!r}: {exc.strerror}", hint="check the command and PATH") from exc
+        env[JOIN_ENV] = run.run_id
+        run.exit_code, run._stdout, stopped_by = _call(argv, env)
+        if stopped_by is not None:
+            raise KeyboardInterrupt(f"stopped by signal {stopped_by}")
     assert run.record is not None  # set by start_run on exit
     return run.exit_code, run.record
+
+
+def _call(argv: Sequence[str], env: Mapping[str, str]) -> tuple[int, bytes, int | None]:
+    """Run ``argv``, passing its stdout through and keeping its first MiB, forwarding SIGINT/SIGTERM to it.
+
+    Returns:
+        The exit code, what it printed, and the signal that stopped it (None when it exited by itself).
+    """
+    try:
+        child = subprocess.Popen(list(argv), env=dict(env), stdout=subprocess.PIPE)
+    except OSError as exc:
+        raise CaptureError(f"cannot start {argv[0]!r}: {exc.strerror}", hint="check the command and PATH") from exc
+    received: list[int] = []
+
+    def forward(signum: int, _frame: object) -> None:
+        received.append(signum)
+        with contextlib.suppress(ProcessLookupError):
+            child.send_signal(signum)
+
+    handlers = {sig: signal.signal(sig, forward) for sig in (signal.SIGINT, signal.SIGTERM)}
+    kept = bytearray()
+    out = sys.stdout.buffer if hasattr(sys.stdout, "buffer") else None
+    try:
+        assert child.stdout is not None
+        while chunk := child.stdout.read1(65536):
+            if len(kept) < _STDOUT_BYTES:
+                kept += chunk[: _STDOUT_BYTES - len(kept)]
+            if out is not None:
+                out.write(chunk)
+                out.flush()
+            else:
+                sys.stdout.write(chunk.decode(errors="replace"))
+        code = child.wait()
+    finally:
+        for sig, handler in handlers.items():
+            signal.signal(sig, handler)
+    return code, bytes(kept), (received[0] if received else None)
+
+
+class _StdoutTee:
+    """While active, what the process writes to ``sys.stdout`` goes there and into a buffer (its first MiB)."""
+
+    def __init__(self) -> None:
+        self._kept: list[str] = []
+        self._size = 0
+        self._stream: Any = None
+
+    def __enter__(self) -> _StdoutTee:
+        self._stream = sys.stdout
+        sys.stdout = self  # type: ignore[assignment]
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if sys.stdout is self:
+            sys.stdout = self._stream
+
+    def write(self, text: str) -> int:
+        if self._size < _STDOUT_BYTES:
+            self._kept.append(text)
+            self._size += len(text)
+        return int(self._stream.write(text))
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+    def captured(self) -> bytes:
+        return "".join(self._kept).encode("utf-8", errors="replace")[:_STDOUT_BYTES]
+
+
+@contextlib.contextmanager
+def _joined(run_id: str, settings: Settings, seeds: SeedConfig, params: Mapping[str, str]) -> Iterator[CapturedRun]:
+    """``start_run`` inside ``reprise run``: log into the wrapper's run, which records everything else."""
+    import mlflow
+    from mlflow.entities import Param
+
+    client = client_for(settings)
+    try:
+        experiment_id = str(client.get_run(run_id).info.experiment_id)
+        if params:
+            client.log_batch(run_id, params=[Param(key, value) for key, value in params.items()])
+    except Exception as exc:  # an MlflowException: imported lazily, so caught by its base here
+        raise TrackingError(f"cannot join run {run_id} ({JOIN_ENV}): {exc}", hint=f"unset {JOIN_ENV}") from exc
+    run = CapturedRun(run_id, experiment_id, seeds, settings)
+    mlflow.set_tracking_uri(settings.tracking_uri)
+    active = mlflow.active_run()
+    started = active is None or active.info.run_id != run_id
+    if started:
+        mlflow.start_run(run_id=run_id)
+    try:
+        yield run
+    finally:
+        if run._predictions is not None and run._predictions.dtype != object:
+            import numpy as np
+
+            with tempfile.TemporaryDirectory(prefix="reprise-") as tmp:
+                np.save(Path(tmp) / layout.PREDICTIONS, run._predictions, allow_pickle=False)
+                client.log_artifacts(run_id, tmp, layout.ARTIFACT_DIR)
+        if started:
+            mlflow.end_run()
+
+
+def _process_command(root: Path) -> list[str] | None:
+    """How this process was started, for re-running it: ``[python, train.py, --lr, 0.1]`` or ``[python, -m, pkg]``.
+
+    Paths inside the project are made relative to the working directory (a reproduction runs in another checkout).
+    None, with a warning, for an interactive session or a notebook: there is no command to run again.
+    """
+    argv = list(getattr(sys, "orig_argv", None) or [])
+    script = sys.argv[0] if sys.argv else ""
+    interactive = len(argv) < 2 or not script or script == "-" or (sys.flags.interactive and script == "")
+    if "ipykernel" in sys.modules or script.endswith("ipykernel_launcher.py"):
+        what = "a notebook"
+    elif interactive:
+        what = "an interactive session"
+    else:
+        cwd = Path.cwd()
+        command = [sys.executable]
+        for arg in argv[1:]:
+            path = Path(arg)
+            inside = path.is_absolute() and path.is_relative_to(root) and path.exists()
+            command.append(os.path.relpath(path, cwd) if inside else arg)
+        return command
+    warnings.warn(
+        f"reprise.start_run in {what}: the run is captured but cannot be re-run by `reprise reproduce` "
+        "(save the code as a script and run it with `python train.py` or `reprise run -- python train.py`)",
+        ReproducibilityWarning,
+        stacklevel=4,
+    )
+    return None
+
+
+@contextlib.contextmanager
+def _unseeded() -> Iterator[None]:
+    """Draw from a fresh global generator inside, and give the user's seeded state back afterwards."""
+    state = random.getstate()
+    random.seed()
+    try:
+        yield
+    finally:
+        random.setstate(state)
 
 
 def _capture_inputs(settings: Settings, inputs: Sequence[str | Path]) -> tuple[GitState, Environment, Manifest | None]:
@@ -321,48 +495,61 @@ def _log_inputs(
         folder = Path(tmp)
         write_capture(environment, folder)
         if git.dirty:
-            write_atomic(folder / "code.patch", git.patch_bytes())
+            write_atomic(folder / layout.PATCH, git.patch_bytes())
         if inputs is not None:
-            write_atomic(folder / "inputs.json", canonical_json(inputs.model_dump(mode="json")))
-        client.log_artifacts(run_id, str(folder), ARTIFACT_DIR)
+            write_atomic(folder / layout.INPUTS, canonical_json(inputs.model_dump(mode="json")))
+        client.log_artifacts(run_id, str(folder), layout.ARTIFACT_DIR)
 
 
-def _finish(run: CapturedRun, base: RunRecord, status: str) -> RunRecord:
-    """Record the outputs side, log the record, and end the MLflow run with ``status``."""
+def _finish(run: CapturedRun, base: RunRecord, status: str, before: TreeSnapshot) -> RunRecord:
+    """Record the outputs side, log the record (its digest as a tag), and end the MLflow run with ``status``."""
     import mlflow
     import numpy as np
     from mlflow.entities import RunTag
 
     client = client_for(run.settings)
     root = run.settings.project_dir
+    written = before.written()
     present = [path for path in run._outputs if (root / path).exists()]
     missing = sorted(set(run._outputs) - set(present))
     try:
-        output_manifest = build_manifest(present, base=root) if present else None
+        output_manifest = _output_manifest(present, written, root)
     except RepriseError:
         output_manifest = None
+    declared = [os.path.normpath(path).rstrip("/") for path in present]
+    found = output_manifest.paths if output_manifest is not None else ()
+    undeclared = tuple(p for p in found if not any(p == d or p.startswith(f"{d}/") for d in declared))
     metrics = client.get_run(run.run_id).data.metrics
     fingerprint = run._fingerprint or _logged_fingerprint(client, run.run_id)
-    record = base.model_copy(
-        update={
-            "status": status,
-            "outputs": Outputs(
-                metrics=dict(sorted(metrics.items())),
-                manifest=output_manifest,
-                predictions=fingerprint,
-                exit_code=run.exit_code,
-            ),
-            "ended_at": _now(),
-        }
-    )
     with tempfile.TemporaryDirectory(prefix="reprise-") as tmp:
         folder = Path(tmp)
-        write_atomic(folder / "record.json", record.to_json())
         if run._predictions is not None and run._predictions.dtype != object:
-            np.save(folder / _PREDICTIONS, run._predictions, allow_pickle=False)
-        _keep_small_outputs(output_manifest, root, folder / _OUTPUTS)
-        client.log_artifacts(run.run_id, str(folder), ARTIFACT_DIR)
-    tags = [RunTag("reprise.inputs_digest", record.inputs_digest)]
+            np.save(folder / layout.PREDICTIONS, run._predictions, allow_pickle=False)
+        not_kept = _keep_small_outputs(output_manifest, root, folder / layout.OUTPUTS)
+        if run._stdout is not None:
+            write_atomic(folder / layout.STDOUT, run._stdout)
+        record = base.model_copy(
+            update={
+                "status": status,
+                "outputs": Outputs(
+                    metrics=dict(sorted(metrics.items())),
+                    manifest=output_manifest,
+                    predictions=fingerprint,
+                    exit_code=run.exit_code,
+                    undeclared=undeclared,
+                    not_kept=tuple(not_kept),
+                    stdout_kept=run._stdout is not None,
+                ),
+                "ended_at": _now(),
+            }
+        )
+        text = record.to_json()
+        write_atomic(folder / layout.RECORD, text)
+        client.log_artifacts(run.run_id, str(folder), layout.ARTIFACT_DIR)
+    tags = [
+        RunTag("reprise.inputs_digest", record.inputs_digest),
+        RunTag(layout.RECORD_DIGEST_TAG, hashlib.sha256(text.encode()).hexdigest()),
+    ]
     if missing:
         tags.append(RunTag("reprise.missing_outputs", ",".join(missing)))
         print(f"reprise: declared outputs not found: {', '.join(missing)}", file=sys.stderr)
@@ -375,38 +562,59 @@ def _finish(run: CapturedRun, base: RunRecord, status: str) -> RunRecord:
     return record
 
 
-def _keep_small_outputs(manifest: Manifest | None, root: Path, folder: Path) -> None:
+def _output_manifest(declared: list[str], written: list[str] | None, root: Path) -> Manifest | None:
+    """The files the run wrote: under the declared outputs and anywhere else in the project.
+
+    A file under a declared output that the run did not write (a stale file from an earlier run) is not one of its
+    outputs. When the tree was too large to watch (``written`` is None), the declared outputs are taken whole.
+    """
+    if written is None:
+        return build_manifest(declared, base=root) if declared else None
+    if not written:
+        return None
+    return build_manifest(written, base=root)
+
+
+def _keep_small_outputs(manifest: Manifest | None, root: Path, folder: Path) -> list[str]:
     """Copy small JSON/CSV/YAML/text/``.npy`` outputs (1 MiB each, 8 MiB in all) next to the record.
 
     Outputs get overwritten by the next run; a reproduction then still has the original contents to compare with
     (an output naming its own run id differs in bytes from every re-run and is the same in meaning).
+
+    Returns:
+        The outputs whose contents were not kept (other kinds, or over the budget): compared by hash only.
     """
     import shutil
 
     budget = _KEPT_TOTAL_BYTES
+    skipped = []
     for entry in manifest.files if manifest is not None else ():
         relative = Path(entry.path)
         if relative.is_absolute() or ".." in relative.parts:
             continue  # an output outside the project: not ours to copy
         if not entry.path.lower().endswith(_KEPT_SUFFIXES) or entry.size > min(_KEPT_FILE_BYTES, budget):
+            skipped.append(entry.path)
             continue
         target = folder / entry.path
         target.parent.mkdir(parents=True, exist_ok=True)
         try:
             shutil.copyfile(root / entry.path, target)
         except OSError:
+            skipped.append(entry.path)
             continue
         budget -= entry.size
+    return skipped
 
 
 def _logged_fingerprint(client: MlflowClient, run_id: str) -> PredictionFingerprint | None:
     """Fingerprint predictions a child process logged with :func:`log_predictions`, if it did."""
     import numpy as np
 
-    if not any(item.path.endswith(_PREDICTIONS) for item in client.list_artifacts(run_id, ARTIFACT_DIR)):
+    listed = client.list_artifacts(run_id, layout.ARTIFACT_DIR)
+    if not any(item.path.endswith(layout.PREDICTIONS) for item in listed):
         return None
     with tempfile.TemporaryDirectory(prefix="reprise-") as tmp:
-        local = client.download_artifacts(run_id, f"{ARTIFACT_DIR}/{_PREDICTIONS}", tmp)
+        local = client.download_artifacts(run_id, f"{layout.ARTIFACT_DIR}/{layout.PREDICTIONS}", tmp)
         return fingerprint_predictions(np.load(local, allow_pickle=False))
 
 

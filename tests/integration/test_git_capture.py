@@ -127,14 +127,17 @@ def test_dirty_tree_round_trips_through_a_fresh_clone(repo: Path, tmp_path: Path
     assert state.branch == "main"
     assert state.commit == _git(repo, "rev-parse", "HEAD").strip()
     assert state.patch_digest == hashlib.sha256(state.patch_bytes()).hexdigest()
-    assert state.untracked == sorted(["new note.txt", "données/café ☕.txt", "blob.dat", "crlf-new.txt", "link"])
-    assert state.skipped == []
+    assert state.untracked == sorted(["new note.txt", "données/café ☕.txt", "crlf-new.txt", "link"])
+    assert state.skipped == ["blob.dat (binary)"]  # an untracked binary cannot be scanned for secrets
+    assert state.redacted == []
     assert "debug.log" not in state.patch
     assert "ignored/cache.bin" not in state.patch
+    assert "blob.dat" not in state.patch
 
     clone = _clone_at(repo, state.commit, tmp_path / "clone")
     apply_patch(clone, state.patch)
     restored, original = _worktree_files(clone), _visible_files(repo)
+    del original["blob.dat"]
     assert sorted(restored) == sorted(original)
     for rel, value in original.items():
         assert restored[rel] == value, rel
@@ -227,16 +230,18 @@ def test_unborn_repository(tmp_path: Path) -> None:
         "dirty": False,
     }
     (root / "staged.txt").write_text("staged\n")
-    _git(root, "add", "staged.txt")
-    (root / "untracked.bin").write_bytes(b"\x00\x01\x02")
+    (root / "staged.bin").write_bytes(b"\x00\x01\x02")
+    _git(root, "add", "staged.txt", "staged.bin")
+    (root / "untracked.txt").write_text("untracked\n")
     state = capture_git(root)
     assert state.commit is None
     assert state.dirty
-    assert state.untracked == ["untracked.bin"]
+    assert state.untracked == ["untracked.txt"]
     target = _init(tmp_path / "target")
     apply_patch(target, state.patch)
     assert (target / "staged.txt").read_text() == "staged\n"
-    assert (target / "untracked.bin").read_bytes() == b"\x00\x01\x02"
+    assert (target / "staged.bin").read_bytes() == b"\x00\x01\x02"
+    assert (target / "untracked.txt").read_text() == "untracked\n"
 
 
 def test_detached_head(repo: Path) -> None:
@@ -280,9 +285,9 @@ def test_secret_looking_untracked_files_are_skipped(repo: Path) -> None:
     assert state.dirty
     assert state.untracked == ["ok.txt"]
     assert state.skipped == [
-        ".env (secret-looking name)",
-        "keys/id_rsa (secret-looking name)",
-        "keys/server.pem (secret-looking name)",
+        ".env (credential-like name)",
+        "keys/id_rsa (credential-like name)",
+        "keys/server.pem (credential-like name)",
     ]
     assert "planted" not in state.patch
     assert ".env" not in state.patch
@@ -294,7 +299,7 @@ def test_only_skipped_files_means_dirty_without_a_patch(repo: Path) -> None:
     assert state.dirty
     assert state.patch == ""
     assert state.patch_digest is None
-    assert state.skipped == [".env (secret-looking name)"]
+    assert state.skipped == [".env (credential-like name)"]
 
 
 def test_oversized_untracked_file_is_skipped(repo: Path) -> None:
@@ -325,3 +330,79 @@ def test_patch_that_does_not_apply_is_a_capture_error(repo: Path, tmp_path: Path
 def test_empty_patch_is_a_no_op(tmp_path: Path) -> None:
     apply_patch(tmp_path, "")
     apply_patch(tmp_path, b"")
+
+
+# Secret samples are assembled at run time so that no scanner (ours or a code host's) flags this file itself.
+_AWS_KEY = "AKIA" + "Q7PLANTED0SECRET"
+_PEM = "\n".join(["-----BEGIN RSA PRIVATE KEY-----", "MIIEplanted" + "Ab1" * 20, "-----END RSA PRIVATE KEY-----"])
+
+
+def test_credential_files_stay_out_by_name_and_by_content(repo: Path) -> None:
+    (repo / "credentials.json").write_text('{"token": "name-planted"}\n')
+    (repo / "secrets.yaml").write_text("db: name-planted\n")
+    (repo / "conf").mkdir()
+    (repo / "conf" / "service-account.json").write_text('{"note": "name-planted"}\n')
+    (repo / "notes.txt").write_text(f"remember: {_AWS_KEY}\n")
+    (repo / "gcp.json").write_text('{"type": "service_account", "project_id": "p"}\n')
+    (repo / "deploy.sh").write_text(f"cat <<EOF > key\n{_PEM}\nEOF\n")
+    (repo / "tokenizer.json").write_text('{"pad_token": "[PAD]", "max_tokens": 512}\n')
+    (repo / "test_secrets.py").write_text('password_field = form.get("password")\ntoken = settings.API_TOKEN\n')
+    state = capture_git(repo)
+    assert state.untracked == ["test_secrets.py", "tokenizer.json"]
+    assert state.skipped == [
+        "conf/service-account.json (credential-like name)",
+        "credentials.json (credential-like name)",
+        "deploy.sh (holds a secret: private key)",
+        "gcp.json (holds a secret: GCP service-account key)",
+        "notes.txt (holds a secret: AWS access key id)",
+        "secrets.yaml (credential-like name)",
+    ]
+    assert state.redacted == []
+    for planted in ("name-planted", _AWS_KEY, "MIIEplanted", "service_account"):
+        assert planted not in state.patch
+        assert planted not in state.model_dump_json()
+
+
+def test_untracked_symlink_is_captured_as_its_target_not_what_it_points_to(repo: Path, tmp_path: Path) -> None:
+    outside = tmp_path / "elsewhere.txt"
+    outside.write_text(f"{_AWS_KEY}\n")
+    (repo / "link-out").symlink_to(outside)
+    state = capture_git(repo)
+    assert state.untracked == ["link-out"]
+    assert _AWS_KEY not in state.patch
+
+
+def test_secrets_added_to_tracked_files_are_masked_and_the_patch_still_applies(repo: Path, tmp_path: Path) -> None:
+    (repo / "src" / "model.py").write_text(f'def f():\n    return 1\n\nAWS_KEY = "{_AWS_KEY}"\nLR = 0.1\n')
+    (repo / "windows.txt").write_bytes(f"line one\r\ntoken: {_AWS_KEY}\r\nline two\r\n".encode())
+    (repo / "deploy").mkdir()
+    (repo / "deploy" / "key.txt").write_text(f"before\n{_PEM}\nafter\n")
+    _git(repo, "add", "deploy/key.txt")  # staged: part of the user's change, not an untracked file
+    state = capture_git(repo)
+    assert state.redacted == [
+        "deploy/key.txt (private key)",
+        "src/model.py (AWS access key id)",
+        "windows.txt (AWS access key id)",
+    ]
+    assert _AWS_KEY not in state.patch
+    assert "MIIEplanted" not in state.patch
+    assert state.patch_digest == hashlib.sha256(state.patch_bytes()).hexdigest()
+    assert state.commit is not None
+
+    clone = _clone_at(repo, state.commit, tmp_path / "clone")
+    apply_patch(clone, state.patch)
+    assert (clone / "src" / "model.py").read_text() == 'def f():\n    return 1\n\nAWS_KEY = "***"\nLR = 0.1\n'
+    assert (clone / "windows.txt").read_bytes() == b"line one\r\ntoken: ***\r\nline two\r\n"
+    assert (clone / "deploy" / "key.txt").read_text() == "before\n***\n***\n***\nafter\n"
+
+
+def test_ordinary_code_changes_are_not_masked(repo: Path) -> None:
+    (repo / "src" / "model.py").write_text(
+        'password_field = form.get("password")\n'
+        "token = settings.API_TOKEN\n"
+        'checksum = "sha256:9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"\n'
+        'tokenizer = "bert-base-uncased"\n'
+    )
+    state = capture_git(repo)
+    assert state.redacted == []
+    assert "***" not in state.patch

@@ -5,9 +5,19 @@ is dirty, one binary-safe patch of everything uncommitted (staged, unstaged and 
 that ``git apply --binary`` of it in a fresh clone at the commit restores the work tree byte for byte.
 :func:`apply_patch` does that apply. The user's index is never written: the patch is built in a temporary copy.
 
-Untracked files that look like secrets (``.env``, ``*.pem``, ``id_rsa``...) or are larger than a limit stay out of
-the patch and are listed in ``GitState.skipped``, as are untracked nested repositories. Git missing or a path
-outside any repository is recorded as ``available=False`` with the reason, never raised.
+Secrets stay out of the patch (:mod:`reprise.capture.redact` is the scanner):
+
+- an untracked file enters the patch only when it is text (no NUL byte in its first 8000 bytes, git's own test), no
+  larger than a limit, and credential-like neither by name (``credentials.json``, ``secrets.yaml``, ``.env``,
+  ``*.pem``) nor by content (an AWS key, a private key block...). The others, and untracked nested repositories, are
+  listed in ``GitState.skipped`` with the reason, never their content. Commit such a file (or track it with DVC) to
+  have it reproduced;
+- a tracked file's change is the user's code and stays in the patch, but any secret the scanner finds in its *added*
+  lines is replaced by ``***`` (line count kept, so the patch still applies) and the file is listed in
+  ``GitState.redacted``. Refusing would stop the run for a key that is better masked; masking means the patch no longer
+  restores that file exactly, which the record says. Binary changes to tracked files are not scanned.
+
+Git missing or a path outside any repository is recorded as ``available=False`` with the reason, never raised.
 
 Limit: content goes through ``git add``, so files under ``.gitattributes`` conversions (``text``/``eol``, LFS and
 other filters) are captured as git would commit them, not as raw work-tree bytes; without such attributes (and with
@@ -21,10 +31,10 @@ Example:
 
 from __future__ import annotations
 
-import fnmatch
 import hashlib
 import os
 import shutil
+import stat
 import subprocess
 import tempfile
 from pathlib import Path
@@ -32,7 +42,7 @@ from typing import TYPE_CHECKING, Final
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from reprise.capture.redact import redact_uri
+from reprise.capture.redact import SECRET_FILE_GLOBS, find_secrets, is_secret_file, redact_text, redact_uri
 from reprise.errors import CaptureError
 
 if TYPE_CHECKING:
@@ -50,24 +60,8 @@ __all__ = [
 #: Untracked files larger than this stay out of the patch.
 DEFAULT_MAX_UNTRACKED_BYTES: Final = 5 * 2**20
 
-#: Untracked file names (fnmatch on the base name) never put in a patch: they usually hold credentials.
-SECRET_FILE_GLOBS: Final[tuple[str, ...]] = (
-    ".env",
-    ".env.*",
-    "*.pem",
-    "*.key",
-    "*.p12",
-    "*.pfx",
-    "*.jks",
-    "*.keystore",
-    "id_rsa*",
-    "id_dsa*",
-    "id_ecdsa*",
-    "id_ed25519*",
-    ".netrc",
-    ".pgpass",
-    ".pypirc",
-)
+# Git's own test for binary content: a NUL byte among the first 8000 bytes.
+_BINARY_PROBE: Final = 8000
 
 _TIMEOUT: Final = 120.0
 # Options that make git's output independent of the user's configuration: no pager, no quoting of non-ASCII names,
@@ -98,7 +92,10 @@ class GitState(BaseModel):
         dirty: The work tree differs from HEAD (staged, unstaged or untracked non-ignored files).
         patch_digest: sha256 hex of :meth:`patch_bytes`; None when there is no patch.
         untracked: Untracked files included in the patch.
-        skipped: Untracked files left out of the patch, each as ``"path (reason)"``.
+        skipped: Untracked files left out of the patch, each as ``"path (reason)"``: a credential-like name, a secret
+            in the content (its kind only), binary, too large, or a nested repository.
+        redacted: Changed files whose added lines held a secret, each as ``"path (kinds)"``: the patch carries ``***``
+            in its place, so it does not restore those files exactly.
         patch: The patch itself; kept out of serialisation (the caller stores it as a separate artifact).
     """
 
@@ -114,6 +111,7 @@ class GitState(BaseModel):
     patch_digest: str | None = None
     untracked: list[str] = Field(default_factory=list)
     skipped: list[str] = Field(default_factory=list)
+    redacted: list[str] = Field(default_factory=list)
     patch: str = Field(default="", exclude=True, repr=False)
 
     def patch_bytes(self) -> bytes:
@@ -129,7 +127,7 @@ def capture_git(path: Path, *, max_untracked_bytes: int = DEFAULT_MAX_UNTRACKED_
 
     Args:
         path: A file or folder inside the work tree.
-        max_untracked_bytes: Untracked files above this size are skipped rather than put in the patch.
+        max_untracked_bytes: Untracked files above this size are skipped rather than put in the patch (and not read).
 
     Returns:
         The :class:`GitState`; ``available=False`` with a reason when git or the repository is missing.
@@ -166,13 +164,16 @@ def capture_git(path: Path, *, max_untracked_bytes: int = DEFAULT_MAX_UNTRACKED_
         return base
     untracked, skipped = _select_untracked(root, untracked_all, max_untracked_bytes)
     patch = b""
+    redacted: list[str] = []
     if changes or untracked:
         patch = _build_patch(git, root, index, commit, [path for path, _ in skipped])
+        patch, redacted = _redact_patch(patch)
     return base.model_copy(
         update={
             "dirty": True,
             "untracked": untracked,
             "skipped": [f"{name} ({reason})" for name, reason in skipped],
+            "redacted": redacted,
             "patch": patch.decode("utf-8", "surrogateescape"),
             "patch_digest": hashlib.sha256(patch).hexdigest() if patch else None,
         }
@@ -278,20 +279,72 @@ def _select_untracked(root: Path, paths: list[str], limit: int) -> tuple[list[st
     for path in paths:
         if path.endswith("/"):  # git lists an untracked repository inside the work tree as a folder
             skipped.append((path, "nested git repository"))
-            continue
-        name = path.rsplit("/", 1)[-1]
-        if any(fnmatch.fnmatchcase(name, glob) for glob in SECRET_FILE_GLOBS):
-            skipped.append((path, "secret-looking name"))
-            continue
-        try:
-            size = os.lstat(root / path).st_size
-        except OSError:
-            size = 0  # vanished since `git status`; git add will notice
-        if size > limit:
-            skipped.append((path, f"too large: {size} bytes > {limit}"))
+        elif is_secret_file(path):
+            skipped.append((path, "credential-like name"))
         else:
-            included.append(path)
+            reason = _untracked_reason(root / path, limit)
+            if reason is None:
+                included.append(path)
+            else:
+                skipped.append((path, reason))
     return included, skipped
+
+
+def _untracked_reason(path: Path, limit: int) -> str | None:
+    """Why an untracked file must stay out of the patch (read only when under the size limit), or None."""
+    try:
+        info = os.lstat(path)
+        if stat.S_ISLNK(info.st_mode):  # git stores the link's target, never what it points to
+            data = os.fsencode(path.readlink())
+        elif info.st_size > limit:
+            return f"too large: {info.st_size} bytes > {limit}"
+        else:
+            data = path.read_bytes()
+    except FileNotFoundError:
+        return None  # vanished since `git status`; git add will notice
+    except OSError as exc:
+        return f"unreadable: {exc.strerror or type(exc).__name__}"
+    if len(data) > limit:  # grew since lstat
+        return f"too large: {len(data)} bytes > {limit}"
+    if b"\0" in data[:_BINARY_PROBE]:
+        return "binary"
+    kinds = sorted({finding.kind for finding in find_secrets(data.decode("utf-8", "surrogateescape"))})
+    return f"holds a secret: {', '.join(kinds)}" if kinds else None
+
+
+def _redact_patch(patch: bytes) -> tuple[bytes, list[str]]:
+    """Mask the secrets in the added lines of a patch's text hunks; the files where that happened, with the kinds.
+
+    Consecutive added lines are scanned together (a PEM block spans lines) and masked line for line, so every hunk
+    keeps the line count its header states and ``git apply`` takes the patch as before.
+    """
+    lines = patch.decode("utf-8", "surrogateescape").split("\n")
+    redacted: dict[str, set[str]] = {}
+    current: str | None = None
+    in_hunk = False
+    index = 0
+    while index < len(lines):
+        line = lines[index]
+        if line.startswith("diff --git "):
+            current, in_hunk = line.rsplit(" b/", 1)[-1], False
+        elif line.startswith("@@ ") and current is not None:
+            in_hunk = True
+        elif in_hunk and line.startswith("+"):
+            end = index
+            while end < len(lines) and lines[end].startswith("+"):
+                end += 1
+            added = "\n".join(text[1:] for text in lines[index:end])
+            findings = find_secrets(added)
+            if findings:
+                redacted.setdefault(current or "?", set()).update(finding.kind for finding in findings)
+                lines[index:end] = [f"+{text}" for text in redact_text(added).split("\n")]
+            index = end
+            continue
+        index += 1
+    if not redacted:
+        return patch, []
+    listed = [f"{path} ({', '.join(sorted(kinds))})" for path, kinds in sorted(redacted.items())]
+    return "\n".join(lines).encode("utf-8", "surrogateescape"), listed
 
 
 def _build_patch(git: str, root: Path, index: Path, commit: str | None, skipped: list[str]) -> bytes:

@@ -21,6 +21,7 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import getpass
 import json
 import socket
@@ -33,7 +34,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from reprise._canonical import canonical_json
 from reprise.config import load_settings
-from reprise.errors import ConfigError, TrackingError
+from reprise.errors import ConfigError, RegistryError, TrackingError
 from reprise.registry._mlflow import filter_literal, mlflow_errors
 from reprise.tracking._client import client_for, ensure_experiment
 
@@ -57,6 +58,7 @@ __all__ = [
     "parse_time",
     "read_history",
     "record_events",
+    "retract_events",
 ]
 
 #: The MLflow experiment holding one run per registry event.
@@ -205,23 +207,43 @@ def make_event(
     )
 
 
-def record_events(settings: Settings, events: Sequence[RegistryEvent]) -> None:
-    """Append ``events`` to the history (one MLflow run each, in ``reprise-registry-events``).
+def record_events(settings: Settings, events: Sequence[RegistryEvent]) -> tuple[str, ...]:
+    """Append ``events`` to the history (one MLflow run each, in ``reprise-registry-events``): all or none.
+
+    Returns:
+        The ids of the runs written, for :func:`retract_events`.
 
     Raises:
-        TrackingError: The tracking store refused the write.
+        RegistryError: The tracking store refused a write; the events this call had written are retracted.
     """
     if not events:
-        return
+        return ()
     client = client_for(settings)
     experiment_id = _events_experiment(settings, client)
-    what = "the registry change was made, but its history could not be recorded"
-    with mlflow_errors(what, hint="check the tracking store; `reprise registry history MODEL` shows what was kept"):
-        for event in events:
-            millis = int(event.at.timestamp() * 1000)
-            name = f"{event.kind} {event.model}" + ("" if event.version is None else f" v{event.version}")
-            run = client.create_run(experiment_id, start_time=millis, tags=_to_tags(event), run_name=name)
-            client.set_terminated(run.info.run_id, "FINISHED", end_time=millis)
+    written: list[str] = []
+    try:
+        with mlflow_errors("cannot record the registry history", hint="check the tracking store"):
+            for event in events:
+                millis = int(event.at.timestamp() * 1000)
+                name = f"{event.kind} {event.model}" + ("" if event.version is None else f" v{event.version}")
+                run = client.create_run(experiment_id, start_time=millis, tags=_to_tags(event), run_name=name)
+                written.append(run.info.run_id)
+                client.set_terminated(run.info.run_id, "FINISHED", end_time=millis)
+    except RegistryError:
+        retract_events(settings, written)
+        raise
+    return tuple(written)
+
+
+def retract_events(settings: Settings, run_ids: Iterable[str]) -> None:
+    """Delete the event runs ``run_ids`` (a change they recorded was not made); what cannot be deleted stays.
+
+    MLflow keeps deleted runs until garbage collection, out of every search: the history no longer shows them.
+    """
+    client = client_for(settings)
+    for run_id in run_ids:
+        with contextlib.suppress(RegistryError), mlflow_errors(f"cannot retract registry event run {run_id}"):
+            client.delete_run(run_id)
 
 
 def read_history(

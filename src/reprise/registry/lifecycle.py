@@ -27,7 +27,8 @@ from reprise.registry._mlflow import alias_map, mlflow_errors, resolve_version, 
 from reprise.registry._provenance import find_model, read_model_meta, read_provenance
 from reprise.registry.catalog import ARCHIVED_TAG, METRIC_TAG_PREFIX, STAGE_ALIASES, version_info
 from reprise.registry.gates import Gate, GateReport, evaluate_gates, load_gates, parse_gate
-from reprise.registry.history import Actor, RegistryEvent, make_event, now_utc, record_events
+from reprise.registry.history import Actor, make_event
+from reprise.registry.moves import AliasMove, alias_event, alias_moves
 from reprise.registry.refs import parse_model_ref, version_ref
 from reprise.tracking._client import client_for
 
@@ -56,40 +57,6 @@ _MAX_METRIC_TAGS: Final = 100
 
 class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-class AliasMove(_Frozen):
-    """An alias moving from one version to another (None: no version).
-
-    Attributes:
-        model: The registered model.
-        alias: The alias.
-        from_version: The version that held it before.
-        to_version: The version that holds it after.
-        forced: Whether the move overrode failed gates.
-    """
-
-    model: str
-    alias: str
-    from_version: int | None
-    to_version: int | None
-    forced: bool = False
-
-    @property
-    def changed(self) -> bool:
-        """False when the alias already pointed where it was asked to."""
-        return self.from_version != self.to_version
-
-    def describe(self) -> str:
-        """One line: ``production: v2 → v3 (v2 lost the alias; it is not archived)``."""
-        if not self.changed:
-            return f"{self.alias}: already v{self.to_version}, nothing to do"
-        if self.to_version is None:
-            return f"{self.alias}: removed from v{self.from_version}"
-        if self.from_version is None:
-            return f"{self.alias}: → v{self.to_version}"
-        lost = f" (v{self.from_version} lost the alias; it is not archived)"
-        return f"{self.alias}: v{self.from_version} → v{self.to_version}{lost}"
 
 
 class Promotion(_Frozen):
@@ -251,16 +218,17 @@ def register_model(
             name, location.source, run_id=run_id, tags=tags, model_id=location.model_id
         )
     version = int(created.version)
-    staging = _move_alias(client, name, "staging", version) if report.passed else None
-    at = now_utc(clock)
-    details: dict[str, Any] = {"run_id": run_id, "source": location.source, "model_id": location.model_id}
-    events = [make_event("registered", name, actor=who, at=at, version=version, details=details)]
-    if report.evaluated:
-        gate_details = {"status": report.status, "failures": report.describe_failures()}
-        events.append(make_event("gate", name, actor=who, at=at, seq=1, version=version, details=gate_details))
-    if staging is not None and staging.changed:
-        events.append(_alias_event(staging, who, at, seq=2))
-    record_events(settings, events)
+    with alias_moves(settings, client, name) as moves:
+        staging = moves.plan("staging", version) if report.passed else None
+        at = moves.time(clock)
+        details: dict[str, Any] = {"run_id": run_id, "source": location.source, "model_id": location.model_id}
+        events = [make_event("registered", name, actor=who, at=at, version=version, details=details)]
+        if report.evaluated:
+            gate_details = {"status": report.status, "failures": report.describe_failures()}
+            events.append(make_event("gate", name, actor=who, at=at, seq=1, version=version, details=gate_details))
+        if staging is not None and staging.changed:
+            events.append(alias_event(staging, who, at, seq=2))
+        moves.commit(events)
     return Registration(
         model=name,
         version=version,
@@ -320,23 +288,24 @@ def promote_model(
     info = version_info(the_version(client, name, number), alias_map(the_model(client, name)))
     who = actor or Actor.current()
     if target == "archived":
-        return _archive(settings, client, info.name, number, info.aliases, info.stage == "Archived", who, clock)
+        return _archive(settings, client, info.name, number, info.stage == "Archived", who, clock)
     forced = info.validation_status == "failed"
     if forced and not force:
         raise GateFailedError(
             f"{name} v{number} failed its quality gates ({info.gate_failures}); not promoted to {stage}",
             hint=f"reprise registry promote {name} {number} {stage} --force",
         )
-    move = _move_alias(client, name, target, number, forced=forced)
     unarchived = info.stage == "Archived"
-    if unarchived:
-        with mlflow_errors(f"cannot unarchive {name} v{number}"):
-            client.delete_model_version_tag(name, str(number), ARCHIVED_TAG)
-    at = now_utc(clock)
-    events = [_alias_event(move, who, at)] if move.changed else []
-    if unarchived:
-        events.append(make_event("unarchived", name, actor=who, at=at, seq=1, version=number))
-    record_events(settings, events)
+    with alias_moves(settings, client, name) as moves:
+        move = moves.plan(target, number, forced=forced)
+        at = moves.time(clock)
+        events = [alias_event(move, who, at)] if move.changed else []
+        if unarchived:
+            events.append(make_event("unarchived", name, actor=who, at=at, seq=1, version=number))
+        moves.commit(events)
+        if unarchived:
+            with mlflow_errors(f"cannot unarchive {name} v{number}"):
+                client.delete_model_version_tag(name, str(number), ARCHIVED_TAG)
     return Promotion(
         model=name, version=number, stage=target, moves=(move,), unarchived=unarchived, changed=bool(events)
     )
@@ -372,9 +341,10 @@ def set_model_alias(
     client = client_for(settings)
     number = _version_number(client, name, version)
     the_version(client, name, number)
-    move = _move_alias(client, name, _target(alias), number)
-    if move.changed:
-        record_events(settings, [_alias_event(move, actor or Actor.current(), now_utc(clock))])
+    with alias_moves(settings, client, name) as moves:
+        move = moves.plan(_target(alias), number)
+        if move.changed:
+            moves.commit([alias_event(move, actor or Actor.current(), moves.time(clock))])
     return move
 
 
@@ -414,56 +384,30 @@ def _archive(
     client: MlflowClient,
     name: str,
     number: int,
-    held: tuple[str, ...],
     already: bool,
     who: Actor,
     clock: Callable[[], datetime] | None,
 ) -> Promotion:
-    moves = []
-    for alias in (alias for alias in held if alias in STAGE_ALIASES):
-        with mlflow_errors(f"cannot remove alias '{alias}' from {name} v{number}"):
-            client.delete_registered_model_alias(name, alias)
-        moves.append(AliasMove(model=name, alias=alias, from_version=number, to_version=None))
-    if not already:
-        with mlflow_errors(f"cannot archive {name} v{number}"):
-            client.set_model_version_tag(name, str(number), ARCHIVED_TAG, "archived")
-    at = now_utc(clock)
-    events = [_alias_event(move, who, at, seq=index) for index, move in enumerate(moves)]
-    if not already:
-        events.append(make_event("archived", name, actor=who, at=at, seq=len(moves), version=number))
-    record_events(settings, events)
+    with alias_moves(settings, client, name) as moves:
+        held = tuple(alias for alias, version in moves.holders.items() if version == number)
+        planned = [moves.plan(alias, None) for alias in held if alias in STAGE_ALIASES]
+        at = moves.time(clock)
+        events = [alias_event(move, who, at, seq=index) for index, move in enumerate(planned)]
+        if not already:
+            events.append(make_event("archived", name, actor=who, at=at, seq=len(planned), version=number))
+        moves.commit(events)
+        if not already:
+            with mlflow_errors(f"cannot archive {name} v{number}"):
+                client.set_model_version_tag(name, str(number), ARCHIVED_TAG, "archived")
     kept = tuple(alias for alias in held if alias not in STAGE_ALIASES)
     return Promotion(
         model=name,
         version=number,
         stage="archived",
-        moves=tuple(moves),
+        moves=tuple(planned),
         archived=True,
         kept_aliases=kept,
         changed=bool(events),
-    )
-
-
-def _move_alias(client: MlflowClient, name: str, alias: str, version: int, *, forced: bool = False) -> AliasMove:
-    before = alias_map(the_model(client, name)).get(alias)
-    if before != version:
-        with mlflow_errors(f"cannot set alias '{alias}' of {name} to v{version}"):
-            client.set_registered_model_alias(name, alias, str(version))
-    return AliasMove(model=name, alias=alias, from_version=before, to_version=version, forced=forced)
-
-
-def _alias_event(move: AliasMove, who: Actor, at: datetime, *, seq: int = 0) -> RegistryEvent:
-    return make_event(
-        "alias_set" if move.to_version is not None else "alias_removed",
-        move.model,
-        actor=who,
-        at=at,
-        seq=seq,
-        version=move.to_version if move.to_version is not None else move.from_version,
-        alias=move.alias,
-        from_version=move.from_version,
-        to_version=move.to_version,
-        details={"forced": True} if move.forced else {},
     )
 
 

@@ -69,6 +69,7 @@ def serve(
 
         reprise serve obesity_classifier@champion --port 8000
     """
+    from reprise.capture.redact import redact_uri
     from reprise.serve.options import ServeOptions
     from reprise.serve.server import run_server
 
@@ -82,7 +83,13 @@ def serve(
     settings = settings_for(ctx)
     url = f"http://{host}:{port}"
     emit(
-        {"model": model, "url": url, "docs": f"{url}/docs", "workers": workers, "tracking_uri": settings.tracking_uri},
+        {
+            "model": model,
+            "url": url,
+            "docs": f"{url}/docs",
+            "workers": workers,
+            "tracking_uri": redact_uri(settings.tracking_uri),  # the password stays out of terminals and logs
+        },
         as_json=json_output,
         render=lambda: say(f"serving {model} on {url} (docs: {url}/docs; Ctrl+C to stop)"),
     )

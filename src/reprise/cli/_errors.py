@@ -27,10 +27,13 @@ def run_cli(invoke: Callable[[list[str]], int | None], argv: Sequence[str]) -> i
     except RepriseError as exc:
         if debug:
             traceback.print_exc()
+        from reprise.capture.redact import redact_text
+
         line = f"error: {exc.message}"
         if exc.hint:
             line += f"\n  hint: {exc.hint}"
-        print(line, file=sys.stderr)
+        # Wrapped MLflow/DVC messages quote URIs as given, a tracking password included.
+        print(redact_text(line), file=sys.stderr)
         return exc.exit_code
     except ClickException as exc:
         exc.show()

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Final
 
+from reprise.capture.redact import redact_text
 from reprise.errors import RegistryError, RepriseError
 from reprise.serve.batching import Served
 
@@ -230,6 +231,7 @@ class ModelSlot:
         return failure is None or time.monotonic() >= failure[1]
 
     def _fail(self, message: str, version: int | None, *, exc: BaseException | None = None) -> None:
+        message = redact_text(message)  # MLflow errors quote the tracking URI, password included; /health shows this
         self._error = (message, version, _now())
         if version is not None:
             count = self._failures.get(version, (0, 0.0))[0] + 1

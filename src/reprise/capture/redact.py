@@ -45,6 +45,7 @@ __all__ = [
     "is_secret_name",
     "redact_argv",
     "redact_env",
+    "redact_output",
     "redact_text",
     "redact_uri",
 ]
@@ -152,6 +153,9 @@ _SECRET_PARTS: Final = (
 _BENIGN_NAME_PARTS: Final = re.compile(
     r"TOKENI[SZ][A-Z]*|(?:MAX|MIN|NUM|N|TOTAL)_(?:[A-Z0-9]+_)*TOKENS|(?:PAD|EOS|BOS|UNK|SEP|CLS|MASK)_?TOKEN"
 )
+
+# Echoed command-line secrets shorter than this are not masked in output (too likely to be ordinary text).
+_MIN_ECHOED: Final = 4
 
 # Short flags taken as "a secret follows" (`-p` is left alone: it is a port as often as a password).
 _SECRET_SHORT_FLAGS: Final = frozenset({"k"})
@@ -424,6 +428,43 @@ def redact_argv(argv: Sequence[str]) -> list[str]:
             continue
         redacted.append(_redact_value(arg))
     return redacted
+
+
+def redact_output(text: str, argv: Sequence[str] = ()) -> str:
+    """Redact what a command printed: its command-line secrets wherever it echoes them, and all the scanner finds.
+
+    A training script that prints its arguments (``Namespace(api_key='...')``) repeats the very values
+    :func:`redact_argv` took out of the recorded command; they are masked here by their literal text (values shorter
+    than 4 characters are left alone, masking those everywhere would garble the output), then :func:`redact_text` runs.
+
+    Args:
+        text: The output (stdout, a log).
+        argv: The command line that produced it, unredacted.
+
+    Returns:
+        The output with secrets replaced by ``***``.
+
+    Example:
+        >>> redact_output("Namespace(k='hunter2!')", ["train.py", "-k", "hunter2!"])
+        "Namespace(k='***')"
+    """
+    values = {_removed(arg, red) for arg, red in zip(argv, redact_argv(argv), strict=True) if arg != red}
+    for value in sorted((value for value in values if len(value) >= _MIN_ECHOED), key=len, reverse=True):
+        text = text.replace(value, REDACTED)
+    return redact_text(text)
+
+
+def _removed(original: str, redacted: str) -> str:
+    """The part of ``original`` that redaction replaced: what lies between the prefix and suffix both share."""
+    prefix = _shared(original, redacted)
+    suffix = _shared(original[prefix:][::-1], redacted[prefix:][::-1])
+    return original[prefix : len(original) - suffix]
+
+
+def _shared(first: str, second: str) -> int:
+    """Length of the longest common prefix."""
+    shortest = min(len(first), len(second))
+    return next((i for i in range(shortest) if first[i] != second[i]), shortest)
 
 
 def _flag_kind(name: str, *, short: bool) -> str | None:

@@ -82,11 +82,12 @@ def bench(root: Path, label: str, uri: str | None, n: int) -> None:
     wall = time.perf_counter() - start
     ok = sum(1 for proc in procs if proc.returncode == 0)
     tracebacks = sum(1 for _, err in outputs if "Traceback" in err)
+    runs = _runs_in_store(root)
     later = _reprise(root, "run", "--", sys.executable, "-c", "pass")
     later_out = later.communicate(timeout=300)
     print(
         f"{label}: processes {n}, exit 0: {ok}/{n}, with a traceback: {tracebacks}, runs in store: "
-        f"{_runs_in_store(root)}, later command exit {later.returncode}, wall {wall:.1f} s",
+        f"{runs}, later command exit {later.returncode}, wall {wall:.1f} s",
         flush=True,
     )
     for proc, (_, err) in zip(procs, outputs, strict=True):

@@ -22,6 +22,7 @@ happened and where), a ``hint`` (the next command to run), a stable kebab-case `
     │   ├── NotReadyError              no model loaded yet (HTTP 503)
     │   └── PredictionError            the model raised (HTTP 500 with an error id)
     ├── TrackingError                  the MLflow store refused or failed
+    ├── StoreError                     the metadata store cannot be reached, is damaged or refused
     └── MissingExtraError (ImportError)  an optional extra is not installed
 
     ReproducibilityWarning (UserWarning)   a run was captured but cannot be re-run as it is
@@ -49,6 +50,7 @@ __all__ = [
     "ReproducibilityWarning",
     "ReproductionError",
     "ServingError",
+    "StoreError",
     "TrackingError",
 ]
 
@@ -195,6 +197,12 @@ class TrackingError(RepriseError):
     """The MLflow tracking store refused or failed an operation."""
 
     code = "tracking-error"
+
+
+class StoreError(RepriseError):
+    """The metadata store (``store_uri``) cannot be reached, is damaged, or refused an operation."""
+
+    code = "store-error"
 
 
 class MissingExtraError(RepriseError, ImportError):

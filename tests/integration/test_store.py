@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, inspect, text
 
-from reprise.errors import ConfigError, DataError
+from reprise.errors import ConfigError, DataError, StoreError
 from reprise.store import db
 from reprise.store.data_versions import (
     DataVersionRow,
@@ -134,9 +134,11 @@ def test_a_schema_newer_than_this_reprise_is_refused(store_url: str) -> None:
         upgrade(store)
 
 
-def test_an_unreachable_store_is_a_config_error() -> None:
-    with pytest.raises(ConfigError, match=r"cannot open the metadata store postgresql://u:\*\*\*@127\.0\.0\.1:1/x"):
+def test_an_unreachable_store_is_a_store_error_naming_the_redacted_uri() -> None:
+    with pytest.raises(StoreError, match=r"cannot open the metadata store postgresql://u:\*\*\*@127\.0\.0\.1:1/x") as caught:
         db.open_store("postgresql://u:secret@127.0.0.1:1/x?connect_timeout=2")
+    assert "\n" not in caught.value.message
+    assert "secret" not in str(caught.value)
     with pytest.raises(ConfigError, match="not a database URI"):
         db.open_store("not a uri")
 

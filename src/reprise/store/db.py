@@ -1,18 +1,29 @@
 """Engines and transactions: one engine per store URI per process, the schema brought to head on first use.
 
 SQLite: WAL journal, a 30 s busy timeout and ``BEGIN IMMEDIATE`` for writes, so two processes writing at once wait
-for each other instead of failing. PostgreSQL: unique constraints and an advisory lock around migrations.
-Connection failures become :class:`reprise.errors.ConfigError` naming the (password-redacted) URI.
+for each other instead of failing; the first open in a process checks the file (a truncated or foreign file is a
+one-line error, not a traceback) and migrates under an inter-process file lock (``<db>.lock``, ``fcntl.flock``).
+PostgreSQL: a 10 s connect timeout (unless the URI sets ``connect_timeout``), unique constraints and an advisory lock
+around migrations. Failures to reach or read a store become :class:`reprise.errors.StoreError` naming the
+(password-redacted) URI.
+
+The same locking and inspection serve MLflow's tracking database (:mod:`reprise.tracking._client` creates and
+repairs it): :func:`database_lock`, :func:`describe_database` and :func:`check_sqlite_file` take the error class
+and hint to raise with, since SQLAlchemy is used only here.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import re
 import threading
+import time
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
-from reprise.errors import ConfigError, MissingExtraError
+from reprise.errors import ConfigError, MissingExtraError, RepriseError, StoreError
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -21,11 +32,31 @@ if TYPE_CHECKING:
 
     from reprise.config import Settings
 
-__all__ = ["dispose_engines", "open_store", "reading", "redacted", "writing"]
+__all__ = [
+    "CONNECT_TIMEOUT",
+    "DatabaseState",
+    "check_sqlite_file",
+    "database_lock",
+    "describe_database",
+    "dispose_engines",
+    "one_line",
+    "open_store",
+    "reading",
+    "redacted",
+    "sqlite_path",
+    "writing",
+]
+
+#: Seconds to wait for a PostgreSQL server to accept a connection (libpq's ``connect_timeout``).
+CONNECT_TIMEOUT: Final = 10
+#: Seconds to wait for another process that is creating or migrating the same store.
+LOCK_WAIT: Final = 300
 
 _ENGINES: dict[str, Engine] = {}
 _LOCK = threading.Lock()
 _HINT = "check store_uri in reprise.toml (or REPRISE_STORE_URI)"
+_WHAT = "metadata store"
+_SQLITE_MAGIC = b"SQLite format 3\x00"
 
 
 def open_store(settings: Settings | str) -> Engine:
@@ -38,17 +69,28 @@ def open_store(settings: Settings | str) -> Engine:
         A SQLAlchemy engine; use it through :func:`reading` and :func:`writing`.
 
     Raises:
-        ConfigError: The URI is malformed, the database cannot be reached, or its schema is newer than this Reprise.
+        ConfigError: The URI is malformed, or the store's schema is newer than this Reprise.
+        StoreError: The database cannot be reached, read or created, or its file is damaged.
         MissingExtraError: The URI needs a driver that is not installed (``reprise[postgres]``).
     """
     uri = settings if isinstance(settings, str) else settings.store_uri
     with _LOCK:
         engine = _ENGINES.get(uri)
         if engine is None:
-            engine = _create(uri)
             from reprise.store.migrations import upgrade
 
-            upgrade(engine)
+            engine = _create(uri)
+            path = sqlite_path(uri)
+            if path is not None:
+                check_sqlite_file(path)
+            # PostgreSQL: upgrade() takes a transaction-level advisory lock itself.
+            lock = database_lock(uri, "reprise-store") if path is not None else contextlib.nullcontext()
+            try:
+                with lock, _translated(uri):
+                    upgrade(engine)
+            except RepriseError:
+                engine.dispose()
+                raise
             _ENGINES[uri] = engine
         return engine
 
@@ -72,7 +114,7 @@ def writing(engine: Engine) -> Iterator[Connection]:
         The connection; the transaction commits when the block ends and rolls back on an exception.
 
     Raises:
-        ConfigError: The database cannot be reached.
+        StoreError: The database cannot be reached.
     """
     with _connected(engine, write=True) as conn, conn.begin():
         yield conn
@@ -89,7 +131,7 @@ def reading(engine: Engine) -> Iterator[Connection]:
         The connection.
 
     Raises:
-        ConfigError: The database cannot be reached.
+        StoreError: The database cannot be reached.
     """
     with _connected(engine, write=False) as conn, conn.begin():
         yield conn
@@ -113,6 +155,283 @@ def redacted(uri: str) -> str:
         return "<unparsable store URI>"
 
 
+def one_line(exc: BaseException) -> str:
+    """The reason of a database error in one short line: the driver's own message, without SQL or links.
+
+    Args:
+        exc: Any exception (a SQLAlchemy one is unwrapped to the driver's error).
+
+    Returns:
+        At most 300 characters, whitespace collapsed.
+    """
+    reason = getattr(exc, "orig", None) or exc
+    text = " ".join(str(reason).split()) or type(reason).__name__
+    return text if len(text) <= 300 else text[:297] + "..."
+
+
+def sqlite_path(uri: str) -> Path | None:
+    """The database file of a ``sqlite:///`` URI (``None`` for other backends and in-memory databases).
+
+    Args:
+        uri: A SQLAlchemy URI.
+
+    Returns:
+        The file's path.
+    """
+    match = re.match(r"sqlite(\+\w+)?:///(?P<path>[^?]+)", uri)
+    if match is None or match["path"] in ("", ":memory:"):
+        return None
+    return Path(match["path"])
+
+
+def check_sqlite_file(
+    path: Path, *, what: str = _WHAT, error: type[RepriseError] = StoreError, hint: str | None = None
+) -> None:
+    """Refuse a database file that is not SQLite or is shorter than its own header says (truncated).
+
+    Cheap (reads 100 bytes): run before handing the file to SQLite, which otherwise fails deep inside a query.
+    A missing or empty file is fine: SQLite makes a new database there.
+
+    Args:
+        path: The database file.
+        what: What the file is, for the message ("metadata store", "tracking store").
+        error: The error class to raise.
+        hint: The hint to raise with (default: move the file aside).
+
+    Raises:
+        RepriseError: Of class ``error``, naming the file and what is wrong with it.
+    """
+    try:
+        size = path.stat().st_size
+        if size == 0:
+            return
+        with path.open("rb") as file:
+            header = file.read(100)
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        raise error(f"cannot read the {what} {path}: {exc.strerror}", hint=f"check the permissions of {path}") from exc
+    problem = None
+    if len(header) < 100 or not header.startswith(_SQLITE_MAGIC):
+        problem = f"not a SQLite database ({size} bytes)"
+    else:
+        page_size = int.from_bytes(header[16:18], "big")
+        pages = int.from_bytes(header[28:32], "big")
+        # The page count in the header is valid when the change counter matches "version valid for" (SQLite docs).
+        if header[24:28] == header[92:96] and pages and size < (65536 if page_size == 1 else page_size) * pages:
+            expected = (65536 if page_size == 1 else page_size) * pages
+            problem = f"truncated: {size} bytes where its header says {expected}"
+    if problem is not None:
+        raise error(
+            f"the {what} {path} is damaged ({problem})",
+            hint=hint or f"restore it from a backup, or move it aside (mv {path} {path}.broken) to start an empty one",
+        )
+
+
+@dataclass(frozen=True)
+class DatabaseState:
+    """What a database holds, as far as creating or repairing its schema needs to know.
+
+    Attributes:
+        tables: Names of its tables.
+        alembic_revisions: The revisions in ``alembic_version`` (empty when the table is missing or empty).
+        rows: Row counts of the tables asked for that exist.
+    """
+
+    tables: frozenset[str]
+    alembic_revisions: tuple[str, ...] = ()
+    rows: dict[str, int] = field(default_factory=dict)
+
+
+def describe_database(
+    uri: str,
+    *,
+    count: tuple[str, ...] = (),
+    what: str = _WHAT,
+    error: type[RepriseError] = StoreError,
+    hint: str = _HINT,
+) -> DatabaseState:
+    """Tables, Alembic revision and some row counts of the database at ``uri``, on a short-lived connection.
+
+    Args:
+        uri: A SQLAlchemy URI.
+        count: Tables whose rows to count (those that exist).
+        what: What the database is, for messages.
+        error: The error class to raise.
+        hint: The hint to raise with.
+
+    Returns:
+        The state.
+
+    Raises:
+        RepriseError: Of class ``error``: the database cannot be reached or read.
+    """
+    from sqlalchemy import inspect, text
+
+    engine = _plain_engine(uri, what=what, error=error, hint=hint)
+    try:
+        with _translated(uri, what=what, error=error, hint=hint), engine.connect() as conn:
+            tables = frozenset(inspect(conn).get_table_names())
+            revisions: tuple[str, ...] = ()
+            if "alembic_version" in tables:
+                revisions = tuple(
+                    str(r) for r in conn.execute(text("SELECT version_num FROM alembic_version")).scalars()
+                )
+            rows = {
+                name: int(conn.execute(text(f'SELECT count(*) FROM "{name}"')).scalar_one())  # noqa: S608 - known names
+                for name in count
+                if name in tables
+            }
+            return DatabaseState(tables=tables, alembic_revisions=revisions, rows=rows)
+    finally:
+        engine.dispose()
+
+
+@contextlib.contextmanager
+def database_lock(
+    uri: str,
+    name: str,
+    *,
+    what: str = _WHAT,
+    error: type[RepriseError] = StoreError,
+    hint: str = _HINT,
+    wait: float = LOCK_WAIT,
+) -> Iterator[None]:
+    """Hold an inter-process lock for creating or migrating the database at ``uri``.
+
+    SQLite: ``fcntl.flock`` on ``<database file>.lock`` (in ``.reprise/`` for the embedded stores). PostgreSQL: a
+    session-level advisory lock keyed by ``name``, on a connection of its own. Other backends (and in-memory SQLite)
+    get no lock. The wait is bounded; the lock goes with the process if it dies.
+
+    Args:
+        uri: A SQLAlchemy URI.
+        name: What is being locked ("mlflow-tracking", "reprise-store"): one lock per name per database.
+        what: What the database is, for messages.
+        error: The error class to raise.
+        hint: The hint to raise with when the database cannot be reached.
+        wait: Seconds to wait for another holder.
+
+    Yields:
+        Nothing; the lock is held inside the block.
+
+    Raises:
+        RepriseError: Of class ``error``: the lock file cannot be made, the database cannot be reached, or another
+            process held the lock longer than ``wait``.
+    """
+    path = sqlite_path(uri)
+    if path is not None:
+        with _file_lock(path, what=what, error=error, wait=wait):
+            yield
+    elif uri.startswith(("postgresql", "postgres:")):
+        with _advisory_lock(uri, name, what=what, error=error, hint=hint, wait=wait):
+            yield
+    else:
+        yield
+
+
+@contextlib.contextmanager
+def _file_lock(path: Path, *, what: str, error: type[RepriseError], wait: float) -> Iterator[None]:
+    import fcntl
+
+    lock_path = path.with_name(path.name + ".lock")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle = lock_path.open("a+b")
+    except OSError as exc:
+        raise error(
+            f"cannot create the {what} in {path.parent}: {exc.strerror}",
+            hint=f"make {path.parent} a writable folder, or point the store elsewhere in reprise.toml",
+        ) from exc
+    with handle:
+        deadline = time.monotonic() + wait
+        while True:
+            try:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise error(
+                        f"another process has held {lock_path} for over {wait:.0f} s while creating or migrating "
+                        f"the {what}",
+                        hint="wait for it to finish (or stop it), then run again",
+                    ) from None
+                time.sleep(0.05)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+
+@contextlib.contextmanager
+def _advisory_lock(
+    uri: str, name: str, *, what: str, error: type[RepriseError], hint: str, wait: float
+) -> Iterator[None]:
+    from sqlalchemy import text
+
+    key = int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big") & 0x7FFF_FFFF_FFFF_FFFF
+    engine = _plain_engine(uri, what=what, error=error, hint=hint)
+    try:
+        with _translated(uri, what=what, error=error, hint=hint):
+            conn = engine.connect()
+        with conn:
+            deadline = time.monotonic() + wait
+            while not conn.execute(text("SELECT pg_try_advisory_lock(:key)"), {"key": key}).scalar_one():
+                conn.rollback()
+                if time.monotonic() > deadline:
+                    raise error(
+                        f"another session has held the {name} lock on {redacted(uri)} for over {wait:.0f} s "
+                        f"while creating or migrating the {what}",
+                        hint="wait for it to finish (or stop it), then run again",
+                    )
+                time.sleep(0.1)
+            conn.commit()
+            try:
+                yield
+            finally:
+                with contextlib.suppress(Exception):  # the session's end releases it anyway
+                    conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": key})
+                    conn.commit()
+    finally:
+        engine.dispose()
+
+
+def _plain_engine(uri: str, *, what: str, error: type[RepriseError], hint: str) -> Engine:
+    """An engine without pooling or pragmas, for a few statements on a database Reprise may not own (MLflow's)."""
+    from sqlalchemy import create_engine
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+    from sqlalchemy.pool import NullPool
+
+    try:
+        url = make_url(_normalised(uri))
+        return create_engine(url, poolclass=NullPool, connect_args=_connect_args(url))
+    except (ArgumentError, NoSuchModuleError, ImportError) as exc:
+        raise error(f"cannot open the {what} {redacted(uri)}: {one_line(exc)}", hint=hint) from exc
+
+
+def _connect_args(url: Any) -> dict[str, Any]:
+    if url.get_backend_name() == "postgresql" and "connect_timeout" not in url.query:
+        return {"connect_timeout": CONNECT_TIMEOUT}
+    return {}
+
+
+def _normalised(uri: str) -> str:
+    return "postgresql://" + uri.removeprefix("postgres://") if uri.startswith("postgres://") else uri
+
+
+@contextlib.contextmanager
+def _translated(
+    uri: str, *, what: str = _WHAT, error: type[RepriseError] = StoreError, hint: str = _HINT
+) -> Iterator[None]:
+    """Database errors (unreachable, unreadable, refused) as one-line ``error`` naming the redacted URI."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    try:
+        yield
+    except SQLAlchemyError as exc:
+        raise error(f"cannot open the {what} {redacted(uri)}: {one_line(exc)}", hint=hint) from exc
+
+
 @contextlib.contextmanager
 def _connected(engine: Engine, *, write: bool) -> Iterator[Connection]:
     from sqlalchemy.exc import OperationalError
@@ -120,8 +439,8 @@ def _connected(engine: Engine, *, write: bool) -> Iterator[Connection]:
     try:
         conn = engine.connect()
     except OperationalError as exc:
-        raise ConfigError(
-            f"cannot open the metadata store {redacted(str(engine.url))}: {exc.orig}", hint=_HINT
+        raise StoreError(
+            f"cannot open the metadata store {redacted(str(engine.url))}: {one_line(exc)}", hint=_HINT
         ) from exc
     with conn:
         yield conn.execution_options(reprise_write=write) if write else conn
@@ -132,15 +451,21 @@ def _create(uri: str) -> Engine:
     from sqlalchemy.engine import make_url
     from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
-    if uri.startswith("postgres://"):
-        uri = "postgresql://" + uri.removeprefix("postgres://")
+    uri = _normalised(uri)
     try:
         url = make_url(uri)
     except ArgumentError as exc:
         raise ConfigError(f"store_uri {uri!r} is not a database URI", hint=_HINT) from exc
     if url.get_backend_name() == "sqlite":
         if url.database and url.database != ":memory:":
-            Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+            folder = Path(url.database).parent
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise StoreError(
+                    f"cannot create the metadata store in {folder}: {exc.strerror}",
+                    hint=f"make {folder} a writable folder, or set store_uri in reprise.toml",
+                ) from exc
         engine = create_engine(url, connect_args={"timeout": 30})
         event.listen(engine, "connect", _sqlite_connect)
         event.listen(engine, "begin", _sqlite_begin)
@@ -151,7 +476,7 @@ def _create(uri: str) -> Engine:
         except ImportError as exc:
             raise MissingExtraError("psycopg", "postgres") from exc
     try:
-        return create_engine(url, pool_pre_ping=True)
+        return create_engine(url, pool_pre_ping=True, connect_args=_connect_args(url))
     except (NoSuchModuleError, ImportError) as exc:
         raise ConfigError(f"no database driver for {redacted(uri)}: {exc}", hint=_HINT) from exc
 

@@ -175,7 +175,7 @@ def identical(cli: Cli, project: Project, tmp_path_factory: pytest.TempPathFacto
         cwd=project.root, env=_ENV,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
-    assert done.stderr.rstrip().endswith("identical")
+    assert done.stderr.rstrip().splitlines()[-1] == "identical (3 metrics, 1 output, 1 prediction set compared)"
     return _json(done), html
 
 
@@ -187,7 +187,7 @@ def test_a_run_from_a_dirty_tree_reproduces_identically_in_isolation(
     assert result["mode"] == "isolated"
     assert result["patch_applied"] is True
     assert result["environment"]["pins"] > 100
-    assert result["data"] == {**result["data"], "files": 1, "in_checkout": 1, "verified": True}  # dvc checkout
+    assert result["data"] == {**result["data"], "files": 1, "in_checkout": 0, "from_cache": 1, "verified": True}
     metrics = {m["name"]: m["status"] for m in result["comparison"]["metrics"]}
     assert metrics == {"coef0": "identical", "rmse": "identical", "six_patch": "identical"}
     assert result["comparison"]["predictions"]["status"] == "identical"
@@ -225,7 +225,9 @@ def test_another_package_version_gives_a_verdict_naming_it_first(cli: Cli, proje
     deltas = {m["name"]: m for m in result["comparison"]["metrics"]}
     assert deltas["six_patch"]["status"] == "different"
     assert deltas["rmse"]["status"] == "identical"
-    assert "different: package six 1.17.0 -> 1.17.1" in done.stderr
+    assert first["evidence"][0] == "asked for by --with (a what-if, not a drift)"
+    assert f"different with six @ {wheel.as_uri()} (what-if) (" in done.stderr
+    assert "compared): package six 1.17.0 -> 1.17.1" in done.stderr
 
 
 def test_the_audit_flags_the_unseeded_stage_and_reproduce_calls_it_nondeterministic(

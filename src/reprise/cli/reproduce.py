@@ -56,6 +56,10 @@ def reproduce(
         list[str] | None,
         typer.Option("--with", help="Replace a recorded pin, e.g. --with numpy==2.3.5 (a what-if; repeatable)."),
     ] = None,
+    env: Annotated[
+        list[str] | None,
+        typer.Option("--env", help="Set an environment variable over the recorded one, e.g. --env OMP_NUM_THREADS=2."),
+    ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Do not show the re-run's own output.")] = False,
     report: ReportOption = None,
     html: HtmlOption = None,
@@ -82,13 +86,16 @@ def reproduce(
         in_place=in_place,
         tolerance=_tolerance(tolerance, rtol),
         packages=packages or (),
+        env=_assignments(env or []),
         echo=not quiet,
         on_step=say,
     )
     _write(result, report, html)
     emit(result.model_dump(mode="json"), as_json=json_output, render=lambda: _render_reproduction(result))
     if json_output:
-        say(result.headline)
+        from rich.markup import escape
+
+        say(escape(result.headline))
     if not result.verdict.ok:
         raise typer.Exit(_UNVERIFIED if result.verdict.value == "unverified" else 1)
 
@@ -212,6 +219,18 @@ def _are_stages(args: list[str], root: Path) -> bool:
     return shutil.which(args[0]) is None and not Path(args[0]).exists()
 
 
+def _assignments(values: list[str]) -> dict[str, str]:
+    from reprise.errors import ConfigError
+
+    pairs = {}
+    for value in values:
+        name, sep, setting = value.partition("=")
+        if not sep or not name.strip():
+            raise ConfigError(f"--env {value!r} is not NAME=VALUE", hint="e.g. --env OMP_NUM_THREADS=2")
+        pairs[name.strip()] = setting
+    return pairs
+
+
 def _tolerance(atol: float, rtol: float) -> Tolerance:
     from reprise.reproduce.compare import Tolerance
 
@@ -266,10 +285,11 @@ def _metric_rows(table: Any, metrics: tuple[MetricDelta, ...], *, only_changed: 
 
 
 def _render_reproduction(result: Reproduction) -> None:
+    from rich.markup import escape
 
     comparison = result.comparison
     colour = "green" if result.verdict.value == "identical" else "yellow" if result.verdict.ok else "red"
-    say(f"[bold {colour}]{result.headline}[/bold {colour}]")
+    say(f"[bold {colour}]{escape(result.headline)}[/bold {colour}]")
     say(f"original run {result.original_run_id} → reproduction run {result.reproduction_run_id}")
     changed = [m for m in comparison.metrics if m.status != "identical"]
     if result.verdict.value == "identical":

@@ -81,6 +81,7 @@ def child_env(
     bin_dir: Path,
     venv: Path | None,
     environ: Mapping[str, str] | None = None,
+    overrides: Mapping[str, str] | None = None,
 ) -> dict[str, str]:
     """The re-run's environment: the current one with the recorded variables restored and the logging redirected.
 
@@ -92,6 +93,7 @@ def child_env(
         bin_dir: Put first on ``PATH`` (the venv's ``bin``, or the current interpreter's).
         venv: The reproduction's venv, if any.
         environ: The environment to start from (default: ``os.environ``).
+        overrides: Variables set over the recorded ones (a what-if, e.g. ``OMP_NUM_THREADS``).
     """
     env = dict(os.environ if environ is None else environ)
     recorded = record.environment.env_vars
@@ -103,6 +105,7 @@ def child_env(
         # A redacted value stays whatever this environment has: the secret itself was never recorded.
         if value != REDACTED and name not in INCIDENTAL_ENV_VARS:
             env[name] = value
+    env.update(overrides or {})
     env.pop("MLFLOW_EXPERIMENT_ID", None)
     env.update(
         MLFLOW_RUN_ID=parent_run_id,

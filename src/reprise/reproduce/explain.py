@@ -380,20 +380,18 @@ def _portable_command(record: RunRecord) -> list[str] | None:
 def _environment_causes(diff: EnvironmentDiff, notes: Sequence[str], what_if: Sequence[str] = ()) -> list[Cause]:
     causes: list[Cause] = []
     packages: list[Cause] = []
-    asked = {_canonical_name(pin.split("==", 1)[0]) for pin in what_if}
+    asked = {_canonical_name(re.split(r"[\s@=<>!~;\[]", pin.strip(), maxsplit=1)[0]) for pin in what_if}
     for change in diff.packages_changed:
         old, new = change.old, change.new
         if old.version == new.version and _is_local(old.source) and _is_local(new.source):
             continue  # the same package installed from another folder (the reproduction's worktree): where, not what
         title = f"package {change.name} {old.version} -> {new.version}"
-        if _canonical_name(change.name) in asked:
-            title += " (the what-if asked for it: --with)"
+        what = ("asked for by --with (a what-if, not a drift)",) if _canonical_name(change.name) in asked else ()
         if old.version == new.version:
             where = f"{new.source or 'the index'} instead of {old.source or 'the index'}"
             title = f"package {change.name} {old.version}: installed from {where}"
-        packages.append(
-            _package_cause(change.name, title, (f"original: {old.requirement()}", f"re-run: {new.requirement()}"))
-        )
+        pair = (*what, f"original: {old.requirement()}", f"re-run: {new.requirement()}")
+        packages.append(_package_cause(change.name, title, pair))
     for package in diff.packages_removed:
         packages.append(
             _package_cause(

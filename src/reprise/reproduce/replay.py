@@ -22,6 +22,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
@@ -36,7 +37,7 @@ from reprise.reproduce.compare import Comparison, Tolerance, Verdict
 from reprise.reproduce.explain import Explanation
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Sequence
+    from collections.abc import Callable, Mapping, Sequence
 
     from reprise.config import Settings
     from reprise.reproduce._bytecode import BytecodeFill
@@ -78,7 +79,8 @@ class Reproduction(BaseModel):
         commit: The commit checked out.
         patch_applied: The recorded uncommitted change was applied.
         command: The command line of the re-run.
-        what_if: The pins that replaced recorded ones (``--with``): a what-if, not a drift.
+        what_if: The pins and environment variables that replaced recorded ones (``--with``, ``--env``): a what-if,
+            not a drift.
         workdir: The kept worktree/venv folder (``--keep``), else None.
         log_tail: The last lines of the re-run's output.
         timings: Per-step wall times.
@@ -115,13 +117,13 @@ class Reproduction(BaseModel):
             text += f" with {', '.join(self.what_if)} (what-if)"
         if self.nondeterministic:
             text += " (nondeterministic)"
+        if self.verdict in (Verdict.IDENTICAL, Verdict.WITHIN_TOLERANCE, Verdict.DIFFERENT):
+            text += f" ({self.comparison.evidence_summary} compared)"
         first = self.explanation.first
         if self.verdict is Verdict.UNVERIFIED:
             text += f": {self.explanation.summary}"
         elif self.verdict is not Verdict.IDENTICAL and first is not None:
             text += f": {first.title}"
-        if self.verdict in (Verdict.IDENTICAL, Verdict.WITHIN_TOLERANCE, Verdict.DIFFERENT):
-            text += f" [compared: {self.comparison.evidence_summary}]"
         return text
 
 
@@ -134,6 +136,7 @@ def reproduce_run(
     in_place: bool = False,
     tolerance: Tolerance | None = None,
     packages: Sequence[str] = (),
+    env: Mapping[str, str] | None = None,
     echo: bool = False,
     on_step: Callable[[str], None] | None = None,
 ) -> Reproduction:
@@ -146,7 +149,8 @@ def reproduce_run(
         keep: Keep the worktree and the venv afterwards.
         in_place: Use the current checkout and interpreter instead of a worktree and a fresh venv.
         tolerance: Numeric tolerance (default ``atol=1e-6``).
-        packages: ``name==version`` pins that replace recorded ones (a what-if reproduction).
+        packages: ``name==version`` pins that replace recorded ones (a what-if reproduction; not in place).
+        env: Environment variables that replace recorded ones, e.g. ``{"OMP_NUM_THREADS": "2"}`` (a what-if).
         echo: Copy the re-run's output to stderr as it comes.
         on_step: Called with one line as each step ends.
 
@@ -176,7 +180,7 @@ def reproduce_run(
         else:
             base = _make_base(workdir, resolved.run.run_id)
             stage = _Isolated(resolved, settings, say, clock, base, packages)
-        what_if = tuple(packages) if not in_place else ()
+        what_if = _WhatIf(packages=() if in_place else tuple(packages), env=dict(env or {}))
         result = _run_and_compare(resolved, settings, stage, clock, tolerance or Tolerance(), echo, say, keep, what_if)
     finally:
         if stage is not None and stage.bytecode is not None:
@@ -190,6 +194,18 @@ def reproduce_run(
             update={"timings": result.timings.model_copy(update={"cleanup": cleanup, "total": total})}
         )
     return result
+
+
+@dataclass(frozen=True)
+class _WhatIf:
+    """What the reproduction was asked to change: pins and environment variables."""
+
+    packages: tuple[str, ...] = ()
+    env: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        return (*self.packages, *(f"{name}={value}" for name, value in sorted(self.env.items())))
 
 
 class _Clock:
@@ -303,7 +319,7 @@ def _run_and_compare(
     echo: bool,
     say: Callable[[str], None],
     keep: bool,
-    what_if: tuple[str, ...],
+    what_if: _WhatIf,
 ) -> Reproduction:
     from reprise.reproduce._execute import child_env, execute, replay_argv
     from reprise.tracking import records
@@ -326,6 +342,7 @@ def _run_and_compare(
             parent_run_id=parent,
             bin_dir=Path(stage.python).parent,
             venv=stage.venv,
+            overrides=what_if.env,
         )
         log = stage.log_dir / f"reproduce-{parent}.log"
         say(f"re-running: {' '.join(record.code.command or [])}")
@@ -367,7 +384,7 @@ def _compare(
     tail: list[str],
     tolerance: Tolerance,
     argv: list[str],
-    what_if: tuple[str, ...],
+    what_if: _WhatIf,
 ) -> Reproduction:
     from reprise.capture.environment import diff_environments
     from reprise.reproduce._data import original_output_reader, reproduced_output_reader
@@ -424,7 +441,7 @@ def _compare(
         reproduced_params=new_run.params,
         notes=stage.environment.notes,
         log_tail=tail,
-        what_if=what_if,
+        what_if=what_if.labels,
     )
     return Reproduction(
         original_run_id=run.run_id,
@@ -440,7 +457,7 @@ def _compare(
         commit=record.code.git.commit,
         patch_applied=stage.patch_applied,
         command=tuple(argv),
-        what_if=what_if,
+        what_if=what_if.labels,
         log_tail=tuple(tail),
         original_seconds=_seconds(record.started_at, record.ended_at),
     )

@@ -317,16 +317,17 @@ def _call(argv: Sequence[str], env: Mapping[str, str]) -> tuple[int, bytes, int 
     kept = bytearray()
     out = sys.stdout.buffer if hasattr(sys.stdout, "buffer") else None
     try:
-        assert child.stdout is not None
-        while chunk := child.stdout.read1(65536):
-            if len(kept) < _STDOUT_BYTES:
-                kept += chunk[: _STDOUT_BYTES - len(kept)]
-            if out is not None:
-                out.write(chunk)
-                out.flush()
-            else:
-                sys.stdout.write(chunk.decode(errors="replace"))
-        code = child.wait()
+        with child:  # closes the pipe and waits
+            assert child.stdout is not None
+            while chunk := os.read(child.stdout.fileno(), 65536):
+                if len(kept) < _STDOUT_BYTES:
+                    kept += chunk[: _STDOUT_BYTES - len(kept)]
+                if out is not None:
+                    out.write(chunk)
+                    out.flush()
+                else:
+                    sys.stdout.write(chunk.decode(errors="replace"))
+        code = child.returncode
     finally:
         for sig, handler in handlers.items():
             signal.signal(sig, handler)
@@ -343,7 +344,7 @@ class _StdoutTee:
 
     def __enter__(self) -> _StdoutTee:
         self._stream = sys.stdout
-        sys.stdout = self  # type: ignore[assignment]
+        sys.stdout = self
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -210,7 +210,7 @@ _TOKEN_PATTERNS: Final[tuple[tuple[str, re.Pattern[str]], ...]] = (
     ("JWT", re.compile(r"(?<![A-Za-z0-9_\-])eyJ[A-Za-z0-9_\-]{10,}\.eyJ[A-Za-z0-9_\-]{10,}\.[A-Za-z0-9_\-]*")),
     (
         "GCP service-account key",
-        re.compile(r"\"private_key\"\s*:\s*\"(?P<secret>[^\"]{8,})\"|\"type\"\s*:\s*\"(?P<sa>service_account)\""),
+        re.compile(r"\"private_key\"\s*:\s*\"(?P<secret>[^\"\n]{8,})\"|\"type\"\s*:\s*\"(?P<sa>service_account)\""),
     ),
 )
 

@@ -1,7 +1,9 @@
-"""Making a folder a Reprise project: git, DVC, ``reprise.toml`` and a git-ignored ``.reprise/``.
+"""Making a folder a Reprise project: git, DVC, ``reprise.toml``, a git-ignored ``.reprise/`` and (asked) its stores.
 
 ``init_project`` is idempotent: it does only what is missing, touches nothing it does not own, and reports each
-action it took.
+action it took. With ``create_stores=True`` (what ``reprise init`` does) it also creates and migrates the MLflow
+tracking store and the metadata store, each under its inter-process lock, so the first commands of a new project do
+not race to create them (they would manage anyway: every first use in a process does the same under the same lock).
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from pathlib import Path
 from reprise._canonical import write_atomic
 from reprise.config import CONFIG_FILE, STATE_DIR, find_project
 from reprise.data.dvc import init_dvc, is_dvc_repo
-from reprise.errors import CaptureError, ConfigError, NotAProjectError
+from reprise.errors import CaptureError, ConfigError, NotAProjectError, RepriseError
 
 __all__ = ["InitReport", "init_project"]
 
@@ -51,23 +53,55 @@ class InitReport:
     actions: list[str] = field(default_factory=list)
 
 
-def init_project(directory: Path) -> InitReport:
+def init_project(directory: Path, *, create_stores: bool = False) -> InitReport:
     """Make ``directory`` a Reprise project, doing only what is missing.
 
     Args:
         directory: The folder to initialise; created if absent.
+        create_stores: Also create (or repair) the tracking and metadata stores the settings point at.
 
     Returns:
         The actions taken.
 
     Raises:
         CaptureError: git is not installed or ``git init`` failed.
-        ConfigError: ``directory`` is a file.
+        ConfigError: ``directory`` is a file, or it (or a file in it) cannot be created or written.
         DataError: ``dvc init`` failed.
+        StoreError: ``create_stores`` and the metadata store cannot be created or reached.
+        TrackingError: ``create_stores`` and the tracking store cannot be created or reached.
+
+    Example:
+        >>> init_project(Path("my-project"), create_stores=True).actions   # doctest: +SKIP
+        ['created /abs/my-project', 'initialised a git repository', ...]
     """
     root = directory.resolve()
     if root.exists() and not root.is_dir():
         raise ConfigError(f"{directory} is a file, not a folder", hint="reprise init <folder>")
+    try:
+        report = _init(root)
+    except RepriseError:
+        raise
+    except OSError as exc:
+        where = exc.filename or root
+        raise ConfigError(
+            f"cannot create the project in {directory}: {exc.strerror} ({where})",
+            hint="pick a folder you can write: reprise init <folder>",
+        ) from exc
+    if create_stores:
+        report.actions.extend(_create_stores(root))
+    return report
+
+
+def _create_stores(root: Path) -> list[str]:
+    from reprise.config import load_settings
+    from reprise.store.db import prepare_store
+    from reprise.tracking._client import prepare_tracking_store
+
+    settings = load_settings(root)
+    return [*prepare_tracking_store(settings), *prepare_store(settings)]
+
+
+def _init(root: Path) -> InitReport:
     actions: list[str] = []
     if not root.exists():
         root.mkdir(parents=True)

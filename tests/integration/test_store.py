@@ -135,7 +135,8 @@ def test_a_schema_newer_than_this_reprise_is_refused(store_url: str) -> None:
 
 
 def test_an_unreachable_store_is_a_store_error_naming_the_redacted_uri() -> None:
-    with pytest.raises(StoreError, match=r"cannot open the metadata store postgresql://u:\*\*\*@127\.0\.0\.1:1/x") as caught:
+    expected = r"cannot open the metadata store postgresql://u:\*\*\*@127\.0\.0\.1:1/x"
+    with pytest.raises(StoreError, match=expected) as caught:
         db.open_store("postgresql://u:secret@127.0.0.1:1/x?connect_timeout=2")
     assert "\n" not in caught.value.message
     assert "secret" not in str(caught.value)

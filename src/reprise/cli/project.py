@@ -16,13 +16,13 @@ def init(
     directory: Annotated[Path, typer.Argument(help="Folder to make a project (created if missing).")] = Path(),
     json_output: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
-    """Make DIRECTORY a Reprise project: git init, dvc init, reprise.toml, git-ignored .reprise/.
+    """Make DIRECTORY a Reprise project: git init, dvc init, reprise.toml, git-ignored .reprise/ and its stores.
 
     Safe to run again: it only does what is missing and says what it did.
     """
     from reprise.project import init_project
 
-    report = init_project(directory)
+    report = init_project(directory, create_stores=True)
     data = {"project_dir": str(report.project_dir), "actions": report.actions}
 
     def render() -> None:

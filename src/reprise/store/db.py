@@ -41,6 +41,7 @@ __all__ = [
     "dispose_engines",
     "one_line",
     "open_store",
+    "prepare_store",
     "reading",
     "redacted",
     "sqlite_path",
@@ -53,6 +54,7 @@ CONNECT_TIMEOUT: Final = 10
 LOCK_WAIT: Final = 300
 
 _ENGINES: dict[str, Engine] = {}
+_APPLIED: dict[str, list[int]] = {}
 _LOCK = threading.Lock()
 _HINT = "check store_uri in reprise.toml (or REPRISE_STORE_URI)"
 _WHAT = "metadata store"
@@ -87,12 +89,32 @@ def open_store(settings: Settings | str) -> Engine:
             lock = database_lock(uri, "reprise-store") if path is not None else contextlib.nullcontext()
             try:
                 with lock, _translated(uri):
-                    upgrade(engine)
+                    _APPLIED[uri] = upgrade(engine)
             except RepriseError:
                 engine.dispose()
                 raise
             _ENGINES[uri] = engine
         return engine
+
+
+def prepare_store(settings: Settings) -> list[str]:
+    """Create or migrate the project's metadata store now (``reprise init``), rather than on first use.
+
+    Args:
+        settings: Project settings (their ``store_uri``).
+
+    Returns:
+        What was done, one line (empty when this process had opened the store already or it was at head).
+
+    Raises:
+        ConfigError: The URI is malformed, or the store's schema is newer than this Reprise.
+        StoreError: The database cannot be reached, read or created, or its file is damaged.
+    """
+    open_store(settings)
+    applied = _APPLIED.pop(settings.store_uri, [])
+    if not applied:
+        return []
+    return [f"created the metadata store {redacted(settings.store_uri)} (schema version {applied[-1]})"]
 
 
 def dispose_engines() -> None:

@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import http.client
+import logging
 import os
 import re
 import shutil
@@ -72,6 +73,7 @@ _SQL_BACKENDS: Final = ("sqlite", "postgresql", "postgres", "mysql", "mssql")
 _USER_TABLES: Final = ("experiments", "runs", "registered_models", "logged_models", "trace_info")
 _READY: set[str] = set()
 _READY_LOCK = threading.Lock()
+_LOG = logging.getLogger("reprise.tracking")
 
 
 def client_for(settings: Settings) -> MlflowClient:
@@ -156,6 +158,9 @@ def _prepare_database(uri: str, artifact_location: str, config: str) -> list[str
         if state.alembic_revisions == (head,) and expected <= state.tables:
             return []
         done = _migrate(uri, path, state, head)
+        for line in done:
+            if not line.startswith("created"):
+                _LOG.warning("%s", line)  # a repair the user should know about (stderr, one line)
         try:
             from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
 
@@ -206,7 +211,8 @@ def _migrate(uri: str, path: Path | None, state: DatabaseState, head: str) -> li
     raise TrackingError(
         f"the tracking store {shown} is half-migrated (schema {found}, MLflow {mlflow.__version__} needs {head}) "
         f"and upgrading it failed: {_reason(failure)}{where}",
-        hint=f"back it up, then run `mlflow db upgrade {shown}`",
+        hint=f"run `mlflow db upgrade {shown}` on a copy to see what is wrong, or move the database aside to start "
+        "an empty store",
     ) from failure
 
 

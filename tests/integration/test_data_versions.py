@@ -61,7 +61,10 @@ def test_a_file_version_round_trips_through_dvc(tmp_project: Path) -> None:
     ]
     assert len({v.version_id for v in listed}) == 2
     path.write_text("scribbled over\n")
-    assert reprise.checkout_data("train-v1").name == "train-v1"
+    with pytest.raises(DataError, match=r"data/train\.csv has local changes .* pass --force"):
+        reprise.checkout_data("train-v1")
+    assert path.read_text() == "scribbled over\n"
+    assert reprise.checkout_data("train-v1", force=True).name == "train-v1"
     assert path.read_bytes() == original
     reprise.checkout_data("train-v2")
     assert path.read_bytes() == changed
@@ -83,7 +86,9 @@ def test_a_folder_version_round_trips_and_verifies(tmp_project: Path) -> None:
     assert not result.ok
     assert result.validation.missing == ("class1/img1.bin",)
     assert [m.path for m in result.validation.mismatched] == ["class0/img0.bin"]
-    reprise.checkout_data("images-v1")
+    with pytest.raises(DataError, match="local changes"):
+        reprise.checkout_data("images-v1")
+    reprise.checkout_data("images-v1", force=True)
     assert {p.relative_to(folder).as_posix(): p.read_bytes() for p in folder.rglob("*") if p.is_file()} == payloads
     assert all(r.ok for r in reprise.verify_data())
 
@@ -152,7 +157,7 @@ def test_checkout_fetches_from_the_dvc_remote_when_the_cache_lost_the_bytes(tmp_
         subprocess.run([dvc, *args], cwd=tmp_project, env={**os.environ, "DVC_NO_ANALYTICS": "1"}, check=True)
     _write_csv(tmp_project / "data" / "a.csv", 80, shift=3)
     shutil.rmtree(tmp_project / ".dvc" / "cache")
-    reprise.checkout_data("a1")
+    reprise.checkout_data("a1", force=True)
     assert (tmp_project / "data" / "a.csv").read_bytes() == original
 
 
@@ -229,7 +234,7 @@ def test_versions_live_in_postgres_when_the_store_uri_says_so(
         monkeypatch.setenv("REPRISE_STORE_URI", postgres_url.rsplit("/", 1)[0] + f"/{name}")
         original = _write_csv(tmp_project / "a.csv", 5)
         reprise.version_data("a.csv", version_name="pg-1")
-        (tmp_project / "a.csv").write_text("gone\n")
+        (tmp_project / "a.csv").unlink()
         reprise.checkout_data("pg-1")
         assert (tmp_project / "a.csv").read_bytes() == original
         assert not (tmp_project / ".reprise" / "reprise.db").exists()

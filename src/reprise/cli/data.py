@@ -156,12 +156,18 @@ def list_(
 def checkout(
     ctx: typer.Context,
     name: Annotated[str, typer.Argument(help="The version to restore.")],
+    force: Annotated[
+        bool, typer.Option("--force", "-f", help="Overwrite local changes (bytes in no stored version).")
+    ] = False,
     json_output: _JSON = False,
 ) -> None:
-    """Restore exactly the bytes of version NAME into the work tree (from the DVC cache or remote) and verify them."""
+    """Restore exactly the bytes of version NAME into the work tree (from the DVC cache or remote) and verify them.
+
+    Refuses (exit 1) when the path holds local changes that no stored version has, unless --force.
+    """
     from reprise.data.versions import checkout_data
 
-    restored = checkout_data(name, settings=settings_for(ctx))
+    restored = checkout_data(name, force=force, settings=settings_for(ctx))
     emit(
         restored.model_dump(mode="json"),
         as_json=json_output,

@@ -6,7 +6,9 @@ system calls.
 
 from __future__ import annotations
 
+import errno
 import os
+import stat as stat_module
 from fnmatch import fnmatchcase
 from operator import itemgetter
 from typing import TYPE_CHECKING
@@ -18,7 +20,14 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
     from pathlib import Path
 
-__all__ = ["collect", "matches_any"]
+__all__ = ["check_regular", "collect", "matches_any"]
+
+_KINDS = {
+    stat_module.S_IFIFO: "a FIFO (named pipe)",
+    stat_module.S_IFSOCK: "a socket",
+    stat_module.S_IFCHR: "a character device",
+    stat_module.S_IFBLK: "a block device",
+}
 
 
 def collect(
@@ -36,7 +45,7 @@ def collect(
         The selected files.
 
     Raises:
-        DataError: A folder cannot be listed.
+        DataError: A folder cannot be listed, or a FIFO, socket, device or symlink loop is selected (never opened).
     """
     found: list[tuple[str, FileStat]] = []
     make = tuple.__new__  # FileStat's generated __new__ is Python code; this is the same tuple, built in C
@@ -44,7 +53,7 @@ def collect(
     for name in declared:
         start = os.path.normpath(os.path.join(root, name))  # noqa: PTH118
         rel_start = os.path.relpath(start, root).replace(os.sep, "/")
-        if os.path.isfile(start):  # noqa: PTH113
+        if _regular_or_dir(start) == "file":
             found.append((rel_start, FileStat.of(start)))
             continue
         stack = [(start, "" if rel_start == "." else rel_start + "/")]
@@ -61,14 +70,14 @@ def collect(
                 if entry.is_dir(follow_symlinks=False):
                     if not (exclude and matches_any(rel, exclude)):
                         stack.append((entry.path, rel + "/"))
-                elif entry.is_file() and not (include and not matches_any(rel, include)):
-                    if exclude and matches_any(rel, exclude):
-                        continue
-                    st = entry.stat()
-                    stat = make(
-                        FileStat, (entry.path, st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_mode)
-                    )
-                    found.append((rel, stat))
+                    continue
+                if (include and not matches_any(rel, include)) or (exclude and matches_any(rel, exclude)):
+                    continue
+                if not _is_regular(entry):
+                    continue
+                st = entry.stat()
+                stat = make(FileStat, (entry.path, st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_mode))
+                found.append((rel, stat))
     if len(declared) > 1:  # declared paths may overlap ("data" and "data/train.csv")
         found = list(dict(found).items())
     found.sort(key=itemgetter(0))
@@ -95,3 +104,60 @@ def matches_any(rel: str, patterns: Sequence[str]) -> bool:
         elif fnmatchcase(rel, pattern) or fnmatchcase(rel, pattern.replace("**/", "")):
             return True
     return False
+
+
+def check_regular(path: str, mode: int) -> None:
+    """Refuse anything but a regular file (``mode`` from ``stat``/``fstat``): a FIFO, socket or device.
+
+    Args:
+        path: The path, for the message.
+        mode: Its ``st_mode``.
+
+    Raises:
+        DataError: ``path`` is not a regular file.
+    """
+    if not stat_module.S_ISREG(mode):
+        kind = _KINDS.get(stat_module.S_IFMT(mode), "not a regular file")
+        raise DataError(
+            f"{path} is {kind}: Reprise hashes and versions regular files only, and never opens it",
+            hint=f"move {path} out of the data folder (or --exclude it from a manifest)",
+        )
+
+
+def _is_regular(entry: os.DirEntry[str]) -> bool:
+    """Whether a listed entry (not a folder) is a regular file, or a symlink to one.
+
+    A FIFO, socket, device or symlink loop is refused, never opened (opening a FIFO blocks a reader forever); a
+    dangling symlink or a symlink to a folder is skipped.
+
+    Raises:
+        DataError: The entry is a FIFO, socket, device or symlink loop.
+    """
+    try:
+        if entry.is_file():
+            return True
+    except OSError:  # a symlink loop: stat follows it until ELOOP
+        pass
+    _regular_or_dir(entry.path)
+    return False
+
+
+def _regular_or_dir(path: str) -> str:
+    """``file``, ``dir`` or ``missing`` (also a dangling symlink) for ``path``, following symlinks.
+
+    Raises:
+        DataError: ``path`` is a symlink loop, or a FIFO, socket or device.
+    """
+    try:
+        mode = os.stat(path).st_mode  # noqa: PTH116
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise DataError(
+                f"{path} is a symlink loop (it points back at itself)",
+                hint=f"remove or fix the link: ls -l {path}",
+            ) from exc
+        return "missing"
+    if stat_module.S_ISDIR(mode):
+        return "dir"
+    check_regular(path, mode)
+    return "file"

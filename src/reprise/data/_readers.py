@@ -12,6 +12,7 @@ import hashlib
 import io
 import os
 import queue
+import stat
 import threading
 
 from reprise.errors import DataError
@@ -33,7 +34,9 @@ CHUNK: Final = 4 << 20
 #: Files at least this big are hashed through the threaded pipeline; smaller ones in one read.
 BIG: Final = 16 << 20
 
-_OPEN_FLAGS: Final = os.O_RDONLY | getattr(os, "O_BINARY", 0)
+#: O_NONBLOCK: opening a FIFO that replaced a file since it was listed must not block; reads of regular files
+#: ignore the flag, and anything else is refused right after the open (fstat), before a byte is read.
+_OPEN_FLAGS: Final = os.O_RDONLY | getattr(os, "O_BINARY", 0) | getattr(os, "O_NONBLOCK", 0)
 _THREAD = threading.local()
 
 
@@ -107,6 +110,11 @@ def _hash(
         hint = f"check that {path} exists and is readable"
         raise DataError(f"cannot read {path}: {exc.strerror}", hint=hint) from exc
     try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise DataError(
+                f"{path} is not a regular file (a FIFO, socket or device): Reprise never reads one",
+                hint=f"move {path} out of the data folder",
+            )
         if size >= BIG:
             return _hash_pipelined(fd, names)
         hashers = [make() for make in makers]

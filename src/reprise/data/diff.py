@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 from pydantic import BaseModel, ConfigDict
 
 from reprise.config import load_settings
+from reprise.data._paths import inside
 from reprise.data.checks import ManifestDiff
 from reprise.data.dvc import cache_files
 from reprise.data.hashing import DEFAULT_ALGORITHMS
@@ -137,7 +138,7 @@ def _worktree_of(side: _Side, name: str, settings: Settings) -> _Side:
             f"{name} is a path: give a second side to compare with", hint=f"reprise data diff VERSION {name}"
         )
     path = get_data_version(name, settings=settings).file_path
-    target = settings.project_dir / path
+    target = inside(settings.project_dir, path, what=f"data version {name}: path")
     if not target.exists():
         return _Side(label=f"{path} (work tree)", manifest=_empty_like(side.manifest), base=target.parent)
     manifest = Manifest.generate(target, side.manifest.algorithms)

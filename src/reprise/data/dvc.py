@@ -2,6 +2,11 @@
 
 DVC errors are wrapped into :class:`reprise.errors.DataError` here, at the boundary (:func:`_repo`): one line,
 DVC's first, and a hint.
+
+Two safety rules hold here. ``add_path`` never lets DVC remove or replace the user's file: the bytes are put in
+the cache first (:mod:`reprise.data._cachefiles`) and DVC runs without relinking the work tree. ``restore_output``
+checks that a ``.dvc`` text from the metadata store (data, possibly crafted) names only the expected path inside the
+project, and that a folder's listing in the cache names only paths inside that folder, before DVC writes anything.
 """
 
 from __future__ import annotations
@@ -15,6 +20,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from reprise._canonical import write_atomic
 from reprise._offline import ensure_offline
+from reprise.data._cachefiles import MD5, clean_orphans, put_object
+from reprise.data._paths import inside
 from reprise.errors import DataError
 
 if TYPE_CHECKING:
@@ -93,25 +100,37 @@ def init_dvc(root: Path, *, subdir: bool) -> None:
         ) from exc
 
 
-def add_path(root: Path, path: Path) -> DvcOutput:
-    """``dvc add`` one file or folder of the DVC repository at ``root``.
+def add_path(root: Path, path: Path, objects: Iterable[tuple[Path, str]] = ()) -> DvcOutput:
+    """``dvc add`` one file or folder of the DVC repository at ``root``, never moving or removing the user's files.
+
+    Each of ``objects`` is first copied into the cache (temporary name, md5 checked, rename), so DVC finds the bytes
+    there and copies nothing; DVC then runs without relinking, so the work tree is left exactly as it was. A process
+    killed at any point leaves the user's files in place; a temporary copy it left in the cache is removed by the
+    next call.
 
     Args:
         root: The DVC repository (the project root).
         path: The file or folder, inside ``root``.
+        objects: ``(file, md5)`` of every file under ``path`` (from its manifest).
 
     Returns:
         What DVC recorded.
 
     Raises:
+        HashMismatchError: A file changed since its md5 was taken.
         DataError: DVC refused (the path is tracked by git, inside another output, outside the repo...).
     """
     rel = path.relative_to(root) if path.is_relative_to(root) else path
     with _repo(root, f"dvc add {rel} failed", f"run `dvc add -v {rel}` to see why") as repo:
         from dvc.output import OutputAlreadyTrackedError
 
+        cache = repo.cache.local
+        clean_orphans(Path(cache.path))
+        for source, md5 in objects:
+            put_object(Path(cache.oid_to_path(_check_oid(md5, str(source)))), source, md5)
         try:
-            stages = _quietly(lambda: repo.add([str(path)]))
+            # relink=False: DVC's relink removes the work-tree file and copies it back from the cache.
+            stages = _quietly(lambda: repo.add([str(path)], relink=False))
         except OutputAlreadyTrackedError as exc:
             hint = f"git rm -r --cached {rel} && git commit -m 'stop tracking {rel}', then version it again"
             message = f"{rel} is tracked by git; DVC can only version files git does not track"
@@ -128,28 +147,41 @@ def add_path(root: Path, path: Path) -> DvcOutput:
     )
 
 
-def restore_output(root: Path, dvc_file: Path, text: str) -> None:
+def restore_output(root: Path, dvc_file: Path, text: str, *, target: Path) -> None:
     """Write ``dvc_file`` with ``text`` and check its output out of the DVC cache (fetching it if missing).
 
-    Modified files in the work tree are overwritten: the point is to get exactly the recorded bytes back.
+    ``text`` comes from the metadata store, so it is checked first: it must describe one output, ``target``, by a
+    well-formed md5; a folder's listing must name only paths inside it. Modified files in the work tree are
+    overwritten: the caller decides whether that is allowed.
 
     Args:
         root: The DVC repository.
-        dvc_file: Where the ``.dvc`` file goes.
+        dvc_file: Where the ``.dvc`` file goes (inside ``root``).
         text: The ``.dvc`` file's content, as ``dvc add`` wrote it.
+        target: The file or folder the version records (inside ``root``); the only path DVC may write.
 
     Raises:
-        DataError: The bytes are neither in the cache nor on a remote.
+        DataError: ``text`` names another path or a malformed md5, a folder listing points outside the folder, or
+            the bytes are neither in the cache nor on a remote.
     """
-    write_atomic(dvc_file, text)
+    what = f"{dvc_file.name}: output"
+    root = root.resolve()
+    dvc_file = inside(root, dvc_file, what=f"{dvc_file.name}: .dvc file")
+    target = inside(root, target, what=what)
+    md5 = _check_dvc_text(dvc_file, text, target)
     failed = f"cannot restore {dvc_file.name}: the data is not in the DVC cache and no remote has it"
     with _repo(root, failed, "dvc remote add -d <name> <url> && dvc push (on the machine that has the data)") as repo:
         from dvc.exceptions import CheckoutError
 
+        cache = repo.cache.local
+        clean_orphans(Path(cache.path))
+        write_atomic(dvc_file, text)
+        _check_listing(Path(cache.oid_to_path(md5)), target)
         try:
             _quietly(lambda: repo.checkout(targets=[str(dvc_file)], force=True))
         except CheckoutError:
             _quietly(lambda: repo.fetch(targets=[str(dvc_file)]))
+            _check_listing(Path(cache.oid_to_path(md5)), target)
             _quietly(lambda: repo.checkout(targets=[str(dvc_file)], force=True))
 
 
@@ -162,9 +194,13 @@ def cache_files(root: Path, md5s: Iterable[str]) -> dict[str, Path]:
 
     Returns:
         ``{md5: cache file}`` for the hashes found.
+
+    Raises:
+        DataError: A hash is not an md5 (a crafted record must not point the cache elsewhere).
     """
+    wanted = {_check_oid(md5, "a manifest entry") for md5 in md5s}
     with _repo(root) as repo:
-        paths = {md5: Path(repo.cache.local.oid_to_path(md5)) for md5 in set(md5s)}
+        paths = {md5: Path(repo.cache.local.oid_to_path(md5)) for md5 in wanted}
     return {md5: path for md5, path in paths.items() if path.is_file()}
 
 
@@ -305,6 +341,63 @@ def _repo(root: Path, failed: str | None = None, hint: str | None = None) -> Ite
         raise DataError(message, hint=hint or f"cd {root} && dvc status -v") from exc
     finally:
         repo.close()
+
+
+def _check_oid(md5: object, where: str) -> str:
+    """``md5`` when it is an md5 hex digest (or ``<md5>.dir``): anything else would name another cache path."""
+    if not isinstance(md5, str) or not MD5.fullmatch(md5):
+        raise DataError(f"{where}: {md5!r} is not an md5 hash", hint="the record was edited or crafted; version again")
+    return md5
+
+
+def _check_dvc_text(dvc_file: Path, text: str, target: Path) -> str:
+    """The md5 of the one output ``text`` describes, after checking that output is ``target``.
+
+    Raises:
+        DataError: ``text`` is not a ``.dvc`` file with exactly one output at ``target`` and a well-formed md5.
+    """
+    from dvc.exceptions import DvcException
+    from dvc.utils.serialize import parse_yaml
+
+    where = f"{dvc_file.name} (from the metadata store)"
+    try:
+        data = parse_yaml(text, str(dvc_file))
+    except DvcException as exc:
+        raise DataError(f"{where} is not valid YAML: {_first_line(exc)}", hint="version the data again") from exc
+    outs = data.get("outs") if isinstance(data, dict) else None
+    if isinstance(data, dict) and data.get("wdir", ".") != ".":
+        raise DataError(f"{where} sets a wdir; Reprise writes .dvc files without one", hint="version the data again")
+    if not isinstance(outs, list) or len(outs) != 1 or not isinstance(outs[0], dict):
+        raise DataError(f"{where} must describe exactly one output", hint="version the data again")
+    out = outs[0]
+    raw = out.get("path")
+    if not isinstance(raw, str):
+        raise DataError(f"{where} has an output without a path", hint="version the data again")
+    written = inside(dvc_file.parent, raw, what=f"{where}: output")
+    if written != target:
+        raise DataError(f"{where} names output {raw!r}, not {target.name!r}", hint="version the data again")
+    return _check_oid(out.get("md5"), where)
+
+
+def _check_listing(object_path: Path, target: Path) -> None:
+    """Check that the folder listing at ``object_path`` (a ``.dir`` object, when present) names paths in ``target``.
+
+    Raises:
+        DataError: An entry is not a relative path that stays inside ``target``.
+    """
+    if not object_path.name.endswith(".dir") or not object_path.is_file():
+        return
+    import json
+
+    try:
+        entries = json.loads(object_path.read_bytes())
+    except (OSError, ValueError) as exc:
+        raise DataError(f"the DVC cache object {object_path.name} cannot be read", hint="dvc fetch -f") from exc
+    for entry in entries if isinstance(entries, list) else [None]:
+        relpath = entry.get("relpath") if isinstance(entry, dict) else None
+        if not isinstance(relpath, str) or Path(relpath).is_absolute():
+            raise DataError(f"the DVC folder listing {object_path.name} holds a bad entry", hint="dvc fetch -f")
+        inside(target, relpath, what=f"the DVC folder listing {object_path.name}: entry")
 
 
 def _quietly(call: Callable[[], _T]) -> _T:

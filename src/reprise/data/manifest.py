@@ -213,7 +213,8 @@ class Manifest(_Frozen):
         """Parse the JSON form and check the version and digest.
 
         Raises:
-            DataError: Not a manifest, an unknown version, or a digest that does not match the entries.
+            DataError: Not a manifest, an unknown version, entries that contradict the header (an algorithm missing
+                from an entry, a path listed twice, totals that do not add up), or a digest that does not match them.
         """
         try:
             manifest = cls.model_validate_json(text)
@@ -238,6 +239,7 @@ class Manifest(_Frozen):
                 f"unsupported manifest_version {manifest.manifest_version} (this Reprise reads {MANIFEST_VERSION})",
                 hint="upgrade reprise",
             )
+        _check_structure(manifest)
         if manifest_digest(manifest.files) != manifest.digest:
             raise DataError("digest does not match the entries (edited by hand?)", hint="generate it again")
         return manifest
@@ -530,6 +532,35 @@ def _build(
         files=entries,
         digest=manifest_id,
     )
+
+
+def _check_structure(manifest: Manifest) -> None:
+    """Refuse a manifest whose parts contradict each other (what a hand edit or a truncated copy leaves).
+
+    Raises:
+        DataError: Unknown or missing algorithms, an entry without one of them, a path listed twice or out of
+            order, no declared path, or a summary whose totals differ from the entries.
+    """
+    hint = "generate it again: reprise data manifest PATH --output FILE"
+    try:
+        algorithms = check_algorithms(manifest.algorithms)
+    except DataError as exc:
+        raise DataError(f"not a valid manifest: {exc.message}", hint=hint) from exc
+    if not manifest.paths:
+        raise DataError("not a valid manifest: no declared path", hint=hint)
+    previous: str | None = None
+    for entry in manifest.files:
+        if previous is not None and entry.path <= previous:
+            raise DataError(f"not a valid manifest: entry {entry.path!r} is listed twice or out of order", hint=hint)
+        previous = entry.path
+        if not all(entry.hashes.get(name) for name in algorithms) or entry.size < 0:
+            raise DataError(
+                f"not a valid manifest: entry {entry.path!r} lacks a hash of {', '.join(algorithms)} or a size",
+                hint=hint,
+            )
+    summary = manifest.summary
+    if summary.total_files != len(manifest.files) or summary.total_size != sum(e.size for e in manifest.files):
+        raise DataError("not a valid manifest: the summary's totals differ from the entries", hint=hint)
 
 
 def _pick(algorithms: Sequence[str]) -> str:

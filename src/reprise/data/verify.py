@@ -2,16 +2,19 @@
 
 ``Manifest.load(file).validate(path)`` builds every entry (10,000 models for 10,000 files) before it looks at the
 disk. When the stat cache recorded this manifest's digest for exactly the files now on disk (same paths, inodes,
-sizes, mtimes, ctimes), the answer is known from the manifest's header fields alone; only otherwise is the manifest
-loaded and compared file by file.
+sizes, mtimes, ctimes), and it has seen these very manifest bytes pass the full check (structure, version, digest
+over the entries) before, the answer is known from the manifest's header fields alone; otherwise the manifest is
+loaded, checked and compared file by file. A manifest edited by hand is never answered from its header: its bytes
+are new to the cache.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 from reprise.data._files import collect
 from reprise.data.checks import ManifestValidation
@@ -25,6 +28,9 @@ if TYPE_CHECKING:
     from reprise.data.hashcache import HashCache
 
 __all__ = ["verify_manifest"]
+
+#: The fingerprint of a "manifest bytes checked" entry in the stat cache's trees table (its digest: the manifest's).
+_CHECKED: Final = "checked"
 
 
 def verify_manifest(
@@ -67,6 +73,10 @@ def verify_manifest(
         if quick is not None:
             return quick
     loaded = Manifest.from_json(text) if isinstance(manifest, bytes) else Manifest.load(manifest)
+    target = Path(path)
+    store = resolve_cache(cache, target if target.is_dir() else target.parent)
+    if store is not None:
+        store.store_tree(_checked_key(text), _CHECKED, loaded.digest)
     return loaded.validate(path, rehash=rehash, cache=cache, on_progress=on_progress)
 
 
@@ -84,12 +94,17 @@ def _unchanged(text: bytes, target: Path, cache: HashCache | bool) -> ManifestVa
         return None
     base, declared = (target, list(paths)) if target.is_dir() else (target.parent, [target.name])
     store = resolve_cache(cache, base)
-    if store is None:
+    if store is None or store.tree_digest(_checked_key(text), _CHECKED) != digest_:
         return None
     found = collect(base, declared, include, exclude)
     if store.tree_digest(tree_key(base, declared, include, exclude, algorithms), stat_fingerprint(found)) != digest_:
         return None
     return ManifestValidation(checked=checked, seconds=time.perf_counter() - started)
+
+
+def _checked_key(text: bytes) -> str:
+    """The stat-cache key under which "these manifest bytes passed Manifest.from_json" is remembered."""
+    return "manifest-checked:sha256:" + hashlib.sha256(text).hexdigest()
 
 
 def _without_files(text: bytes) -> bytes:

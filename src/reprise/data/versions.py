@@ -3,7 +3,9 @@
 The bytes live in the DVC cache (and remotes); the metadata store holds the name, DVC's hash and ``.dvc`` file, the
 manifest (as a content-addressed document), the git commit, and the row/column counts and schemas of tabular files.
 Checking a version out writes its ``.dvc`` file back, lets DVC restore the bytes, and verifies them against the
-manifest.
+manifest; it refuses to overwrite local changes unless forced. Versioning never moves or removes the user's file
+(see :func:`reprise.data.dvc.add_path`). Paths read from the store are checked to stay inside the project
+(:func:`reprise.data._paths.inside`): a row is data, and data can be crafted.
 
 Example:
     >>> reprise.version_data("data/train.csv", version_name="train-v1", metadata={"by": "ana"})  # doctest: +SKIP
@@ -22,6 +24,8 @@ from typing import TYPE_CHECKING, Final, Literal
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
 from reprise.config import load_settings
+from reprise.data._paths import check_gitignore_safe, inside
+from reprise.data._worktree import refuse_local_changes
 from reprise.data.checks import ManifestValidation
 from reprise.data.dvc import add_path, restore_output
 from reprise.data.hashing import DEFAULT_ALGORITHMS
@@ -125,7 +129,8 @@ def version_data(
         The version, as stored.
 
     Raises:
-        DataError: The path does not exist or is outside the project, the name is malformed or taken, or DVC refused.
+        DataError: The path does not exist or is outside the project, its name holds a newline, it holds a FIFO,
+            socket, device or symlink loop, the version name is malformed or taken, or DVC refused.
         HashMismatchError: The data changed while it was being versioned.
 
     Example:
@@ -137,6 +142,7 @@ def version_data(
 
     _check_name(version_name)
     target = resolve_in_project(path, settings)
+    check_gitignore_safe(target.relative_to(settings.project_dir.resolve()).as_posix())
     engine = open_store(settings)
     if find_data_version(engine, version_name) is not None:
         raise DataError(
@@ -144,13 +150,14 @@ def version_data(
             hint="pick another --name or see `reprise data list`",
         )
     manifest = Manifest.generate(target, DEFAULT_ALGORITHMS, metadata=metadata, on_progress=on_progress)
-    output = add_path(settings.project_dir, target)
+    base = target if target.is_dir() else target.parent
+    objects = [(base / entry.path, entry.hashes["md5"]) for entry in manifest.files]
+    output = add_path(settings.project_dir, target, objects)
     if target.is_file() and output.md5 != manifest.files[0].hashes["md5"]:
         raise HashMismatchError(
             f"{path} changed while it was being versioned (md5 {manifest.files[0].hashes['md5']} then {output.md5})",
             hint=f"stop what writes {path}, then version it again",
         )
-    base = target if target.is_dir() else target.parent
     tables = tuple(read_schema(base / entry.path, entry.path) for entry in manifest.files if is_tabular(entry.path))
     parsed = [table for table in tables if table.rows is not None]
     row = DataVersionRow(
@@ -213,11 +220,12 @@ def get_data_version(version_name: str, *, settings: Settings | None = None) -> 
     return _from_row(_find(version_name, settings))
 
 
-def checkout_data(version_name: str, *, settings: Settings | None = None) -> DataVersion:
+def checkout_data(version_name: str, *, force: bool = False, settings: Settings | None = None) -> DataVersion:
     """Restore exactly the bytes of a data version into the work tree and verify them against its manifest.
 
     Args:
         version_name: The name.
+        force: Overwrite local changes (bytes that are in no stored version) instead of refusing.
         settings: Project settings (default: loaded from the working directory).
 
     Returns:
@@ -225,14 +233,24 @@ def checkout_data(version_name: str, *, settings: Settings | None = None) -> Dat
 
     Raises:
         NotFoundError: There is no such version.
-        DataError: The bytes are neither in the DVC cache nor on a remote.
+        DataError: The version's path has local changes (and ``force`` is False), the stored row names a path outside
+            the project, or the bytes are neither in the DVC cache nor on a remote.
         ManifestMismatchError: What DVC restored differs from the manifest.
     """
     settings = settings or load_settings()
+    from reprise.store.data_versions import list_data_versions as list_rows
+    from reprise.store.data_versions import read_document
+    from reprise.store.db import open_store
+
     row = _find(version_name, settings)
-    root = settings.project_dir
-    restore_output(root, root / row.dvc_file, row.dvc_text)
-    validation = load_version_manifest(version_name, settings=settings).validate(root / row.path)
+    root = settings.project_dir.resolve()
+    target = inside(root, row.path, what=f"data version {version_name}: path")
+    dvc_file = inside(root, row.dvc_file, what=f"data version {version_name}: .dvc file")
+    if not force:
+        engine = open_store(settings)
+        refuse_local_changes(row, list_rows(engine, row.path), lambda d: read_document(engine, d), target, dvc_file)
+    restore_output(root, dvc_file, row.dvc_text, target=target)
+    validation = load_version_manifest(version_name, settings=settings).validate(target)
     validation.raise_for_problems(version_name)
     return _from_row(row)
 
@@ -254,10 +272,11 @@ def verify_data(
         on_progress: Called as ``on_progress(bytes_done, bytes_total)`` while hashing.
 
     Returns:
-        One result per version checked.
+        One result per version checked (a versioned file or folder that is gone reports every file missing).
 
     Raises:
         NotFoundError: ``target`` is neither a version nor a versioned path.
+        DataError: A stored row names a path outside the project.
     """
     settings = settings or load_settings()
     from reprise.store.data_versions import find_data_version
@@ -285,7 +304,7 @@ def verify_data(
             raise DataError(
                 f"the manifest of data version {row.name} is missing from the store", hint="version it again"
             )
-        on_disk = settings.project_dir / row.path
+        on_disk = inside(settings.project_dir, row.path, what=f"data version {row.name}: path")
         validation = verify_manifest(body.encode(), on_disk, rehash=rehash, on_progress=on_progress)
         results.append(DataVerification(name=row.name, file_path=row.path, validation=validation))
     return results
@@ -343,7 +362,7 @@ def _current_versions(rows: list[DataVersionRow], root: Path) -> list[DataVersio
     """Per path, the version its ``.dvc`` file points at now (after a checkout: that one), else the newest."""
     chosen: dict[str, DataVersionRow] = {}
     for row in rows:
-        dvc_file = root / row.dvc_file
+        dvc_file = inside(root, row.dvc_file, what=f"data version {row.name}: .dvc file")
         current = dvc_file.read_text(encoding="utf-8") if dvc_file.is_file() else None
         held = chosen.get(row.path)
         if held is None or current != held.dvc_text or current == row.dvc_text:

@@ -230,6 +230,26 @@ _CHECKED_PATTERNS: Final[tuple[tuple[str, re.Pattern[str]], ...]] = (
 )
 
 
+# Substrings (lower case) without which a pattern cannot match: a plain `in` test skips most patterns on most texts
+# (measured: 5 MiB of CSV in 0.1 s, 5 MiB of Python source, where "key" and "://" abound, in 1 s).
+_HINTS: Final[dict[str, tuple[str, ...]]] = {
+    "private key": ("private key",),
+    "AWS access key id": ("akia", "asia", "abia", "acca", "agpa", "aida", "aipa", "anpa", "anva", "aroa", "apka"),
+    "GitHub token": ("ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_"),
+    "GitLab token": ("glpat-",),
+    "Slack token": ("xox",),
+    "Slack webhook": ("hooks.slack.com",),
+    "Google API key": ("aiza",),
+    "Hugging Face token": ("hf_",),
+    "Stripe key": ("_live_",),
+    "JWT": ("eyj",),
+    "GCP service-account key": ('"private_key"', '"type"'),
+    "API key": ("sk-",),
+    "HTTP credential": ("bearer", "basic"),
+    "secret assignment": ("pass", "secret", "token", "key"),
+}
+
+
 @dataclass(frozen=True, slots=True)
 class Finding:
     """A secret found in a text: what kind it is and where (never the secret itself).
@@ -492,11 +512,16 @@ def _redact_value(value: str) -> str:
 
 
 def _iter_findings(text: str) -> Iterator[Finding]:
+    lowered = text.lower()
     for kind, pattern in _TOKEN_PATTERNS:
+        if not any(hint in lowered for hint in _HINTS[kind]):
+            continue
         for match in pattern.finditer(text):
             group = next((name for name, value in match.groupdict().items() if value is not None), 0)
             yield Finding(kind, match.start(group), match.end(group))
     for kind, pattern in _CHECKED_PATTERNS:
+        if not any(hint in lowered for hint in _HINTS[kind]):
+            continue
         for match in pattern.finditer(text):
             group = "bare" if match.groupdict().get("bare") is not None else "secret"
             if _is_random(match[group], bare=group == "bare"):

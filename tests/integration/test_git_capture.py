@@ -406,3 +406,19 @@ def test_ordinary_code_changes_are_not_masked(repo: Path) -> None:
     state = capture_git(repo)
     assert state.redacted == []
     assert "***" not in state.patch
+
+
+def test_every_added_line_of_a_tracked_credential_file_is_masked(repo: Path, tmp_path: Path) -> None:
+    (repo / ".env").write_text("DEBUG=1\n")
+    _git(repo, "add", "-f", ".env")
+    _commit(repo, "a tracked .env")
+    (repo / ".env").write_text("DEBUG=1\nDB_PASS=plainword\n\nREGION=eu\n")
+    (repo / "secrets.yaml").write_text("db: plainword\n")
+    _git(repo, "add", "secrets.yaml")  # staged, so part of the tracked change
+    state = capture_git(repo)
+    assert state.redacted == [".env (credential-like name)", "secrets.yaml (credential-like name)"]
+    assert "plainword" not in state.patch
+    assert state.commit is not None
+    clone = _clone_at(repo, state.commit, tmp_path / "clone")
+    apply_patch(clone, state.patch)
+    assert (clone / ".env").read_text() == "DEBUG=1\n***\n\n***\n"

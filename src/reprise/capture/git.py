@@ -13,9 +13,10 @@ Secrets stay out of the patch (:mod:`reprise.capture.redact` is the scanner):
   listed in ``GitState.skipped`` with the reason, never their content. Commit such a file (or track it with DVC) to
   have it reproduced;
 - a tracked file's change is the user's code and stays in the patch, but any secret the scanner finds in its *added*
-  lines is replaced by ``***`` (line count kept, so the patch still applies) and the file is listed in
-  ``GitState.redacted``. Refusing would stop the run for a key that is better masked; masking means the patch no longer
-  restores that file exactly, which the record says. Binary changes to tracked files are not scanned.
+  lines is replaced by ``***`` (line count kept, so the patch still applies), as is every added line of a file with
+  a credential-like name (a tracked ``.env``); the file is listed in ``GitState.redacted``. Masking rather than
+  refusing: a hard-coded key should not stop the run, and the record says that the patch no longer restores those
+  files exactly. Binary changes to tracked files are not scanned.
 
 Git missing or a path outside any repository is recorded as ``available=False`` with the reason, never raised.
 
@@ -42,7 +43,14 @@ from typing import TYPE_CHECKING, Final
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from reprise.capture.redact import SECRET_FILE_GLOBS, find_secrets, is_secret_file, redact_text, redact_uri
+from reprise.capture.redact import (
+    REDACTED,
+    SECRET_FILE_GLOBS,
+    find_secrets,
+    is_secret_file,
+    redact_text,
+    redact_uri,
+)
 from reprise.errors import CaptureError
 
 if TYPE_CHECKING:
@@ -315,8 +323,9 @@ def _untracked_reason(path: Path, limit: int) -> str | None:
 def _redact_patch(patch: bytes) -> tuple[bytes, list[str]]:
     """Mask the secrets in the added lines of a patch's text hunks; the files where that happened, with the kinds.
 
-    Consecutive added lines are scanned together (a PEM block spans lines) and masked line for line, so every hunk
-    keeps the line count its header states and ``git apply`` takes the patch as before.
+    In a file with a credential-like name (a tracked ``.env``, a staged ``secrets.yaml``) every added line is masked.
+    Elsewhere consecutive added lines are scanned together (a PEM block spans lines) and masked line for line. Every
+    hunk keeps the line count its header states, so ``git apply`` takes the patch as before.
     """
     lines = patch.decode("utf-8", "surrogateescape").split("\n")
     redacted: dict[str, set[str]] = {}
@@ -334,8 +343,10 @@ def _redact_patch(patch: bytes) -> tuple[bytes, list[str]]:
             while end < len(lines) and lines[end].startswith("+"):
                 end += 1
             added = "\n".join(text[1:] for text in lines[index:end])
-            findings = find_secrets(added)
-            if findings:
+            if current is not None and is_secret_file(current):  # a changed .env or secrets.yaml: every line
+                redacted.setdefault(current, set()).add("credential-like name")
+                lines[index:end] = [f"+{REDACTED}" if text[1:].strip() else text for text in lines[index:end]]
+            elif findings := find_secrets(added):
                 redacted.setdefault(current or "?", set()).update(finding.kind for finding in findings)
                 lines[index:end] = [f"+{text}" for text in redact_text(added).split("\n")]
             index = end

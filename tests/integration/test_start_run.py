@@ -76,6 +76,7 @@ def test_the_captured_patch_restores_the_dirty_tree_in_a_fresh_clone(tmp_project
     (tmp_project / "reprise.toml").write_text((tmp_project / "reprise.toml").read_text() + "\n# edited\n")
     (tmp_project / "new file.py").write_text("print('untracked')\r\n")
     (tmp_project / "blob.bin").write_bytes(bytes(range(256)) * 4)
+    subprocess.run(["git", "add", "blob.bin"], check=True)  # staged: an *untracked* binary is left out (no scan)
     (tmp_project / ".dvcignore").unlink()
     with reprise.start_run() as run:
         pass

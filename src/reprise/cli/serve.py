@@ -59,6 +59,14 @@ def serve(
             help="Longest a request waits for others to join its model call.",
         ),
     ] = 5.0,
+    allow_pickle: Annotated[
+        bool,
+        typer.Option(
+            "--allow-pickle",
+            envvar="REPRISE_SERVE_ALLOW_PICKLE",
+            help="Serve a model whose loading runs code from its files (pickle, cloudpickle): only if you trust it.",
+        ),
+    ] = False,
     json_output: Annotated[bool, typer.Option("--json", help="Print where it serves as JSON before starting.")] = False,
 ) -> None:
     """Serve a registered model over HTTP until Ctrl+C.
@@ -79,6 +87,7 @@ def serve(
         max_body_bytes=max_body_bytes,
         batching=batching,
         batch_wait_ms=batch_wait_ms,
+        allow_pickle=allow_pickle,
     )
     settings = settings_for(ctx)
     url = f"http://{host}:{port}"

@@ -16,6 +16,7 @@ Example:
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -98,12 +99,18 @@ def create_app(settings: Settings, model_ref: str, *, options: ServeOptions | No
     from reprise.serve.metrics import ServiceMetrics
     from reprise.serve.routes import build_api
     from reprise.serve.schemas import build_schemas
+    from reprise.tracking.serving import load_servable
 
     chosen = options or ServeOptions()
-    prepared = prepare(settings, model_ref)
+    prepared = prepare(settings, model_ref, allow_pickle=chosen.allow_pickle)
     metrics = ServiceMetrics()
     slot = ModelSlot(
-        settings, prepared, reload_interval=chosen.reload_interval, metrics=metrics, freeze_gc=chosen.freeze_gc
+        settings,
+        prepared,
+        reload_interval=chosen.reload_interval,
+        metrics=metrics,
+        load=functools.partial(load_servable, allow_pickle=chosen.allow_pickle),
+        freeze_gc=chosen.freeze_gc,
     )
     batcher = MicroBatcher(
         lambda: slot.current,
@@ -122,12 +129,16 @@ def create_app_from_env() -> FastAPI:
     """The app described by ``REPRISE_SERVE_MODEL``, ``REPRISE_SERVE_PROJECT`` and ``REPRISE_SERVE_OPTIONS``.
 
     This is the uvicorn factory each worker of ``reprise serve --workers N`` calls
-    (``reprise.serve.app:create_app_from_env``); ``REPRISE_*`` settings apply as everywhere.
+    (``reprise.serve.app:create_app_from_env``); ``REPRISE_*`` settings apply as everywhere. Under ``reprise
+    serve`` (``REPRISE_SERVE_PARENT_PID`` set) the worker first binds its life to that process's.
 
     Raises:
         ConfigError: ``REPRISE_SERVE_MODEL`` is not set, or the options are malformed.
     """
     from reprise.config import load_settings
+    from reprise.serve.lifeline import die_with_parent
+
+    die_with_parent()
 
     model_ref = os.environ.get(ENV_MODEL)
     if not model_ref:

@@ -70,21 +70,27 @@ class SlotStatus:
     error_at: datetime | None
 
 
-def prepare(settings: Settings, ref_text: str) -> Prepared:
+def prepare(settings: Settings, ref_text: str, *, allow_pickle: bool = False) -> Prepared:
     """Resolve ``ref_text`` (``name@alias``, ``name/3`` or ``name``) and read the signature of the version it names.
 
+    Nothing of the model is loaded: its ``MLmodel`` file says how it is stored, and a model whose loading would run
+    code from its files (pickle...) is refused here unless ``allow_pickle``.
+
     Raises:
-        RegistryError: The reference is malformed, or the version cannot be served (no signature...).
+        RegistryError: The reference is malformed, or the version cannot be served (no signature, stored as a
+            pickle without ``allow_pickle``...).
         NotFoundError: No such model, version or alias.
         TrackingError: The registry could not be read.
     """
     from reprise.registry.refs import parse_model_ref
-    from reprise.tracking.serving import describe_version, read_model_spec, target_version
+    from reprise.tracking.serving import check_loadable, describe_version, read_model_spec, target_version
 
     ref = parse_model_ref(ref_text)
     number = ref.version if ref.version is not None else target_version(settings, ref.name, ref.alias)
     version = describe_version(settings, ref.name, number, alias=ref.alias)
-    return Prepared(ref=ref, version=version, spec=read_model_spec(settings, version))
+    spec = read_model_spec(settings, version)
+    check_loadable(spec, f"{version.name} v{version.version}", allow_pickle=allow_pickle)
+    return Prepared(ref=ref, version=version, spec=spec)
 
 
 class ModelSlot:

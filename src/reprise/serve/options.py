@@ -27,6 +27,8 @@ class ServeOptions:
         freeze_gc: After each model load, collect garbage once and freeze the live heap (``gc.freeze``), so that
             full collections stay short; turn off when the app is mounted in a process that relies on collecting
             cycles among objects created before the load.
+        allow_pickle: Serve models whose loading runs code from their files (pickle, cloudpickle, custom
+            ``python_function`` models, shipped code). Off: such a model is refused before anything of it is loaded.
     """
 
     reload_interval: float = 30.0
@@ -37,6 +39,7 @@ class ServeOptions:
     max_batch_rows: int = 2048
     model_threads: int = 1
     freeze_gc: bool = True
+    allow_pickle: bool = False
 
     def __post_init__(self) -> None:
         checks = {

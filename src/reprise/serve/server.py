@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from reprise._offline import ensure_offline
 from reprise.errors import ConfigError, MissingExtraError
 from reprise.serve.app import ENV_MODEL, ENV_OPTIONS, ENV_PROJECT, create_app
+from reprise.serve.lifeline import ENV_PARENT
 from reprise.serve.options import ServeOptions
 
 if TYPE_CHECKING:
@@ -35,7 +36,8 @@ def run_server(
 
     With one worker the app is built in this process, so a wrong reference fails here with its message. With
     several, the reference is checked here first, then each uvicorn worker builds its own app (its own model,
-    batcher and alias watch) from ``REPRISE_SERVE_*`` variables through :func:`create_app_from_env`.
+    batcher and alias watch) from ``REPRISE_SERVE_*`` variables through :func:`create_app_from_env`. The workers
+    die with this process, even when it is killed with SIGKILL (:mod:`reprise.serve.lifeline`).
 
     Args:
         settings: The project's settings.
@@ -68,11 +70,15 @@ def run_server(
         return
     from reprise.serve.loader import prepare
 
-    prepare(settings, model_ref)  # fail here, once, with a clear message, rather than in every worker
+    # Fail here, once, with a clear message, rather than in every worker.
+    prepare(settings, model_ref, allow_pickle=chosen.allow_pickle)
     os.environ[ENV_MODEL] = model_ref
     os.environ[ENV_PROJECT] = str(settings.project_dir)
     os.environ[ENV_OPTIONS] = chosen.to_json()
     os.environ["REPRISE_TRACKING_URI"] = settings.tracking_uri
+    # Each worker dies with this process even when it is killed outright (see reprise.serve.lifeline); on SIGINT
+    # and SIGTERM uvicorn's supervisor stops them itself.
+    os.environ[ENV_PARENT] = str(os.getpid())
     uvicorn.run("reprise.serve.app:create_app_from_env", factory=True, workers=workers, **common)
 
 

@@ -38,8 +38,10 @@ __all__ = [
     "Predictions",
     "ServableModel",
     "ServedVersion",
+    "check_loadable",
     "describe_version",
     "load_servable",
+    "model_format",
     "read_model_spec",
     "target_version",
 ]
@@ -86,6 +88,9 @@ class ModelSpec:
         signature: The signature as plain data (``inputs``, ``outputs``, ``params`` lists).
         flavors: The model's MLflow flavours.
         example: The first row of the model's input example as JSON values, when it has one.
+        model_format: How the model's files are stored, as :func:`model_format` names it (``skops``,
+            ``cloudpickle``, ``xgboost json``...).
+        runs_code: Whether loading it runs code from its files (unpickling, shipped code): see :func:`model_format`.
     """
 
     inputs: tuple[ColumnSpec, ...]
@@ -93,6 +98,8 @@ class ModelSpec:
     signature: dict[str, Any]
     flavors: tuple[str, ...]
     example: dict[str, Any] | None = None
+    model_format: str = _UNKNOWN
+    runs_code: bool = True
 
 
 @dataclass(frozen=True)
@@ -231,17 +238,22 @@ def read_model_spec(settings: Settings, version: ServedVersion) -> ModelSpec:
     return dataclasses.replace(spec, example=_json_row(rows[0])) if rows else spec
 
 
-def load_servable(settings: Settings, version: ServedVersion, *, warm_up: bool = True) -> ServableModel:
+def load_servable(
+    settings: Settings, version: ServedVersion, *, warm_up: bool = True, allow_pickle: bool = False
+) -> ServableModel:
     """Load ``version`` as a :class:`ServableModel`; with ``warm_up``, answer its input example once first.
 
-    The warm-up catches a model that loads but cannot predict before it is put in front of clients.
+    The downloaded ``MLmodel`` is checked with :func:`check_loadable` before anything is loaded. The warm-up catches
+    a model that loads but cannot predict before it is put in front of clients.
 
     Raises:
-        RegistryError: The model cannot be loaded, has no usable signature, or fails on its own input example.
+        RegistryError: The model would run code when loaded and ``allow_pickle`` is False, cannot be loaded, has no
+            usable signature, or fails on its own input example.
     """
     import mlflow.pyfunc
     from mlflow.artifacts import download_artifacts
     from mlflow.exceptions import MlflowException
+    from mlflow.models import Model
 
     uri = _download_uri(settings, version)
     what = f"{version.name} v{version.version}"
@@ -250,7 +262,12 @@ def load_servable(settings: Settings, version: ServedVersion, *, warm_up: bool =
     try:
         with quiet_downloads():
             local = download_artifacts(artifact_uri=uri, dst_path=folder.name, tracking_uri=settings.tracking_uri)
+        # The files just downloaded are the ones loaded: decide from their MLmodel, not from an earlier read.
+        check_loadable(Model.load(local), what, allow_pickle=allow_pickle)
         pyfunc = mlflow.pyfunc.load_model(local)
+    except RegistryError:
+        folder.cleanup()
+        raise
     except (MlflowException, OSError, ImportError, ValueError, TypeError) as exc:
         folder.cleanup()
         raise RegistryError(f"cannot load {what}: {exc}", hint="does it load with reprise.load_model?") from exc
@@ -263,6 +280,70 @@ def load_servable(settings: Settings, version: ServedVersion, *, warm_up: bool =
             except Exception as exc:  # any failure here means: this model cannot serve
                 raise RegistryError(f"{what} fails on its own input example: {exc!r}") from exc
     return model
+
+
+def model_format(meta: Any) -> tuple[str, bool]:
+    """How a model is stored, and whether ``mlflow.pyfunc.load_model`` would run code from its files to load it.
+
+    Decided from the ``MLmodel`` file alone, on the loader ``mlflow.pyfunc`` would call (its ``python_function``
+    flavour's ``loader_module``), which reads the same file: so what is decided here is what happens at load.
+    Only loaders known to read data, not code, are safe: scikit-learn in the ``skops`` format, XGBoost's own formats
+    (json, ubj, xgb), a LightGBM ``Booster`` in its text format, ONNX. Pickle and cloudpickle (scikit-learn's other
+    formats, LightGBM's scikit-learn models, custom ``python_function`` models), models from code, a model that
+    ships Python code (``code`` paths, put first on ``sys.path``), and any other loader run code.
+
+    Args:
+        meta: The model's ``mlflow.models.Model`` (its ``MLmodel`` file).
+
+    Returns:
+        ``(format, runs_code)``: e.g. ``("skops", False)``, ``("cloudpickle", True)``, ``("xgboost json", False)``.
+    """
+    flavors: dict[str, Any] = dict(getattr(meta, "flavors", None) or {})
+    pyfunc: dict[str, Any] = dict(flavors.get("python_function") or {})
+    loader = str(pyfunc.get("loader_module") or "")
+    if not loader:
+        return "no python_function flavour", True
+    if loader == "mlflow.sklearn":
+        found = str((flavors.get("sklearn") or {}).get("serialization_format") or "pickle")
+        stored = (found, found != "skops")
+    elif loader == "mlflow.xgboost":
+        stored = (f"xgboost {(flavors.get('xgboost') or {}).get('model_format') or 'xgb'}", False)
+    elif loader == "mlflow.lightgbm":
+        conf = flavors.get("lightgbm") or {}
+        if str(conf.get("model_class") or "lightgbm.basic.Booster") == "lightgbm.basic.Booster":
+            stored = ("lightgbm text", False)
+        else:
+            found = str(conf.get("serialization_format") or "cloudpickle")
+            stored = (f"lightgbm {found}", found != "skops")
+    elif loader == "mlflow.onnx":
+        stored = ("onnx", False)
+    elif loader == "mlflow.pyfunc.model":
+        code = pyfunc.get("model_code_path")
+        stored = ("python code (model from code)", True) if code else ("cloudpickle (python_function model)", True)
+    else:
+        stored = (f"{loader} (a loader Reprise cannot vouch for)", True)
+    if pyfunc.get("code"):
+        return f"{stored[0]} with shipped Python code", True
+    return stored
+
+
+def check_loadable(meta: ModelSpec | Any, what: str, *, allow_pickle: bool) -> None:
+    """Refuse a model whose loading runs code from its files (see :func:`model_format`) unless ``allow_pickle``.
+
+    Args:
+        meta: The model's ``mlflow.models.Model``, or its :class:`ModelSpec`.
+        what: The model, for the message (``iris v3``).
+        allow_pickle: Whether the user trusts whoever registered it (``reprise serve --allow-pickle``).
+
+    Raises:
+        RegistryError: One line naming the model, its format and ``--allow-pickle``.
+    """
+    stored, runs_code = (meta.model_format, meta.runs_code) if isinstance(meta, ModelSpec) else model_format(meta)
+    if runs_code and not allow_pickle:
+        raise RegistryError(
+            f"refusing to serve {what}: it is stored as {stored}, which runs code from the model's files when "
+            "loaded; pass --allow-pickle only if you trust whoever registered it"
+        )
 
 
 class ServableModel:
@@ -437,7 +518,15 @@ def _spec(meta: Any, what: str) -> ModelSpec:
         )
     plain = {key: _parse_json(value) for key, value in signature.to_dict().items()}
     flavors = tuple(sorted(str(name) for name in (getattr(meta, "flavors", None) or {})))
-    return ModelSpec(inputs=columns, output_type=_output_type(signature.outputs), signature=plain, flavors=flavors)
+    stored, runs_code = model_format(meta)
+    return ModelSpec(
+        inputs=columns,
+        output_type=_output_type(signature.outputs),
+        signature=plain,
+        flavors=flavors,
+        model_format=stored,
+        runs_code=runs_code,
+    )
 
 
 def _output_type(outputs: Any) -> str | None:

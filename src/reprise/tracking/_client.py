@@ -153,10 +153,12 @@ def _prepare_database(uri: str, artifact_location: str, config: str) -> list[str
     if path is not None:
         check_sqlite_file(path, **facts)
     with database_lock(uri, "mlflow-tracking", hint=hint, **facts):
-        state = describe_database(uri, count=_USER_TABLES, hint=hint, **facts)
+        state = describe_database(uri, hint=hint, **facts)
         head, expected = _mlflow_head()
         if state.alembic_revisions == (head,) and expected <= state.tables:
             return []
+        # Counting rows scans tables: only when the store needs work, to tell a user's store from an empty one.
+        state = describe_database(uri, count=_USER_TABLES, hint=hint, **facts)
         done = _migrate(uri, path, state, head)
         for line in done:
             if not line.startswith("created"):

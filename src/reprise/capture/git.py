@@ -299,25 +299,33 @@ def _select_untracked(root: Path, paths: list[str], limit: int) -> tuple[list[st
 
 
 def _untracked_reason(path: Path, limit: int) -> str | None:
-    """Why an untracked file must stay out of the patch (read only when under the size limit), or None."""
+    """Why an untracked file must stay out of the patch, or None."""
     try:
-        info = os.lstat(path)
-        if stat.S_ISLNK(info.st_mode):  # git stores the link's target, never what it points to
-            data = os.fsencode(path.readlink())
-        elif info.st_size > limit:
-            return f"too large: {info.st_size} bytes > {limit}"
-        else:
-            data = path.read_bytes()
+        data = _read_small(path, limit)
     except FileNotFoundError:
         return None  # vanished since `git status`; git add will notice
     except OSError as exc:
         return f"unreadable: {exc.strerror or type(exc).__name__}"
+    if isinstance(data, str):
+        return data
     if len(data) > limit:  # grew since lstat
         return f"too large: {len(data)} bytes > {limit}"
     if b"\0" in data[:_BINARY_PROBE]:
         return "binary"
     kinds = sorted({finding.kind for finding in find_secrets(data.decode("utf-8", "surrogateescape"))})
     return f"holds a secret: {', '.join(kinds)}" if kinds else None
+
+
+def _read_small(path: Path, limit: int) -> bytes | str:
+    """What git would store for ``path`` (a link's target, never what it points to), or why it is not read."""
+    info = os.lstat(path)
+    if stat.S_ISLNK(info.st_mode):
+        return os.fsencode(path.readlink())
+    if not stat.S_ISREG(info.st_mode):  # a FIFO would block the read (git lists none, but paths can change)
+        return "not a regular file"
+    if info.st_size > limit:
+        return f"too large: {info.st_size} bytes > {limit}"
+    return path.read_bytes()
 
 
 def _redact_patch(patch: bytes) -> tuple[bytes, list[str]]:

@@ -3,7 +3,10 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
+import pytest
+
 from reprise.config import load_settings
+from reprise.errors import ConfigError
 from reprise.project import init_project
 
 
@@ -62,3 +65,32 @@ def test_init_in_a_subfolder_of_a_repo_uses_dvc_subdir(tmp_path: Path) -> None:
 def test_state_folder_is_ignored_by_git(tmp_project: Path) -> None:
     (tmp_project / ".reprise" / "scratch").write_text("x")
     assert ".reprise" not in _git(tmp_project, "status", "--porcelain")
+
+
+def test_init_with_stores_creates_both_once(tmp_path: Path) -> None:
+    import sqlite3
+
+    root = tmp_path / "with-stores"
+    report = init_project(root, create_stores=True)
+    state = root / ".reprise"
+    assert any(action.startswith("created the tracking store") for action in report.actions)
+    assert any(action.startswith("created the metadata store") for action in report.actions)
+    with sqlite3.connect(state / "mlflow.db") as conn:
+        assert conn.execute("SELECT count(*) FROM experiments").fetchone() == (1,)  # Default, nothing else
+        assert conn.execute("SELECT count(*) FROM alembic_version").fetchone() == (1,)
+    with sqlite3.connect(state / "reprise.db") as conn:
+        assert conn.execute("SELECT max(version) FROM reprise_schema_migrations").fetchone()[0] >= 1
+    assert (state / "mlflow.db.lock").exists()
+    assert (state / "reprise.db.lock").exists()
+    assert init_project(root, create_stores=True).actions == []
+
+
+def test_init_where_the_folder_cannot_be_made_is_one_config_error(tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x\n")
+    with pytest.raises(ConfigError, match="cannot create the project in") as caught:
+        init_project(blocker / "project")
+    assert caught.value.exit_code == 2
+    assert caught.value.hint == "pick a folder you can write: reprise init <folder>"
+    with pytest.raises(ConfigError, match="is a file, not a folder"):
+        init_project(blocker)

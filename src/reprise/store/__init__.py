@@ -1,7 +1,11 @@
 """The Reprise metadata store: versions, and later releases, lineage and reproductions (SQLAlchemy 2).
 
 Embedded default: ``sqlite:///<project>/.reprise/reprise.db`` (WAL, busy timeout, writes in ``BEGIN IMMEDIATE``).
-Team: PostgreSQL (``postgresql://...``, psycopg 3). The schema is versioned by :mod:`reprise.store.migrations`;
+Team: PostgreSQL (``postgresql://...``, psycopg 3, 10 s connect timeout). The store is created and migrated once,
+under an inter-process lock (a file lock beside a SQLite database, an advisory lock on PostgreSQL), by ``reprise init``
+or on first use; :mod:`reprise.store.db` lends the same lock and checks to MLflow's tracking database. A store that
+cannot be reached or read, or a damaged SQLite file, is one :class:`reprise.errors.StoreError` line.
+The schema is versioned by :mod:`reprise.store.migrations`;
 every table is prefixed ``reprise_`` so the store can share a database with MLflow's.
 
 Schema (head):

@@ -4,7 +4,9 @@ Why not Alembic: it is not a dependency of Reprise (only of MLflow, at MLflow's 
 ``env.py`` are a lot of machinery for a handful of migrations, and the upgrade needs a cross-process lock either way.
 Here every migration is a module with ``VERSION``, ``NAME`` and ``upgrade(connection)``; :func:`upgrade` applies the
 missing ones in one transaction under a lock (``BEGIN IMMEDIATE`` on SQLite, ``pg_advisory_xact_lock`` on
-PostgreSQL; both run DDL transactionally), so two processes opening an empty store at once do not collide. To change
+PostgreSQL; both run DDL transactionally), so two processes opening an empty store at once do not collide; on SQLite
+:func:`reprise.store.db.open_store` also holds the inter-process file lock ``<db>.lock`` around it, so the first
+connection (which switches the new file to WAL) is not raced either. To change
 the schema: add ``m000N_<what>.py`` with its own frozen table definitions, append it to ``MIGRATIONS``, and update
 :mod:`reprise.store.tables` to the new head.
 """

@@ -29,7 +29,7 @@ from __future__ import annotations
 import fnmatch
 import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Final, Literal
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Mapping, Sequence
@@ -159,6 +159,9 @@ _MIN_ECHOED: Final = 4
 
 # Short flags taken as "a secret follows" (`-p` is left alone: it is a port as often as a password).
 _SECRET_SHORT_FLAGS: Final = frozenset({"k"})
+
+# What a flag says of the argument after it: a secret, or `user:password` (its password is the secret).
+_FlagKind = Literal["secret", "userinfo"]
 
 # Flags whose value is `user:password` (curl -u, --proxy-user): the part after the first colon is the secret.
 _USERINFO_FLAGS: Final = frozenset({"u", "user", "proxy-user"})
@@ -427,7 +430,7 @@ def redact_argv(argv: Sequence[str]) -> list[str]:
         ['--token=***', '--db', 'mysql://u:***@h/x', '-H', 'Authorization: ***']
     """
     redacted: list[str] = []
-    pending: str | None = None  # "secret" or "userinfo": what the previous flag says this argument is
+    pending: _FlagKind | None = None  # what the previous flag says this argument is
     for arg in argv:
         if pending is not None and not arg.startswith("-"):
             redacted.append(REDACTED if pending == "secret" else _redact_userinfo(arg))
@@ -487,7 +490,7 @@ def _shared(first: str, second: str) -> int:
     return next((i for i in range(shortest) if first[i] != second[i]), shortest)
 
 
-def _flag_kind(name: str, *, short: bool) -> str | None:
+def _flag_kind(name: str, *, short: bool) -> _FlagKind | None:
     if short and name in _SECRET_SHORT_FLAGS:
         return "secret"
     if name in _USERINFO_FLAGS:

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
     from pathlib import Path
 
-__all__ = ["check_regular", "collect", "matches_any"]
+__all__ = ["check_regular", "collect", "kind_of", "matches_any"]
 
 _KINDS = {
     stat_module.S_IFIFO: "a FIFO (named pipe)",
@@ -53,7 +53,7 @@ def collect(
     for name in declared:
         start = os.path.normpath(os.path.join(root, name))  # noqa: PTH118
         rel_start = os.path.relpath(start, root).replace(os.sep, "/")
-        if _regular_or_dir(start) == "file":
+        if kind_of(start) == "file":
             found.append((rel_start, FileStat.of(start)))
             continue
         stack = [(start, "" if rel_start == "." else rel_start + "/")]
@@ -138,12 +138,18 @@ def _is_regular(entry: os.DirEntry[str]) -> bool:
             return True
     except OSError:  # a symlink loop: stat follows it until ELOOP
         pass
-    _regular_or_dir(entry.path)
+    kind_of(entry.path)
     return False
 
 
-def _regular_or_dir(path: str) -> str:
+def kind_of(path: str) -> str:
     """``file``, ``dir`` or ``missing`` (also a dangling symlink) for ``path``, following symlinks.
+
+    Args:
+        path: Any path.
+
+    Returns:
+        What it is.
 
     Raises:
         DataError: ``path`` is a symlink loop, or a FIFO, socket or device.

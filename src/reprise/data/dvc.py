@@ -147,7 +147,7 @@ def add_path(root: Path, path: Path, objects: Iterable[tuple[Path, str]] = ()) -
     )
 
 
-def restore_output(root: Path, dvc_file: Path, text: str, *, target: Path) -> None:
+def restore_output(root: Path, dvc_file: Path, text: str, *, target: Path, source: str = "the record") -> None:
     """Write ``dvc_file`` with ``text`` and check its output out of the DVC cache (fetching it if missing).
 
     ``text`` comes from the metadata store, so it is checked first: it must describe one output, ``target``, by a
@@ -159,16 +159,17 @@ def restore_output(root: Path, dvc_file: Path, text: str, *, target: Path) -> No
         dvc_file: Where the ``.dvc`` file goes (inside ``root``).
         text: The ``.dvc`` file's content, as ``dvc add`` wrote it.
         target: The file or folder the version records (inside ``root``); the only path DVC may write.
+        source: Where ``text`` comes from, for messages (``data version train-v1``).
 
     Raises:
         DataError: ``text`` names another path or a malformed md5, a folder listing points outside the folder, or
             the bytes are neither in the cache nor on a remote.
     """
-    what = f"{dvc_file.name}: output"
+    where = f"{source}: {dvc_file.name}"
     root = root.resolve()
-    dvc_file = inside(root, dvc_file, what=f"{dvc_file.name}: .dvc file")
-    target = inside(root, target, what=what)
-    md5 = _check_dvc_text(dvc_file, text, target)
+    dvc_file = inside(root, dvc_file, what=f"{where}: .dvc file")
+    target = inside(root, target, what=f"{where}: output")
+    md5 = _check_dvc_text(dvc_file, text, target, where)
     failed = f"cannot restore {dvc_file.name}: the data is not in the DVC cache and no remote has it"
     with _repo(root, failed, "dvc remote add -d <name> <url> && dvc push (on the machine that has the data)") as repo:
         from dvc.exceptions import CheckoutError
@@ -350,7 +351,7 @@ def _check_oid(md5: object, where: str) -> str:
     return md5
 
 
-def _check_dvc_text(dvc_file: Path, text: str, target: Path) -> str:
+def _check_dvc_text(dvc_file: Path, text: str, target: Path, where: str) -> str:
     """The md5 of the one output ``text`` describes, after checking that output is ``target``.
 
     Raises:
@@ -359,7 +360,6 @@ def _check_dvc_text(dvc_file: Path, text: str, target: Path) -> str:
     from dvc.exceptions import DvcException
     from dvc.utils.serialize import parse_yaml
 
-    where = f"{dvc_file.name} (from the metadata store)"
     try:
         data = parse_yaml(text, str(dvc_file))
     except DvcException as exc:

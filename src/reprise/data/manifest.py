@@ -26,7 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError
 
 from reprise._canonical import digest, write_atomic
 from reprise.config import STATE_DIR, find_project
-from reprise.data._files import collect
+from reprise.data._files import collect, kind_of
 from reprise.data.checks import HashMismatch, ManifestDiff, ManifestValidation
 from reprise.data.hashcache import HashCache, stat_fingerprint, tree_key
 from reprise.data.hashing import DEFAULT_ALGORITHMS, check_algorithms, hash_files, is_settled
@@ -156,7 +156,7 @@ class Manifest(_Frozen):
             DataError: ``path`` does not exist, a file cannot be read, or an algorithm is unknown.
         """
         target = Path(path)
-        if not target.exists():
+        if kind_of(str(target)) == "missing":  # a symlink loop or a FIFO is refused here, with its own message
             raise DataError(f"{path} does not exist", hint=f"check the path, e.g. `ls {path}`")
         base, declared = (target, ["."]) if target.is_dir() else (target.parent, [target.name])
         return _build(

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Final, Literal
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
 from reprise.config import load_settings
+from reprise.data._files import kind_of
 from reprise.data._paths import check_gitignore_safe, inside
 from reprise.data._worktree import refuse_local_changes
 from reprise.data.checks import ManifestValidation
@@ -249,7 +250,7 @@ def checkout_data(version_name: str, *, force: bool = False, settings: Settings 
     if not force:
         engine = open_store(settings)
         refuse_local_changes(row, list_rows(engine, row.path), lambda d: read_document(engine, d), target, dvc_file)
-    restore_output(root, dvc_file, row.dvc_text, target=target)
+    restore_output(root, dvc_file, row.dvc_text, target=target, source=f"data version {version_name}")
     validation = load_version_manifest(version_name, settings=settings).validate(target)
     validation.raise_for_problems(version_name)
     return _from_row(row)
@@ -348,10 +349,10 @@ def resolve_in_project(path: Path | str, settings: Settings) -> Path:
         The absolute path.
 
     Raises:
-        DataError: The path does not exist or is outside the project.
+        DataError: The path does not exist, is outside the project, or is a FIFO, socket, device or symlink loop.
     """
     target = Path(path).absolute()
-    if not target.exists():
+    if kind_of(str(target)) == "missing":  # a symlink loop or a FIFO is refused here, with its own message
         raise DataError(f"{path} does not exist", hint=f"check the path (ls {Path(path).parent})")
     if not target.resolve().is_relative_to(settings.project_dir.resolve()):
         raise DataError(f"{path} is outside the project {settings.project_dir}", hint="copy the data into the project")

@@ -19,15 +19,11 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import http.client
 import logging
 import os
 import re
 import shutil
 import threading
-import urllib.error
-import urllib.parse
-import urllib.request
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
@@ -125,6 +121,11 @@ def _config_name(settings: Settings) -> str:
 
 
 def _check_server(uri: str, config: str) -> None:
+    import http.client
+    import urllib.error
+    import urllib.parse
+    import urllib.request
+
     parts = urllib.parse.urlsplit(uri)
     # Credentials go in MLFLOW_TRACKING_USERNAME/PASSWORD; a userinfo in the URL would make urllib refuse it.
     health = urllib.parse.urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2], query="", fragment=""))

@@ -195,7 +195,7 @@ def _audit(
     echo: bool,
 ) -> AuditReport:
     from reprise.reproduce._execute import execute
-    from reprise.reproduce.explain import scan_sources
+    from reprise.reproduce.suspects import scan_sources
     from reprise.tracking import records
 
     if runs < 2:

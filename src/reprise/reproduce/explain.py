@@ -24,8 +24,7 @@ from reprise.errors import DataError
 from reprise.reproduce.compare import Verdict
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Mapping, Sequence
-    from pathlib import Path
+    from collections.abc import Mapping, Sequence
 
     from reprise.capture.environment import EnvironmentDiff, FieldChange
     from reprise.capture.record import RunRecord
@@ -38,7 +37,6 @@ __all__ = [
     "changed_patch_files",
     "explain",
     "is_incidental",
-    "scan_sources",
 ]
 
 CauseKind = Literal[
@@ -109,14 +107,6 @@ _WEIGHTS: Final[dict[str, float]] = {
     "cpu": 0.35,
     "platform": 0.3,
 }
-_SOURCE_PATTERNS: Final[tuple[tuple[re.Pattern[str], str], ...]] = (
-    (re.compile(r"default_rng\(\s*\)"), "a NumPy Generator created without a seed"),
-    (re.compile(r"RandomState\(\s*\)"), "a NumPy RandomState created without a seed"),
-    (re.compile(r"random_state\s*=\s*None\b"), "an estimator given random_state=None"),
-    (re.compile(r"\brandom\.seed\(\s*\)"), "random.seed() without a value (seeds from the clock)"),
-    (re.compile(r"\bn_jobs\s*=\s*(-1|[2-9]|\d{2,})\b"), "parallel work (n_jobs > 1): sums in thread completion order"),
-    (re.compile(r"cudnn\.benchmark\s*=\s*True"), "cuDNN benchmark mode picks kernels by timing"),
-)
 _FIELD_PREFIXES: Final = (
     ("python.", "python"),
     ("cpu.", "cpu"),
@@ -124,8 +114,6 @@ _FIELD_PREFIXES: Final = (
     ("gpus", "gpu"),
     ("platform.", "platform"),
 )
-_MAX_SOURCE_FILES: Final = 400
-_SKIP_DIRS: Final = frozenset({".git", ".venv", "venv", ".reprise", ".dvc", "node_modules", "__pycache__", ".tox"})
 
 
 class Cause(BaseModel):
@@ -265,32 +253,6 @@ def changed_patch_files(original: bytes | None, reproduced: bytes | None) -> lis
     """
     a, b = _patch_blocks(original or b""), _patch_blocks(reproduced or b"")
     return sorted(path for path in a.keys() | b.keys() if a.get(path) != b.get(path))
-
-
-def scan_sources(root: Path, *, limit: int = _MAX_SOURCE_FILES) -> list[str]:
-    """Find the usual suspects of nondeterminism in the Python files under ``root``, as ``file:line: what``.
-
-    Args:
-        root: The code folder (the reproduction's worktree or the project).
-        limit: Stop after this many files.
-
-    Returns:
-        One line per finding, in path order.
-    """
-    findings: list[str] = []
-    for count, path in enumerate(_python_files(root)):
-        if count >= limit:
-            break
-        try:
-            lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
-        except OSError:
-            continue
-        for number, line in enumerate(lines, start=1):
-            code = line.split("#", 1)[0]
-            for pattern, what in _SOURCE_PATTERNS:
-                if pattern.search(code):
-                    findings.append(f"{path.relative_to(root).as_posix()}:{number}: {what}: {line.strip()[:100]}")
-    return sorted(findings, key=lambda text: (text.split(":", 1)[0], int(text.split(":", 2)[1])))
 
 
 def _code_causes(original: RunRecord, reproduced: RunRecord, known: Sequence[str] | None) -> list[Cause]:
@@ -542,24 +504,6 @@ def _patch_blocks(patch: bytes) -> dict[str, bytes]:
         if match:
             blocks[match.group(2).decode("utf-8", "surrogateescape")] = block
     return blocks
-
-
-def _python_files(root: Path) -> Iterable[Path]:
-    if not root.is_dir():
-        return
-    stack = [root]
-    while stack:
-        folder = stack.pop()
-        try:
-            entries = sorted(folder.iterdir())
-        except OSError:
-            continue
-        for entry in entries:
-            if entry.is_dir() and not entry.is_symlink():
-                if entry.name not in _SKIP_DIRS and not entry.name.startswith("."):
-                    stack.append(entry)
-            elif entry.suffix == ".py":
-                yield entry
 
 
 def _is_local(source: str | None) -> bool:

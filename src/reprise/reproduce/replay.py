@@ -390,7 +390,8 @@ def _compare(
     from reprise.reproduce._data import original_output_reader, reproduced_output_reader
     from reprise.reproduce._git import changed_files, toplevel
     from reprise.reproduce.compare import RunSide, compare_runs
-    from reprise.reproduce.explain import changed_patch_files, explain, scan_sources
+    from reprise.reproduce.explain import changed_patch_files, explain
+    from reprise.reproduce.suspects import scan_sources
     from reprise.tracking import records
 
     run, record = resolved.run, resolved.record

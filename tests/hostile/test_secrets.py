@@ -7,6 +7,7 @@ key and artifact of the run is read back from the real MLflow store, and the sto
 
 from __future__ import annotations
 
+import asyncio
 import json
 import subprocess
 import sys
@@ -145,3 +146,45 @@ def test_serve_json_does_not_print_the_tracking_password(cli: Cli, tmp_path: Pat
     assert json.loads(result.stdout)["tracking_uri"] == "http://alice:***@127.0.0.1:9"
     assert password not in result.stdout
     assert password not in result.stderr
+
+
+def test_health_and_the_log_do_not_show_the_tracking_password(caplog: pytest.LogCaptureFixture) -> None:
+    """A registry outage while serving: MLflow's error quotes the tracking URI, which /health and the log repeat."""
+    from reprise.errors import RegistryError
+    from reprise.registry.refs import ModelRef
+    from reprise.serve.loader import ModelSlot, Prepared
+    from reprise.tracking.serving import ColumnSpec, ModelSpec, ServedVersion
+
+    password = "health-pw-Pl4nt-2Rb"
+    spec = ModelSpec(inputs=(ColumnSpec("x", "double"),), output_type="double", signature={}, flavors=())
+    version = ServedVersion(name="m", version=1, alias="champion", run_id="r1", source="s")
+
+    class Model:
+        def __init__(self) -> None:
+            self.spec, self.classes, self.model_class = spec, None, "Model"
+
+    def locate(settings: object, name: str, alias: str | None) -> int:
+        raise RegistryError(f"API request to http://alice:{password}@mlflow.internal/api/2.0/x failed: refused")
+
+    slot = ModelSlot(
+        None,  # type: ignore[arg-type]  # the injected functions ignore it
+        Prepared(ref=ModelRef(name="m", alias="champion"), version=version, spec=spec),
+        reload_interval=60.0,
+        load=lambda settings, served: Model(),  # type: ignore[arg-type,return-value]
+        locate=locate,
+        describe=lambda *args, **kwargs: version,
+    )
+
+    async def outage() -> str | None:
+        slot.start()
+        while slot.status().state == "loading":
+            await asyncio.sleep(0.01)
+        await slot.check()
+        await slot.stop()
+        return slot.status().error
+
+    error = asyncio.run(outage())
+    assert error is not None
+    assert "http://alice:***@mlflow.internal" in error
+    assert password not in error
+    assert password not in caplog.text

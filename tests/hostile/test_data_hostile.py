@@ -279,6 +279,7 @@ _MALFORMED: dict[str, tuple[Callable[[dict[str, object]], str], str]] = {
     "missing-algorithm": (_drop_algorithm, "lacks a hash"),
     "truncated": (lambda raw: json.dumps(raw, indent=2, sort_keys=True)[:-40], "not a Reprise manifest"),
     "not-an-object": (lambda raw: "[1, 2, 3]", "not a Reprise manifest"),
+    "escaping-path": (lambda raw: json.dumps({**raw, "paths": ["../.."]}), "points outside"),
 }
 
 

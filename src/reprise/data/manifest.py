@@ -27,6 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError
 from reprise._canonical import digest, write_atomic
 from reprise.config import STATE_DIR, find_project
 from reprise.data._files import collect, kind_of
+from reprise.data._paths import inside
 from reprise.data.checks import HashMismatch, ManifestDiff, ManifestValidation
 from reprise.data.hashcache import HashCache, stat_fingerprint, tree_key
 from reprise.data.hashing import DEFAULT_ALGORITHMS, check_algorithms, hash_files, is_settled
@@ -45,6 +46,7 @@ __all__ = [
     "ManifestSummary",
     "build_manifest",
     "cache_for",
+    "check_declared",
     "human_size",
     "manifest_digest",
     "resolve_cache",
@@ -268,12 +270,13 @@ class Manifest(_Frozen):
             Every problem found (``.ok`` when there is none).
 
         Raises:
-            DataError: A file cannot be read.
+            DataError: A file cannot be read, or a declared relative path of the manifest leads out of ``path``.
         """
         started = time.perf_counter()
         started_ns = time.time_ns()
         target = Path(path)
         base, declared = (target, list(self.paths)) if target.is_dir() else (target.parent, [target.name])
+        check_declared(base, declared)
         found = collect(base, declared, self.include, self.exclude) if target.exists() else []
         store = resolve_cache(cache, base)
         tree = tree_key(base, declared, self.include, self.exclude, self.algorithms)
@@ -532,6 +535,24 @@ def _build(
         files=entries,
         digest=manifest_id,
     )
+
+
+def check_declared(base: Path, declared: Sequence[str]) -> None:
+    """Refuse declared paths of a manifest (data, possibly crafted) that lead out of the folder being checked.
+
+    A relative path must stay inside ``base``; an absolute one is what a run's manifest records for an input outside
+    the project (see :func:`build_manifest`) and is read as such.
+
+    Args:
+        base: The folder the manifest is checked against.
+        declared: The manifest's declared paths.
+
+    Raises:
+        DataError: A relative path resolves outside ``base``.
+    """
+    for name in declared:
+        if not Path(name).is_absolute():
+            inside(base, name, what="manifest path")
 
 
 def _check_structure(manifest: Manifest) -> None:

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Final
 from reprise.data._files import collect
 from reprise.data.checks import ManifestValidation
 from reprise.data.hashcache import stat_fingerprint, tree_key
-from reprise.data.manifest import MANIFEST_VERSION, Manifest, resolve_cache
+from reprise.data.manifest import MANIFEST_VERSION, Manifest, check_declared, resolve_cache
 from reprise.errors import DataError
 
 if TYPE_CHECKING:
@@ -96,6 +96,7 @@ def _unchanged(text: bytes, target: Path, cache: HashCache | bool) -> ManifestVa
     store = resolve_cache(cache, base)
     if store is None or store.tree_digest(_checked_key(text), _CHECKED) != digest_:
         return None
+    check_declared(base, declared)  # the header's types are known good: these bytes passed Manifest.from_json
     found = collect(base, declared, include, exclude)
     if store.tree_digest(tree_key(base, declared, include, exclude, algorithms), stat_fingerprint(found)) != digest_:
         return None

@@ -247,6 +247,7 @@ def checkout_data(version_name: str, *, force: bool = False, settings: Settings 
     root = settings.project_dir.resolve()
     target = inside(root, row.path, what=f"data version {version_name}: path")
     dvc_file = inside(root, row.dvc_file, what=f"data version {version_name}: .dvc file")
+    check_gitignore_safe(target.relative_to(root).as_posix())
     if not force:
         engine = open_store(settings)
         refuse_local_changes(row, list_rows(engine, row.path), lambda d: read_document(engine, d), target, dvc_file)

@@ -160,7 +160,12 @@ def _prepare_database(uri: str, artifact_location: str, config: str) -> list[str
             return []
         # Counting rows scans tables: only when the store needs work, to tell a user's store from an empty one.
         state = describe_database(uri, count=_USER_TABLES, hint=hint, **facts)
-        done = _migrate(uri, path, state, head)
+        try:
+            done = _migrate(uri, path, state, head)
+        except TrackingError:
+            raise
+        except Exception as exc:  # creating: a full disk, a refused CREATE, a file that cannot be copied or moved
+            raise TrackingError(f"cannot create the tracking store {shown}: {_reason(exc)}", hint=hint) from exc
         for line in done:
             if not line.startswith("created"):
                 _LOG.warning("%s", line)  # a repair the user should know about (stderr, one line)

@@ -4,6 +4,7 @@ import hashlib
 import os
 import stat
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -422,3 +423,21 @@ def test_every_added_line_of_a_tracked_credential_file_is_masked(repo: Path, tmp
     clone = _clone_at(repo, state.commit, tmp_path / "clone")
     apply_patch(clone, state.patch)
     assert (clone / ".env").read_text() == "DEBUG=1\n***\n\n***\n"
+
+
+def test_a_same_size_change_in_the_second_of_the_commit_is_in_the_patch(repo: Path) -> None:
+    """A "racily clean" file (changed in the same second as its index entry, same size) is still in the patch.
+
+    git trusts an entry's stat data unless the entry is not older than the index file itself; the patch is built in
+    a copy of the index, so the copy must keep the index's mtime or the change is silently left out.
+    """
+    model = repo / "src" / "model.py"
+    entry = model.stat().st_mtime_ns
+    index = repo / ".git" / "index"
+    os.utime(index, ns=(entry, entry))  # the index written in the same second as the entry: racily clean
+    model.write_text("def f():\n    return 7\n")  # same size
+    os.utime(model, ns=(entry, entry))  # and the same mtime as the entry
+    time.sleep(1.1)  # a copy of the index made now would be a second newer
+    state = capture_git(repo)
+    assert state.dirty
+    assert b"+    return 7" in state.patch_bytes()

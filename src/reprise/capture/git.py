@@ -372,7 +372,7 @@ def _build_patch(git: str, root: Path, index: Path, commit: str | None, skipped:
         # Starting from a copy of the user's index keeps its stat cache (git add then re-hashes only changed files)
         # and its staged changes; the copy is what gets written, never the original.
         if index.is_file():
-            shutil.copyfile(index, temp_index)
+            shutil.copy2(index, temp_index)  # its mtime too: git re-reads "racily clean" entries by it
         env = {"GIT_INDEX_FILE": str(temp_index)}
         pathspecs = "".join(f":(exclude,literal){path}\0" for path in skipped)
         _run(

@@ -88,13 +88,14 @@ def restore_inputs(manifest: Manifest | None, project: Path, source: Path, run_i
     from reprise.data.dvc import cache_files, checkout_all, is_dvc_repo, pull_paths, share_cache
 
     start = time.perf_counter()
-    if manifest is None:
-        return DataRestore(verified=True)
     dvc = is_dvc_repo(project) and is_dvc_repo(source)
-    in_git = {entry.path for entry in manifest.files if _matches(project / entry.path, entry)}
+    files = manifest.files if manifest is not None else ()
+    in_git = {entry.path for entry in files if _matches(project / entry.path, entry)}
     if dvc:
         share_cache(project, source)
         checkout_all(project)  # the commit's DVC-tracked data, undeclared inputs included
+    if manifest is None:
+        return DataRestore(verified=True, seconds=round(time.perf_counter() - start, 3))
     needed = [e for e in manifest.files if e.path not in in_git and not _matches(project / e.path, e)]
     in_checkout = len(in_git)
     cached = cache_files(source, [e.hashes["md5"] for e in needed if "md5" in e.hashes]) if dvc and needed else {}

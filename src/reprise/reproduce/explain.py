@@ -114,6 +114,8 @@ _FIELD_PREFIXES: Final = (
     ("gpus", "gpu"),
     ("platform.", "platform"),
 )
+#: Parameter files (DVC's convention): a change in one shows as the params it sets, when the run logs them.
+_PARAMS_FILES: Final = frozenset({"params.yaml", "params.yml", "params.json", "params.toml"})
 
 
 class Cause(BaseModel):
@@ -192,12 +194,16 @@ def explain(
     """
     if comparison.verdict in (Verdict.IDENTICAL, Verdict.UNVERIFIED):
         return Explanation(summary=_summary(comparison, [], nondeterministic=False, what_if=what_if))
+    params = _param_causes(
+        {**(original_params or {}), **original.params}, {**(reproduced_params or {}), **reproduced.params}
+    )
+    if params and code_changes:
+        # A changed params.yaml whose values the run logged is the params cause, not a code change.
+        code_changes = [path for path in code_changes if path.rsplit("/", 1)[-1] not in _PARAMS_FILES]
     causes = [
         *_code_causes(original, reproduced, code_changes),
         *_data_causes(original, reproduced),
-        *_param_causes(
-            {**(original_params or {}), **original.params}, {**(reproduced_params or {}), **reproduced.params}
-        ),
+        *params,
         *_seed_causes(original, reproduced),
         *_command_causes(original, reproduced),
         *_environment_causes(diff_environments(original.environment, reproduced.environment), notes, what_if),

@@ -66,6 +66,7 @@ _KEPT_TOTAL_BYTES = 8 << 20
 _STDOUT_BYTES = 1 << 20
 #: Set by ``reprise run`` for its command: a ``start_run`` in that process joins this run instead of making another.
 JOIN_ENV = "REPRISE_RUN_ID"
+_JOINED_INPUTS = "reprise.joined_inputs"
 
 
 class CapturedRun:
@@ -169,7 +170,7 @@ def start_run(
     clean_params = {key: str(value) for key, value in (params or {}).items()}
     wrapper = None if nested else os.environ.get(JOIN_ENV)
     if wrapper:
-        with _joined(wrapper, settings, seeds, clean_params) as joined:
+        with _joined(wrapper, settings, seeds, clean_params, inputs) as joined:
             yield joined
         return
     started_at = _now()
@@ -365,16 +366,24 @@ class _StdoutTee:
 
 
 @contextlib.contextmanager
-def _joined(run_id: str, settings: Settings, seeds: SeedConfig, params: Mapping[str, str]) -> Iterator[CapturedRun]:
-    """``start_run`` inside ``reprise run``: log into the wrapper's run, which records everything else."""
+def _joined(
+    run_id: str, settings: Settings, seeds: SeedConfig, params: Mapping[str, str], inputs: Sequence[str | Path]
+) -> Iterator[CapturedRun]:
+    """``start_run`` inside ``reprise run``: log into the wrapper's run, which records everything else.
+
+    The inputs the block declares are named in the ``reprise.joined_inputs`` tag: the wrapper hashes them into its
+    record when the command ends.
+    """
     import mlflow
-    from mlflow.entities import Param
+    from mlflow.entities import Param, RunTag
 
     client = client_for(settings)
+    tags = [RunTag(_JOINED_INPUTS, ",".join(str(path) for path in inputs))] if inputs else []
     try:
         experiment_id = str(client.get_run(run_id).info.experiment_id)
-        if params:
-            client.log_batch(run_id, params=[Param(key, value) for key, value in params.items()])
+        params_ = [Param(key, value) for key, value in params.items()]
+        if params_ or tags:
+            client.log_batch(run_id, params=params_, tags=tags)
     except Exception as exc:  # an MlflowException: imported lazily, so caught by its base here
         raise TrackingError(f"cannot join run {run_id} ({JOIN_ENV}): {exc}", hint=f"unset {JOIN_ENV}") from exc
     run = CapturedRun(run_id, experiment_id, seeds, settings)
@@ -520,7 +529,9 @@ def _finish(run: CapturedRun, base: RunRecord, status: str, before: TreeSnapshot
     declared = [os.path.normpath(path).rstrip("/") for path in present]
     found = output_manifest.paths if output_manifest is not None else ()
     undeclared = tuple(p for p in found if not any(p == d or p.startswith(f"{d}/") for d in declared))
-    metrics = client.get_run(run.run_id).data.metrics
+    logged = client.get_run(run.run_id).data
+    metrics = logged.metrics
+    base = _with_joined_inputs(base, logged.tags.get(_JOINED_INPUTS, ""), root)
     fingerprint = run._fingerprint or _logged_fingerprint(client, run.run_id)
     with tempfile.TemporaryDirectory(prefix="reprise-") as tmp:
         folder = Path(tmp)
@@ -549,6 +560,7 @@ def _finish(run: CapturedRun, base: RunRecord, status: str, before: TreeSnapshot
         client.log_artifacts(run.run_id, str(folder), layout.ARTIFACT_DIR)
     tags = [
         RunTag("reprise.inputs_digest", record.inputs_digest),
+        RunTag("reprise.data_digest", record.data_digest or ""),
         RunTag(layout.RECORD_DIGEST_TAG, hashlib.sha256(text.encode()).hexdigest()),
     ]
     if missing:
@@ -561,6 +573,20 @@ def _finish(run: CapturedRun, base: RunRecord, status: str, before: TreeSnapshot
     else:
         client.set_terminated(run.run_id, status)
     return record
+
+
+def _with_joined_inputs(base: RunRecord, joined: str, root: Path) -> RunRecord:
+    """The record with the inputs a joined ``start_run`` declared hashed into it (see :func:`_joined`)."""
+    declared = set(base.inputs.paths) if base.inputs is not None else set()
+    extra = [path for path in joined.split(",") if path and path not in declared]
+    if not extra:
+        return base
+    try:
+        inputs = build_manifest(sorted(declared) + extra, base=root)
+    except RepriseError as exc:
+        print(f"reprise: inputs declared by the script not recorded: {exc.message}", file=sys.stderr)
+        return base
+    return base.model_copy(update={"inputs": inputs})
 
 
 def _output_manifest(declared: list[str], written: list[str] | None, root: Path) -> Manifest | None:

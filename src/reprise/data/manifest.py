@@ -27,7 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError
 from reprise._canonical import digest, write_atomic
 from reprise.config import STATE_DIR, find_project
 from reprise.data._files import collect, kind_of
-from reprise.data._paths import inside
+from reprise.data._integrity import check_declared, check_structure
 from reprise.data.checks import HashMismatch, ManifestDiff, ManifestValidation
 from reprise.data.hashcache import HashCache, stat_fingerprint, tree_key
 from reprise.data.hashing import DEFAULT_ALGORITHMS, check_algorithms, hash_files, is_settled
@@ -46,7 +46,6 @@ __all__ = [
     "ManifestSummary",
     "build_manifest",
     "cache_for",
-    "check_declared",
     "human_size",
     "manifest_digest",
     "resolve_cache",
@@ -241,7 +240,7 @@ class Manifest(_Frozen):
                 f"unsupported manifest_version {manifest.manifest_version} (this Reprise reads {MANIFEST_VERSION})",
                 hint="upgrade reprise",
             )
-        _check_structure(manifest)
+        check_structure(manifest)
         if manifest_digest(manifest.files) != manifest.digest:
             raise DataError("digest does not match the entries (edited by hand?)", hint="generate it again")
         return manifest
@@ -535,53 +534,6 @@ def _build(
         files=entries,
         digest=manifest_id,
     )
-
-
-def check_declared(base: Path, declared: Sequence[str]) -> None:
-    """Refuse declared paths of a manifest (data, possibly crafted) that lead out of the folder being checked.
-
-    A relative path must stay inside ``base``; an absolute one is what a run's manifest records for an input outside
-    the project (see :func:`build_manifest`) and is read as such.
-
-    Args:
-        base: The folder the manifest is checked against.
-        declared: The manifest's declared paths.
-
-    Raises:
-        DataError: A relative path resolves outside ``base``.
-    """
-    for name in declared:
-        if not Path(name).is_absolute():
-            inside(base, name, what="manifest path")
-
-
-def _check_structure(manifest: Manifest) -> None:
-    """Refuse a manifest whose parts contradict each other (what a hand edit or a truncated copy leaves).
-
-    Raises:
-        DataError: Unknown or missing algorithms, an entry without one of them, a path listed twice or out of
-            order, no declared path, or a summary whose totals differ from the entries.
-    """
-    hint = "generate it again: reprise data manifest PATH --output FILE"
-    try:
-        algorithms = check_algorithms(manifest.algorithms)
-    except DataError as exc:
-        raise DataError(f"not a valid manifest: {exc.message}", hint=hint) from exc
-    if not manifest.paths:
-        raise DataError("not a valid manifest: no declared path", hint=hint)
-    previous: str | None = None
-    for entry in manifest.files:
-        if previous is not None and entry.path <= previous:
-            raise DataError(f"not a valid manifest: entry {entry.path!r} is listed twice or out of order", hint=hint)
-        previous = entry.path
-        if not all(entry.hashes.get(name) for name in algorithms) or entry.size < 0:
-            raise DataError(
-                f"not a valid manifest: entry {entry.path!r} lacks a hash of {', '.join(algorithms)} or a size",
-                hint=hint,
-            )
-    summary = manifest.summary
-    if summary.total_files != len(manifest.files) or summary.total_size != sum(e.size for e in manifest.files):
-        raise DataError("not a valid manifest: the summary's totals differ from the entries", hint=hint)
 
 
 def _pick(algorithms: Sequence[str]) -> str:

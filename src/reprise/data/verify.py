@@ -17,9 +17,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
 from reprise.data._files import collect
+from reprise.data._integrity import check_declared
 from reprise.data.checks import ManifestValidation
 from reprise.data.hashcache import stat_fingerprint, tree_key
-from reprise.data.manifest import MANIFEST_VERSION, Manifest, check_declared, resolve_cache
+from reprise.data.manifest import MANIFEST_VERSION, Manifest, resolve_cache
 from reprise.errors import DataError
 
 if TYPE_CHECKING:

@@ -90,22 +90,29 @@ def clean_orphans(cache_dir: Path) -> list[Path]:
         The files removed.
     """
     removed: list[Path] = []
-    if not cache_dir.is_dir():
-        return removed
     now = time.time()
-    for prefix in os.scandir(cache_dir):
-        if len(prefix.name) != 2 or not prefix.is_dir(follow_symlinks=False):
-            continue
-        with os.scandir(prefix.path) as listing:
-            names = [entry for entry in listing if entry.name.startswith(".") and entry.name.endswith(".tmp")]
-        for entry in names:
-            if _is_orphan(entry, now):
-                try:
-                    Path(entry.path).unlink()
-                except OSError:  # gone meanwhile, or not ours to remove: it only costs space
-                    continue
-                removed.append(Path(entry.path))
+    for entry in _temporaries(cache_dir):
+        if _is_orphan(entry, now):
+            try:
+                Path(entry.path).unlink()
+            except OSError:  # gone meanwhile, or not ours to remove: it only costs space
+                continue
+            removed.append(Path(entry.path))
     return removed
+
+
+def _temporaries(cache_dir: Path) -> list[os.DirEntry[str]]:
+    """Hidden ``*.tmp`` files in the two-letter folders of the cache (none when it cannot be listed)."""
+    found: list[os.DirEntry[str]] = []
+    try:
+        with os.scandir(cache_dir) as prefixes:
+            folders = [entry.path for entry in prefixes if len(entry.name) == 2 and entry.is_dir(follow_symlinks=False)]
+        for folder in folders:
+            with os.scandir(folder) as listing:
+                found += [entry for entry in listing if entry.name.startswith(".") and entry.name.endswith(".tmp")]
+    except OSError:  # no cache yet, or not readable: nothing to clean, and DVC reports a real problem itself
+        return found
+    return found
 
 
 def _is_orphan(entry: os.DirEntry[str], now: float) -> bool:

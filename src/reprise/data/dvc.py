@@ -176,8 +176,8 @@ def restore_output(root: Path, dvc_file: Path, text: str, *, target: Path, sourc
 
         cache = repo.cache.local
         clean_orphans(Path(cache.path))
-        write_atomic(dvc_file, text)
         _check_listing(Path(cache.oid_to_path(md5)), target)
+        write_atomic(dvc_file, text)
         try:
             _quietly(lambda: repo.checkout(targets=[str(dvc_file)], force=True))
         except CheckoutError:

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from reprise.capture.redact import redact_uri
 from reprise.cli._context import settings_for
 from reprise.cli._output import emit, err_console, out_console, say
 
@@ -77,7 +78,7 @@ def _as_data(result: QuickstartResult) -> dict[str, object]:
         "stages": [{"name": s.name, "seconds": round(s.seconds, 2), "ran": s.ran} for s in result.stages],
         "best": result.best,
         "pipeline_run_id": result.pipeline_run_id,
-        "tracking_uri": result.tracking_uri,
+        "tracking_uri": redact_uri(result.tracking_uri),
         "registered_model": result.registered_model,
     }
 
@@ -97,7 +98,7 @@ def _render(result: QuickstartResult, *, ran: bool) -> None:
         values = [f"{candidate['metrics'][key]:.4f}" for key in names]
         table.add_row(f"{name}{mark}", *values)
     out_console().print(table)
-    say(f"runs: {result.tracking_uri} (pipeline run {result.pipeline_run_id})")
+    say(f"runs: {redact_uri(result.tracking_uri)} (pipeline run {result.pipeline_run_id})")
     say(f"best model: {result.best['model_uri']} (best_model_info.json)")
     if result.registered_model:
         say(f"registered (gated by params.yaml): reprise registry versions {result.registered_model}")

@@ -93,4 +93,10 @@ def resolve_run(target: str, *, settings: Settings) -> ResolvedRun:
                 f"reprise/code.patch of run {run_id} does not match the digest in its record (altered?)",
                 hint="the recorded change cannot be trusted; reproduce a run captured from a clean commit",
             )
+    if git.redacted:
+        raise ReproductionError(
+            f"run {run_id} was captured with secrets masked in its uncommitted change ({', '.join(git.redacted[:3])}): "
+            "the code cannot be restored as it ran",
+            hint="keep secrets out of the code (environment variables are never recorded), commit, and run again",
+        )
     return ResolvedRun(run=run, record=record, patch=patch)

@@ -39,7 +39,7 @@ from reprise.capture.record import (
     RunRecord,
     fingerprint_predictions,
 )
-from reprise.capture.redact import redact_argv, redact_uri
+from reprise.capture.redact import redact_argv, redact_output, redact_uri
 from reprise.capture.written import TreeSnapshot
 from reprise.config import load_settings
 from reprise.data.manifest import Manifest, build_manifest
@@ -91,6 +91,7 @@ class CapturedRun:
         self._predictions: Any = None
         self._fingerprint: PredictionFingerprint | None = None
         self._stdout: bytes | None = None
+        self._command: list[str] = []
 
     def outputs(self, paths: Sequence[str | Path]) -> None:
         """Declare output files or folders; they are hashed into the record when the run ends."""
@@ -187,6 +188,7 @@ def start_run(
         run_id = _create_run(settings, experiment_id, run_name, git, environment, input_manifest, seeds, tags)
     run = CapturedRun(run_id, experiment_id, seeds, settings)
     run.outputs(outputs)
+    run._command = list(command or [])
     _log_inputs(settings, run_id, clean_params, git, environment, input_manifest)
     mlflow.set_tracking_uri(settings.tracking_uri)
     mlflow.start_run(run_id=run_id, nested=mlflow.active_run() is not None)
@@ -539,7 +541,8 @@ def _finish(run: CapturedRun, base: RunRecord, status: str, before: TreeSnapshot
             np.save(folder / layout.PREDICTIONS, run._predictions, allow_pickle=False)
         not_kept = _keep_small_outputs(output_manifest, root, folder / layout.OUTPUTS)
         if run._stdout is not None:
-            write_atomic(folder / layout.STDOUT, run._stdout)
+            printed = redact_output(run._stdout.decode("utf-8", errors="replace"), run._command)
+            write_atomic(folder / layout.STDOUT, printed)
         record = base.model_copy(
             update={
                 "status": status,

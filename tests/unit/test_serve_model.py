@@ -1,4 +1,5 @@
-"""``ServableModel``: rows to a typed DataFrame, predictions and probabilities, on scikit-learn models (no MLflow)."""
+"""``ServableModel``: rows to a typed DataFrame, predictions and probabilities, on scikit-learn models (no MLflow);
+``model_format``/``check_loadable``: which stored models load without running code from their files."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from reprise.tracking.serving import ColumnSpec, ModelSpec, ServableModel
+from reprise.errors import RegistryError
+from reprise.tracking.serving import ColumnSpec, ModelSpec, ServableModel, check_loadable, model_format
 
 
 class Pyfunc:
@@ -131,3 +133,59 @@ def test_a_model_without_a_raw_model_still_predicts() -> None:
     model = ServableModel(Opaque(), spec)
     answer = model.predict_rows([dict.fromkeys((c.name for c in spec.inputs), 1.0)])
     assert (answer.values, answer.probabilities, model.model_class) == ([4.0], None, None)
+
+
+class MLmodel:
+    """Stands in for ``mlflow.models.Model``: only its ``flavors`` are read."""
+
+    def __init__(self, **flavors: dict[str, Any]) -> None:
+        self.flavors = flavors
+
+
+def _pyfunc(loader: str, **extra: Any) -> dict[str, Any]:
+    return {"loader_module": loader, "python_version": "3.11", **extra}
+
+
+def _meta(loader: str, flavor: dict[str, Any] | None = None, **pyfunc: Any) -> MLmodel:
+    """An MLmodel whose pyfunc flavour loads through ``mlflow.<name>`` and whose own flavour is ``flavor``."""
+    name = loader.removeprefix("mlflow.")
+    return MLmodel(python_function=_pyfunc(loader, **pyfunc), **({name: flavor} if flavor is not None else {}))
+
+
+SKOPS = {"serialization_format": "skops"}
+BOOSTER = {"model_class": "lightgbm.basic.Booster"}
+LGBM_SKLEARN = {"model_class": "lightgbm.sklearn.LGBMClassifier"}
+
+
+@pytest.mark.parametrize(
+    ("meta", "expected"),
+    [
+        (_meta("mlflow.sklearn", SKOPS), ("skops", False)),
+        (_meta("mlflow.sklearn", {"serialization_format": "cloudpickle"}), ("cloudpickle", True)),
+        (_meta("mlflow.sklearn", {}), ("pickle", True)),  # MLflow's default when the flavour does not say
+        (_meta("mlflow.xgboost", {"model_format": "json"}), ("xgboost json", False)),
+        (_meta("mlflow.lightgbm", BOOSTER), ("lightgbm text", False)),
+        (_meta("mlflow.lightgbm", LGBM_SKLEARN), ("lightgbm cloudpickle", True)),
+        (_meta("mlflow.pyfunc.model", python_model="python_model.pkl"), ("cloudpickle (python_function model)", True)),
+        (_meta("mlflow.pyfunc.model", model_code_path="agent.py"), ("python code (model from code)", True)),
+        (_meta("evil_loader"), ("evil_loader (a loader Reprise cannot vouch for)", True)),
+        (_meta("mlflow.sklearn", SKOPS, code="code"), ("skops with shipped Python code", True)),
+        (MLmodel(sklearn=SKOPS), ("no python_function flavour", True)),
+    ],
+)
+def test_only_formats_that_load_without_running_code_are_safe(meta: MLmodel, expected: tuple[str, bool]) -> None:
+    assert model_format(meta) == expected
+
+
+def test_check_loadable_refuses_in_one_line_naming_the_model_its_format_and_the_way_out() -> None:
+    pickled = MLmodel(python_function=_pyfunc("mlflow.sklearn"), sklearn={"serialization_format": "cloudpickle"})
+    with pytest.raises(RegistryError) as refused:
+        check_loadable(pickled, "iris v3", allow_pickle=False)
+    message = str(refused.value)
+    assert "\n" not in message
+    assert all(part in message for part in ("iris v3", "cloudpickle", "--allow-pickle"))
+    check_loadable(pickled, "iris v3", allow_pickle=True)
+    check_loadable(MLmodel(python_function=_pyfunc("mlflow.xgboost"), xgboost={}), "iris v3", allow_pickle=False)
+    _, _, spec = _iris()  # a spec without a known format is not trusted
+    with pytest.raises(RegistryError, match="--allow-pickle"):
+        check_loadable(spec, "iris v3", allow_pickle=False)

@@ -28,6 +28,7 @@ __all__ = [
     "known_models",
     "mlflow_errors",
     "quiet_downloads",
+    "resolve_number",
     "resolve_version",
     "the_model",
     "the_version",
@@ -131,14 +132,24 @@ def resolve_version(client: MlflowClient, ref: ModelRef) -> ModelVersion:
     Raises:
         NotFoundError: The model, version or alias does not exist; the message lists the known ones.
     """
+    return the_version(client, ref.name, resolve_number(client, ref))
+
+
+def resolve_number(client: MlflowClient, ref: ModelRef) -> int:
+    """The version number a reference names, without reading the version itself when an alias names it.
+
+    Raises:
+        NotFoundError: The model or alias does not exist, or the model has no version; the message lists the known
+            ones. (A version number is returned as given: :func:`resolve_version` checks it exists.)
+    """
     if ref.version is not None:
-        return the_version(client, ref.name, ref.version)
+        return ref.version
     model = the_model(client, ref.name)
     if ref.alias is None:
         versions = all_versions(client, ref.name)
         if not versions:
             raise NotFoundError(f"model '{ref.name}' has no versions yet", hint="reprise registry register RUN NAME")
-        return versions[-1]
+        return int(versions[-1].version)
     aliases = alias_map(model)
     if ref.alias not in aliases:
         listed = _listing([f"{alias} → v{version}" for alias, version in aliases.items()]) if aliases else "none"
@@ -146,7 +157,7 @@ def resolve_version(client: MlflowClient, ref: ModelRef) -> ModelVersion:
             f"model '{ref.name}' has no alias '{ref.alias}'; aliases: {listed}",
             hint=f"reprise registry versions {ref.name}",
         )
-    return the_version(client, ref.name, aliases[ref.alias])
+    return aliases[ref.alias]
 
 
 def filter_literal(value: str) -> str | None:

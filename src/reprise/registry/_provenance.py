@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 
     from reprise.config import Settings
 
-__all__ = ["ModelLocation", "Provenance", "find_model", "read_model_meta", "read_provenance"]
+__all__ = ["ModelLocation", "Provenance", "captured_run", "find_model", "read_model_meta", "read_provenance"]
 
 #: How far up ``mlflow.parentRunId`` to look for the captured run.
 _MAX_PARENTS: Final = 5
@@ -102,7 +102,7 @@ def read_provenance(
     settings: Settings, client: MlflowClient, run: Run, location: ModelLocation, meta: Any
 ) -> Provenance:
     """Git commit, dirtiness, data digest, training date and model type of the model ``run`` produced."""
-    captured = _captured_run(client, run)
+    captured = captured_run(client, run)
     commit = dirty = digest = None
     if captured is not None:
         record = _record(settings, captured.info.run_id)
@@ -124,7 +124,7 @@ def read_provenance(
     )
 
 
-def _captured_run(client: MlflowClient, run: Run) -> Run | None:
+def captured_run(client: MlflowClient, run: Run) -> Run | None:
     """The run itself if Reprise captured it, else its nearest captured parent."""
     from mlflow.exceptions import MlflowException
 

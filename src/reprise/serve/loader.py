@@ -83,7 +83,8 @@ def prepare(settings: Settings, ref_text: str, *, allow_pickle: bool = False) ->
         TrackingError: The registry could not be read.
     """
     from reprise.registry.refs import parse_model_ref
-    from reprise.tracking.serving import check_loadable, describe_version, read_model_spec, target_version
+    from reprise.registry.resolve import describe_version, target_version
+    from reprise.tracking.serving import check_loadable, read_model_spec
 
     ref = parse_model_ref(ref_text)
     number = ref.version if ref.version is not None else target_version(settings, ref.name, ref.alias)
@@ -102,8 +103,9 @@ class ModelSlot:
         reload_interval: Seconds between alias checks; 0 (or a fixed version) loads once and never reloads.
         metrics: Where loads are counted.
         load: Loads a version (injectable for tests; default :func:`reprise.tracking.serving.load_servable`).
-        locate: Returns the version number the reference names now (default: ``target_version``).
-        describe: Reads a version's provenance (default: ``describe_version``).
+        locate: Returns the version number the reference names now (default:
+            :func:`reprise.registry.resolve.target_version`).
+        describe: Reads a version's provenance (default: :func:`reprise.registry.resolve.describe_version`).
         freeze_gc: After each load, collect once and freeze what is alive (see :func:`_freeze_heap`).
     """
 
@@ -119,6 +121,7 @@ class ModelSlot:
         describe: Callable[..., ServedVersion] | None = None,
         freeze_gc: bool = False,
     ) -> None:
+        from reprise.registry import resolve
         from reprise.tracking import serving
 
         self._settings = settings
@@ -126,8 +129,8 @@ class ModelSlot:
         self._interval = reload_interval
         self._metrics = metrics
         self._load = load or serving.load_servable
-        self._locate = locate or serving.target_version
-        self._describe = describe or serving.describe_version
+        self._locate = locate or resolve.target_version
+        self._describe = describe or resolve.describe_version
         self._freeze_gc = freeze_gc
         self.current: Served | None = None
         self._loading = True

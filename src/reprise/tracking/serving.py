@@ -1,17 +1,17 @@
-"""What ``reprise serve`` needs from MLflow: which version a reference names, its signature, and a callable model.
+"""What ``reprise serve`` needs from MLflow: a version's signature and storage format, and a callable model.
 
-Three steps, each usable alone so a server can poll cheaply and load in the background:
+Which version a reference names and where it came from is the registry's to say
+(:mod:`reprise.registry.resolve` builds the :class:`ServedVersion`); from there, two steps, each usable alone so a
+server can load in the background:
 
-1. :func:`target_version` reads the version number an alias (or ``latest``) points at: one registry query, used to
-   notice that an alias moved.
-2. :func:`describe_version` gathers a version's provenance (run, git commit, data digest, metrics) and
-   :func:`read_model_spec` its signature from the ``MLmodel`` file, without loading the model.
-3. :func:`load_servable` loads the model and wraps it as a :class:`ServableModel` that takes rows keyed by feature
-   name and answers predictions and, for classifiers, class probabilities.
+1. :func:`read_model_spec` reads a version's signature, flavours and storage format from its ``MLmodel`` file,
+   without loading the model; :func:`check_loadable` refuses a model whose loading would run code from its files
+   (pickle...) unless the user allows it.
+2. :func:`load_servable` checks the downloaded files the same way, loads the model and wraps it as a
+   :class:`ServableModel` that takes rows keyed by feature name and answers predictions and, for classifiers,
+   class probabilities.
 
-MLflow errors are wrapped here: :class:`~reprise.errors.NotFoundError` for unknown models, versions and aliases,
-:class:`~reprise.errors.TrackingError` when the store fails, :class:`~reprise.errors.RegistryError` when a version
-cannot be served.
+MLflow errors are wrapped here as :class:`~reprise.errors.RegistryError`: a version that cannot be served.
 """
 
 from __future__ import annotations
@@ -21,14 +21,11 @@ import tempfile
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final
 
-from reprise.errors import NotFoundError, RegistryError, TrackingError
+from reprise.errors import RegistryError
 from reprise.tracking._client import client_for, quiet_downloads
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
-
-    from mlflow import MlflowClient
-    from mlflow.entities.model_registry import ModelVersion
 
     from reprise.config import Settings
 
@@ -39,11 +36,9 @@ __all__ = [
     "ServableModel",
     "ServedVersion",
     "check_loadable",
-    "describe_version",
     "load_servable",
     "model_format",
     "read_model_spec",
-    "target_version",
 ]
 
 #: MLflow column types a served model's inputs may have (MLflow ``DataType`` names).
@@ -58,8 +53,6 @@ _DTYPES: Final = {
     "string": "object",
 }
 _UNKNOWN: Final = "unknown"
-#: How far up ``mlflow.parentRunId`` to look for the run Reprise captured (a candidate inside a pipeline run).
-_MAX_PARENTS: Final = 5
 
 
 @dataclass(frozen=True)
@@ -142,65 +135,6 @@ class Predictions:
 
     values: list[Any]
     probabilities: list[dict[str, float]] | None
-
-
-def target_version(settings: Settings, name: str, alias: str | None) -> int:
-    """The version number ``alias`` of model ``name`` points at, or its latest version when ``alias`` is None.
-
-    Raises:
-        NotFoundError: No such model or alias (the message lists the aliases), or the model has no version.
-        TrackingError: The registry could not be read.
-    """
-    client = client_for(settings)
-    model = _registered_model(client, name)
-    if alias is None:
-        return _latest_version(client, name)
-    aliases = {str(key): int(value) for key, value in (model.aliases or {}).items()}
-    if alias not in aliases:
-        listed = ", ".join(f"{key} → v{value}" for key, value in sorted(aliases.items())) or "none"
-        raise NotFoundError(
-            f"model '{name}' has no alias '{alias}'; aliases: {listed}", hint=f"reprise registry versions {name}"
-        )
-    return aliases[alias]
-
-
-def describe_version(settings: Settings, name: str, version: int, *, alias: str | None = None) -> ServedVersion:
-    """Version ``version`` of model ``name`` with its provenance.
-
-    Git commit and data digest come from the version's tags (written by ``reprise registry register``), else from
-    the ``reprise.*`` tags of its run or of the captured run above it; metrics come from the run.
-
-    Raises:
-        NotFoundError: No such model or version.
-        TrackingError: The registry could not be read.
-    """
-    from mlflow.exceptions import MlflowException
-
-    client = client_for(settings)
-    try:
-        found: ModelVersion = client.get_model_version(name, str(version))
-    except MlflowException as exc:
-        if exc.error_code == "RESOURCE_DOES_NOT_EXIST":
-            raise NotFoundError(
-                f"model '{name}' has no version {version}", hint=f"reprise registry versions {name}"
-            ) from exc
-        raise TrackingError(f"cannot read {name} v{version}: {exc.message}") from exc
-    tags = {str(key): str(value) for key, value in (found.tags or {}).items()}
-    run_tags, metrics = _run_provenance(client, found.run_id)
-    if not metrics:
-        metrics = _metric_tags(tags)
-    return ServedVersion(
-        name=name,
-        version=int(found.version),
-        alias=alias,
-        run_id=found.run_id or None,
-        source=str(found.source or ""),
-        model_id=getattr(found, "model_id", None) or tags.get("reprise.model_id") or None,
-        git_commit=_known(tags.get("git_commit")) or _known(run_tags.get("reprise.git_commit")) or _UNKNOWN,
-        data_digest=_known(tags.get("data_digest")) or _known(run_tags.get("reprise.data_digest")) or _UNKNOWN,
-        model_type=_known(tags.get("model_type")) or _known(run_tags.get("estimator_name")) or _UNKNOWN,
-        metrics=metrics,
-    )
 
 
 def read_model_spec(settings: Settings, version: ServedVersion) -> ModelSpec:
@@ -415,78 +349,6 @@ class ServableModel:
                 dtype = "float64" if dtype.startswith(("float", "int")) else "object"
             data[name] = np.array(values, dtype=dtype)
         return pd.DataFrame(data, columns=columns)
-
-
-def _registered_model(client: MlflowClient, name: str) -> Any:
-    from mlflow.exceptions import MlflowException
-
-    try:
-        return client.get_registered_model(name)
-    except MlflowException as exc:
-        if exc.error_code == "RESOURCE_DOES_NOT_EXIST":
-            raise NotFoundError(f"no registered model '{name}'", hint="reprise registry list") from exc
-        raise TrackingError(f"cannot read registered model '{name}': {exc.message}") from exc
-
-
-def _latest_version(client: MlflowClient, name: str) -> int:
-    from mlflow.exceptions import MlflowException
-
-    numbers: list[int] = []
-    token: str | None = None
-    escaped = name.replace("\\", "\\\\").replace("'", "\\'")
-    try:
-        while True:
-            page = client.search_model_versions(f"name = '{escaped}'", max_results=1000, page_token=token)
-            numbers.extend(int(found.version) for found in page)
-            token = page.token
-            if not token:
-                break
-    except MlflowException as exc:
-        raise TrackingError(f"cannot list the versions of '{name}': {exc.message}") from exc
-    if not numbers:
-        raise NotFoundError(f"model '{name}' has no versions yet", hint="reprise registry register RUN NAME")
-    return max(numbers)
-
-
-def _run_provenance(client: MlflowClient, run_id: str | None) -> tuple[dict[str, str], dict[str, float]]:
-    """The ``reprise.*`` tags of the captured run at or above ``run_id``, and the run's own metrics."""
-    from mlflow.exceptions import MlflowException
-
-    if not run_id:
-        return {}, {}
-    try:
-        run = client.get_run(run_id)
-    except MlflowException:  # the run was deleted: the version is still servable, its provenance unknown
-        return {}, {}
-    metrics = {str(key): float(value) for key, value in sorted(run.data.metrics.items())}
-    tags = dict(run.data.tags)
-    current = run
-    for _ in range(_MAX_PARENTS):
-        if "reprise.record_version" in current.data.tags:
-            return {**tags, **current.data.tags}, metrics
-        parent = current.data.tags.get("mlflow.parentRunId")
-        if not parent:
-            break
-        try:
-            current = client.get_run(parent)
-        except MlflowException:
-            break
-    return tags, metrics
-
-
-def _metric_tags(tags: Mapping[str, str]) -> dict[str, float]:
-    metrics: dict[str, float] = {}
-    for key, value in sorted(tags.items()):
-        if key.startswith("metric."):
-            try:
-                metrics[key.removeprefix("metric.")] = float(value)
-            except ValueError:
-                continue
-    return metrics
-
-
-def _known(value: str | None) -> str | None:
-    return value if value and value != _UNKNOWN else None
 
 
 def _download_uri(settings: Settings, version: ServedVersion) -> str:

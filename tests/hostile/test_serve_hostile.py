@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import httpx
+import pandas as pd
 import pytest
 
 if TYPE_CHECKING:
@@ -50,7 +51,7 @@ def _booby_trapped(marker: Path) -> Any:
             self.__dict__.update(state)
             Path(state["path"]).write_text("ran at load\n")  # an attacker would run anything here
 
-        def predict(self, context, model_input, params=None):  # type: ignore[no-untyped-def]  # hints: MLflow warns
+        def predict(self, context: Any, model_input: pd.DataFrame, params: Any = None) -> pd.Series:
             return model_input["x"] * 2
 
     return Trapped(str(marker))
@@ -60,7 +61,6 @@ def _booby_trapped(marker: Path) -> Any:
 def trap(tmp_path: Path, mlflow_db_template: Path) -> Trap:
     """A project whose registry holds the booby-trapped model as ``trapped@champion``."""
     import mlflow.pyfunc
-    import pandas as pd
     from mlflow import MlflowClient
     from mlflow.models import infer_signature
 

@@ -328,6 +328,31 @@ def test_concurrent_writers_lose_no_history(project: Project) -> None:
     ]
 
 
+def test_a_move_the_registry_refuses_leaves_no_event_behind(project: Project) -> None:
+    _register(project, "refused", 0)
+    reprise.set_model_alias("refused", "champion", 1, settings=project.settings)
+    with pytest.raises(RegistryError, match="cannot set alias 'v7'"):
+        reprise.set_model_alias("refused", "v7", 1, settings=project.settings)  # MLflow reserves v<N>
+    events = read_history("refused", settings=project.settings)
+    assert [(event.kind, event.alias) for event in events] == [("registered", None), ("alias_set", "champion")]
+
+
+def test_a_move_dated_before_the_last_one_is_recorded_just_after_it(project: Project) -> None:
+    for index in range(2):
+        _register(project, "skewed", index)
+    late = datetime(2026, 11, 5, 12, tzinfo=UTC)
+    reprise.promote_model("skewed", 1, "Production", settings=project.settings, clock=_clock(late))
+    # A second writer whose clock is an hour behind (another machine): its move must still come after.
+    reprise.promote_model("skewed", 2, "Production", settings=project.settings, clock=_clock(late - timedelta(hours=1)))
+    moves = read_history("skewed", alias="production", settings=project.settings)
+    assert [(event.from_version, event.to_version) for event in moves] == [(None, 1), (1, 2)]
+    assert moves[1].at == late + timedelta(microseconds=1)
+    assert (
+        reprise.alias_holder("skewed", "production", late + timedelta(seconds=1), settings=project.settings).version
+        == 2
+    )
+
+
 def test_compare_and_best_agree_with_the_run_metrics(project: Project) -> None:
     for index in range(3):
         _register(project, "ranked", index)

@@ -41,4 +41,6 @@ def run_cli(invoke: Callable[[list[str]], int | None], argv: Sequence[str]) -> i
     except (Abort, KeyboardInterrupt):
         print("interrupted", file=sys.stderr)
         return _INTERRUPTED
+    if code == _INTERRUPTED:  # typer turns KeyboardInterrupt (SIGINT, or SIGTERM forwarded by `run`) into Exit(130)
+        print("interrupted", file=sys.stderr)
     return code if isinstance(code, int) else 0

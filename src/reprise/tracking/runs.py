@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from reprise._canonical import canonical_json, write_atomic
 from reprise._offline import ensure_offline
+from reprise._process import set_parent_death_signal
 from reprise.capture import layout
 from reprise.capture.environment import capture_environment, write_capture
 from reprise.capture.git import capture_git
@@ -306,7 +307,11 @@ def _call(argv: Sequence[str], env: Mapping[str, str]) -> tuple[int, bytes, int 
         The exit code, what it printed, and the signal that stopped it (None when it exited by itself).
     """
     try:
-        child = subprocess.Popen(list(argv), env=dict(env), stdout=subprocess.PIPE)
+        # The command dies with us: a `reprise run` killed outright must not leave it running unobserved. The hook
+        # only calls prctl (ctypes is imported already), so it is safe after fork even with threads about.
+        child = subprocess.Popen(
+            list(argv), env=dict(env), stdout=subprocess.PIPE, preexec_fn=set_parent_death_signal  # noqa: PLW1509
+        )
     except OSError as exc:
         raise CaptureError(f"cannot start {argv[0]!r}: {exc.strerror}", hint="check the command and PATH") from exc
     received: list[int] = []

@@ -35,6 +35,37 @@ with mlflow.start_run():
     reprise.log_predictions(parallel)
 """
 
+#: A script that captures itself with reprise.start_run (joining the audit's `reprise run`), logs metrics both ways
+#: and predictions, and draws its row order from a helper that never seeds NumPy's global generator.
+JOINED = """\
+import mlflow
+import reprise
+from shuffle import order
+
+rows = order(200)  # before start_run: NumPy's global generator is not seeded yet
+with reprise.start_run(params={"rows": 200}) as run:
+    run.log_metrics({"rows": float(len(rows))})
+    mlflow.log_metrics({"sum": float(rows.sum())})
+    run.log_predictions(rows.astype(float))
+"""
+
+SHUFFLE = '''\
+"""Row order for the split; not np.random.permutation(n_jobs=2): a docstring is no suspect."""
+import numpy as np
+
+
+def order(n):
+    return np.random.permutation(n)
+'''
+
+#: A script that knows only MLflow: its run is the `reprise run` wrapper's (MLFLOW_RUN_ID).
+PLAIN_MLFLOW = """\
+import mlflow
+
+with mlflow.start_run():
+    mlflow.log_metrics({"loss": 0.25, "accuracy": 0.75})
+"""
+
 SEEDED = """\
 import json, os
 from pathlib import Path
@@ -78,6 +109,29 @@ def test_a_seeded_script_audits_clean(tmp_project: Path) -> None:
     assert report.clean, report.nondeterministic_outputs
     assert [output.path for output in report.outputs] == ["out/draws.json"]
     assert report.hints == ()
+
+
+@pytest.mark.usefixtures("on_path")
+def test_metrics_and_predictions_of_a_script_using_start_run_are_audited_and_the_unseeded_line_named(
+    tmp_project: Path,
+) -> None:
+    (tmp_project / "train.py").write_text(JOINED)
+    (tmp_project / "shuffle.py").write_text(SHUFFLE)
+    (tmp_project / "plain.py").write_text(PLAIN_MLFLOW)
+    both = ["sh", "-c", "python train.py && python plain.py"]  # each script joins the one run of `reprise run`
+    report = audit_command(both, runs=2, settings=load_settings(tmp_project))
+    assert not report.clean
+    metrics = {metric.name: metric for metric in report.metrics}
+    assert set(metrics) == {"audited/rows", "audited/sum", "audited/loss", "audited/accuracy"}
+    assert metrics["audited/rows"].values == (200.0, 200.0) and metrics["audited/rows"].consistent
+    assert metrics["audited/loss"].values == (0.25, 0.25) and metrics["audited/accuracy"].consistent
+    assert metrics["audited/sum"].consistent  # a sum does not depend on the order
+    outputs = {output.path: output for output in report.outputs}
+    predictions = outputs["predictions of audited"]
+    assert not predictions.consistent and None not in predictions.sha256
+    assert report.hints == (
+        "shuffle.py:6: NumPy's global generator, never seeded in this file: return np.random.permutation(n)",
+    )
 
 
 def test_an_audit_needs_two_runs(tmp_project: Path) -> None:

@@ -2,9 +2,16 @@
 
 :func:`audit_command` runs a command under ``reprise run`` several times; :func:`audit_stages` runs DVC stages with
 ``dvc repro --force --single-item``. After each run every output is hashed: the files the stages declare (or the
-command declares with ``-o``, plus every file it created or rewrote in the project), the metrics of the captured runs
-and their children, and the prediction fingerprints. Whatever is not the same in every run is a concrete
-nondeterministic output, reported with the stage it came from; a clean audit says so.
+command declares with ``-o``, plus every file it created or rewrote in the project, found by
+:class:`~reprise.capture.written.TreeSnapshot` as for captured runs), the metrics of the captured runs and their
+children, and the prediction fingerprints. Whatever is not the same in every run is a concrete nondeterministic
+output, reported with the stage it came from; a clean audit says so.
+
+Each repetition is one MLflow run (``audit 1/2: ...``) that everything the command logs lands under: ``reprise run``
+makes its run a child of it, a ``reprise.start_run`` or ``mlflow.start_run()`` inside the command joins that child,
+and nested runs hang below. Metrics and predictions are collected from the whole tree, each named by the label
+:func:`reprise.tracking.records.run_tree` gives its run (stable across repetitions: generated run names are not);
+in stage mode the runs a stage made are labelled by the stage.
 
 Example:
     >>> report = audit_command(["python", "train.py"], runs=2)   # doctest: +SKIP
@@ -16,6 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import posixpath
 import sys
 import time
 from pathlib import Path
@@ -29,13 +37,17 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from reprise.config import Settings
+    from reprise.tracking.records import RunInfo
 
 __all__ = ["AuditReport", "MetricAudit", "OutputAudit", "audit_command", "audit_stages"]
 
-_SKIP_DIRS: Final = frozenset({".git", ".reprise", ".dvc", "__pycache__", ".venv", "venv", "node_modules", "mlruns"})
 _KEEP_BYTES: Final = 8 << 20
 #: Name of the captured run in command mode (a fixed name, so metric names line up across runs).
 _RUN_NAME: Final = "audited"
+#: The label of predictions logged on a repetition's own run (a stage's bare ``mlflow.start_run()`` resumes it).
+_ROOT_LABEL: Final = "the audit run"
+#: The tag :func:`reprise.tracking.records.run_tree` labels a run by.
+_ROLE_TAG: Final = "reprise.role"
 
 
 class _Frozen(BaseModel):
@@ -77,7 +89,7 @@ class AuditReport(_Frozen):
         target: The command or the stages audited.
         mode: ``command`` or ``stages``.
         runs: How many times it ran.
-        run_ids: The captured runs of each repetition.
+        run_ids: The runs each repetition made (its captured runs and their children), parents first.
         outputs: Every output, consistent or not.
         metrics: Every metric, consistent or not.
         hints: Nondeterminism suspects found in the code when something differs.
@@ -144,7 +156,7 @@ def audit_command(
         line += ["-i", path]
     for path in outputs:
         line += ["-o", path]
-    commands = [[*line, "--", *argv]]
+    commands: list[tuple[str | None, list[str]]] = [(None, [*line, "--", *argv])]
     return _audit(" ".join(argv), "command", commands, {}, list(outputs), runs, settings, echo)
 
 
@@ -176,24 +188,25 @@ def audit_stages(
         raise ConfigError("no stage to audit", hint="reprise audit train")
     settings = settings or load_settings()
     owners: dict[str, str] = {}
-    commands = []
+    commands: list[tuple[str | None, list[str]]] = []
     for name in stages:
         stage = read_stage(settings.project_dir, name)
         owners.update({out: stage.name for out in stage.outs})
-        commands.append([sys.executable, "-m", "dvc", "repro", "--force", "--single-item", stage.name])
+        commands.append((stage.name, [sys.executable, "-m", "dvc", "repro", "--force", "--single-item", stage.name]))
     return _audit(", ".join(stages), "stages", commands, owners, list(owners), runs, settings, echo)
 
 
 def _audit(
     target: str,
     mode: Literal["command", "stages"],
-    commands: list[list[str]],
+    commands: list[tuple[str | None, list[str]]],
     owners: dict[str, str],
     declared: list[str],
     runs: int,
     settings: Settings,
     echo: bool,
 ) -> AuditReport:
+    from reprise.capture.written import TreeSnapshot
     from reprise.reproduce._execute import execute
     from reprise.reproduce.suspects import scan_sources
     from reprise.tracking import records
@@ -216,9 +229,10 @@ def _audit(
         )
         status = "FAILED"
         try:
-            before = _snapshot(root)
+            before = TreeSnapshot.take(root)
             env = _env(parent)
-            for command in commands:
+            claimed: set[str] = set()
+            for stage, command in commands:
                 log = settings.state_dir / f"audit-{parent}.log"
                 code, tail = execute(command, cwd=root, env=env, log=log, echo=echo)
                 if code != 0:
@@ -226,16 +240,17 @@ def _audit(
                         f"audit run {number} of {target} exited with code {code}: {tail[-1] if tail else ''}",
                         hint=f"see {log}",
                     )
-            after = _snapshot(root)
-            if mode == "command":  # a command's outputs are whatever it wrote; a stage's are what dvc.yaml says
-                seen |= {path for path, stat in after.items() if before.get(path) != stat and not _bookkeeping(path)}
-            seen |= {path for path in after if any(_under(path, out) for out in declared)}
+                if stage is not None:
+                    _label_new_runs(settings, parent, stage, claimed)
+            written = before.written() if mode == "command" else None  # a stage's outputs are what dvc.yaml says
+            seen |= {path for path in written or () if not _bookkeeping(path)}
+            seen |= _declared_files(root, declared)
             hashes.append({path: _sha256(root / path) for path in sorted(seen)})
             _keep_first(root, hashes[-1], kept, details)
+            tree = records.run_tree(settings, parent)
             metrics.append(records.metric_tree(settings, parent))
-            children = records.child_runs(settings, parent)
-            run_ids.append(tuple(child.run_id for child in children))
-            predictions.append(_fingerprints(settings, children))
+            run_ids.append(tuple(run.run_id for label, run in tree.items() if label))
+            predictions.append(_fingerprints(settings, tree))
             status = "FINISHED"
         finally:
             records.end_run(settings, parent, status)
@@ -253,6 +268,40 @@ def _audit(
         clean=clean,
         seconds=round(time.perf_counter() - start, 3),
     )
+
+
+def _label_new_runs(settings: Settings, parent: str, stage: str, claimed: set[str]) -> None:
+    """Label the runs a stage just made under the repetition's run by the stage (whatever their names)."""
+    from reprise.tracking import records
+
+    for child in records.child_runs(settings, parent):
+        if child.run_id not in claimed:
+            claimed.add(child.run_id)
+            if _ROLE_TAG not in child.tags:
+                records.set_tags(settings, child.run_id, {_ROLE_TAG: stage})
+
+
+def _declared_files(root: Path, declared: Sequence[str]) -> set[str]:
+    """The files now under the declared outputs (a file, or every file in a folder), relative to ``root``."""
+    from reprise.capture.written import TreeSnapshot
+
+    found: set[str] = set()
+    for out in declared:
+        path = posixpath.normpath(Path(out).as_posix())
+        if path.startswith("../") or path == ".." or posixpath.isabs(path):
+            continue  # not in the project
+        if (root / path).is_file():
+            found.add(path)
+        elif (root / path).is_dir():
+            files = TreeSnapshot.take(root / path).files
+            inside = files if files is not None else _every_file(root / path)
+            found |= {path + "/" + name if path != "." else name for name in inside}
+    return found
+
+
+def _every_file(folder: Path) -> list[str]:
+    """Every regular file under ``folder``: a declared output too big to watch is still hashed whole."""
+    return [p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file() and not p.is_symlink()]
 
 
 def _env(parent: str) -> dict[str, str]:
@@ -300,7 +349,7 @@ def _output_audits(
         )
     for name in sorted(set().union(*predictions)) if predictions else []:
         values = tuple(run.get(name) for run in predictions)
-        stage = name if mode == "stages" else None
+        stage = name.split("/", 1)[0] if mode == "stages" and name != _ROOT_LABEL else None
         audits.append(
             OutputAudit(path=f"predictions of {name}", stage=stage, sha256=values, consistent=len(set(values)) == 1)
         )
@@ -319,39 +368,21 @@ def _metric_audits(metrics: list[dict[str, float]], mode: str) -> list[MetricAud
     return audits
 
 
-def _fingerprints(settings: Settings, children: Sequence[object]) -> dict[str, str]:
+def _fingerprints(settings: Settings, tree: dict[str, RunInfo]) -> dict[str, str]:
+    """``{label: sha256}`` of the predictions each run of the tree logged (in its record, else as an artifact)."""
+    from reprise.capture.record import fingerprint_predictions
     from reprise.errors import NotFoundError
-    from reprise.tracking.records import RunInfo, read_record
+    from reprise.tracking.records import read_predictions, read_record
 
     found: dict[str, str] = {}
-    for child in children:
-        assert isinstance(child, RunInfo)
+    for label, run in tree.items():
         try:
-            record = read_record(settings, child.run_id)
-        except NotFoundError:
-            continue
-        if record.outputs.predictions is not None:
-            found[child.name or child.run_id] = record.outputs.predictions.sha256
-    return found
-
-
-def _snapshot(root: Path) -> dict[str, tuple[int, int]]:
-    """``relative path -> (size, mtime_ns)`` of every file under ``root`` outside state and cache folders."""
-    found: dict[str, tuple[int, int]] = {}
-    stack = [root]
-    while stack:
-        folder = stack.pop()
-        try:
-            entries = list(os.scandir(folder))
-        except OSError:
-            continue
-        for entry in entries:
-            if entry.is_dir(follow_symlinks=False):
-                if entry.name not in _SKIP_DIRS:
-                    stack.append(Path(entry.path))
-            elif entry.is_file(follow_symlinks=False):
-                stat = entry.stat(follow_symlinks=False)
-                found[Path(entry.path).relative_to(root).as_posix()] = (stat.st_size, stat.st_mtime_ns)
+            fingerprint = read_record(settings, run.run_id).outputs.predictions
+        except NotFoundError:  # a run Reprise did not capture: reprise.log_predictions may still have logged some
+            array = read_predictions(settings, run.run_id)
+            fingerprint = None if array is None else fingerprint_predictions(array)
+        if fingerprint is not None:
+            found[label or _ROOT_LABEL] = fingerprint.sha256
     return found
 
 

@@ -46,6 +46,7 @@ __all__ = [
     "read_record",
     "read_stdout",
     "run_info",
+    "run_tree",
     "set_tags",
 ]
 
@@ -192,8 +193,23 @@ def metric_tree(settings: Settings, run_id: str) -> dict[str, float]:
         ``{"rmse": ..., "random_forest/rmse": ..., ...}``, sorted by name.
     """
     metrics: dict[str, float] = {}
-    _collect(settings, run_info(settings, run_id), "", metrics, _TREE_DEPTH)
+    for label, run in run_tree(settings, run_id).items():
+        metrics.update({f"{label}/{key}" if label else key: float(value) for key, value in run.metrics.items()})
     return dict(sorted(metrics.items()))
+
+
+def run_tree(settings: Settings, run_id: str) -> dict[str, RunInfo]:
+    """The run and its descendants (three levels down), by the labels :func:`metric_tree` gives them.
+
+    Returns:
+        ``{"": the run, "random_forest": a child, "random_forest/run 1": a grandchild, ...}``, parents first.
+
+    Raises:
+        NotFoundError: No such run in the store.
+    """
+    tree: dict[str, RunInfo] = {}
+    _collect(settings, run_info(settings, run_id), "", tree, _TREE_DEPTH)
+    return tree
 
 
 def latest_captured_run(settings: Settings, experiment: str | None = None) -> RunInfo:
@@ -280,9 +296,8 @@ def end_run(settings: Settings, run_id: str, status: str = "FINISHED") -> None:
         client_for(settings).set_terminated(run_id, status)
 
 
-def _collect(settings: Settings, run: RunInfo, prefix: str, into: dict[str, float], depth: int) -> None:
-    for key, value in run.metrics.items():
-        into[f"{prefix}{key}"] = float(value)
+def _collect(settings: Settings, run: RunInfo, label: str, into: dict[str, RunInfo], depth: int) -> None:
+    into[label] = run
     if depth <= 0:
         return
     seen: dict[str, int] = {}
@@ -290,8 +305,8 @@ def _collect(settings: Settings, run: RunInfo, prefix: str, into: dict[str, floa
         stable = child.name if child.name and not any(c.isdigit() for c in child.name) else f"run {place}"
         role = child.tags.get("reprise.role") or stable
         seen[role] = seen.get(role, 0) + 1
-        label = role if seen[role] == 1 else f"{role}#{seen[role]}"
-        _collect(settings, child, f"{prefix}{label}/", into, depth - 1)
+        name = role if seen[role] == 1 else f"{role}#{seen[role]}"
+        _collect(settings, child, f"{label}/{name}" if label else name, into, depth - 1)
 
 
 def _get_run(settings: Settings, run_id: str) -> Run:

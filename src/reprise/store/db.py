@@ -240,7 +240,10 @@ def check_sqlite_file(
         page_size = int.from_bytes(header[16:18], "big")
         pages = int.from_bytes(header[28:32], "big")
         # The page count in the header is valid when the change counter matches "version valid for" (SQLite docs).
-        if header[24:28] == header[92:96] and pages and size < (65536 if page_size == 1 else page_size) * pages:
+        # A hot journal or a WAL may still hold pages SQLite will restore: then leave the judgement to SQLite.
+        pending = any(path.with_name(path.name + suffix).exists() for suffix in ("-journal", "-wal"))
+        valid = header[24:28] == header[92:96] and pages and not pending
+        if valid and size < (65536 if page_size == 1 else page_size) * pages:
             expected = (65536 if page_size == 1 else page_size) * pages
             problem = f"truncated: {size} bytes where its header says {expected}"
     if problem is not None:
@@ -353,13 +356,21 @@ def database_lock(
 
 @contextlib.contextmanager
 def _file_lock(path: Path, *, what: str, error: type[RepriseError], wait: float) -> Iterator[None]:
-    import fcntl
-
+    try:
+        import fcntl
+    except ImportError:  # not POSIX (Windows): no inter-process lock, as MLflow itself does there
+        yield
+        return
     lock_path = path.with_name(path.name + ".lock")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         handle = lock_path.open("a+b")
     except OSError as exc:
+        if path.is_file():
+            # A database in a folder this process cannot write (an archived project): nobody can migrate it from
+            # here, so there is nothing to lock; reading it needs no lock.
+            yield
+            return
         raise error(
             f"cannot create the {what} in {path.parent}: {exc.strerror}",
             hint=f"make {path.parent} a writable folder, or point the store elsewhere in reprise.toml",
@@ -446,11 +457,18 @@ def _translated(
     uri: str, *, what: str = _WHAT, error: type[RepriseError] = StoreError, hint: str = _HINT
 ) -> Iterator[None]:
     """Database errors (unreachable, unreadable, refused) as one-line ``error`` naming the redacted URI."""
-    from sqlalchemy.exc import SQLAlchemyError
+    from sqlalchemy.exc import DatabaseError, OperationalError, SQLAlchemyError
 
     try:
         yield
     except SQLAlchemyError as exc:
+        path = sqlite_path(uri)
+        if path is not None and isinstance(exc, DatabaseError) and not isinstance(exc, OperationalError):
+            # "file is not a database", "database disk image is malformed": the file, not the setting, is wrong.
+            raise error(
+                f"the {what} {path} is damaged ({one_line(exc)})",
+                hint=f"restore it from a backup, or move it aside (mv {path} {path}.broken) to start an empty one",
+            ) from exc
         raise error(f"cannot open the {what} {redacted(uri)}: {one_line(exc)}", hint=hint) from exc
 
 

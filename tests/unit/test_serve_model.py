@@ -155,6 +155,7 @@ def _meta(loader: str, flavor: dict[str, Any] | None = None, **pyfunc: Any) -> M
 SKOPS = {"serialization_format": "skops"}
 BOOSTER = {"model_class": "lightgbm.basic.Booster"}
 LGBM_SKLEARN = {"model_class": "lightgbm.sklearn.LGBMClassifier"}
+TREE = "sklearn.tree._tree.Tree"  # what reprise.log_model lists for a random forest
 
 
 @pytest.mark.parametrize(
@@ -170,6 +171,15 @@ LGBM_SKLEARN = {"model_class": "lightgbm.sklearn.LGBMClassifier"}
         (_meta("mlflow.pyfunc.model", model_code_path="agent.py"), ("python code (model from code)", True)),
         (_meta("evil_loader"), ("evil_loader (a loader Reprise cannot vouch for)", True)),
         (_meta("mlflow.sklearn", SKOPS, code="code"), ("skops with shipped Python code", True)),
+        (_meta("mlflow.sklearn", {**SKOPS, "skops_trusted_types": [TREE]}), ("skops", False)),
+        (
+            _meta("mlflow.sklearn", {**SKOPS, "skops_trusted_types": ["posix.system", "numpy.load", TREE]}),
+            ("skops trusting numpy.load, posix.system", True),
+        ),
+        (
+            _meta("mlflow.lightgbm", {**LGBM_SKLEARN, **SKOPS, "skops_trusted_types": ["collections.OrderedDict"]}),
+            ("lightgbm skops", False),
+        ),
         (MLmodel(sklearn=SKOPS), ("no python_function flavour", True)),
     ],
 )

@@ -53,6 +53,8 @@ _DTYPES: Final = {
     "string": "object",
 }
 _UNKNOWN: Final = "unknown"
+#: Packages whose classes skops may be told to trust without that running code (see :func:`model_format`).
+_DATA_PACKAGES: Final = frozenset({"sklearn", "numpy", "scipy", "lightgbm", "xgboost", "collections"})
 
 
 @dataclass(frozen=True)
@@ -222,7 +224,10 @@ def model_format(meta: Any) -> tuple[str, bool]:
     Decided from the ``MLmodel`` file alone, on the loader ``mlflow.pyfunc`` would call (its ``python_function``
     flavour's ``loader_module``), which reads the same file: so what is decided here is what happens at load.
     Only loaders known to read data, not code, are safe: scikit-learn in the ``skops`` format, XGBoost's own formats
-    (json, ubj, xgb), a LightGBM ``Booster`` in its text format, ONNX. Pickle and cloudpickle (scikit-learn's other
+    (json, ubj, xgb), a LightGBM ``Booster`` in its text format, ONNX. The ``MLmodel`` lists the types skops is to
+    trust, and whoever wrote it chose them: skops counts as safe only when each is a class of scikit-learn, NumPy,
+    SciPy, LightGBM, XGBoost or ``collections`` (what ``reprise.log_model`` lists), not a function such as
+    ``numpy.load`` or ``posix.system`` that a crafted file could call. Pickle and cloudpickle (scikit-learn's other
     formats, LightGBM's scikit-learn models, custom ``python_function`` models), models from code, a model that
     ships Python code (``code`` paths, put first on ``sys.path``), and any other loader run code.
 
@@ -238,8 +243,7 @@ def model_format(meta: Any) -> tuple[str, bool]:
     if not loader:
         return "no python_function flavour", True
     if loader == "mlflow.sklearn":
-        found = str((flavors.get("sklearn") or {}).get("serialization_format") or "pickle")
-        stored = (found, found != "skops")
+        stored = _sklearn_format(flavors.get("sklearn") or {}, "")
     elif loader == "mlflow.xgboost":
         stored = (f"xgboost {(flavors.get('xgboost') or {}).get('model_format') or 'xgb'}", False)
     elif loader == "mlflow.lightgbm":
@@ -247,8 +251,7 @@ def model_format(meta: Any) -> tuple[str, bool]:
         if str(conf.get("model_class") or "lightgbm.basic.Booster") == "lightgbm.basic.Booster":
             stored = ("lightgbm text", False)
         else:
-            found = str(conf.get("serialization_format") or "cloudpickle")
-            stored = (f"lightgbm {found}", found != "skops")
+            stored = _sklearn_format(conf, "lightgbm ", default="cloudpickle")
     elif loader == "mlflow.onnx":
         stored = ("onnx", False)
     elif loader == "mlflow.pyfunc.model":
@@ -259,6 +262,23 @@ def model_format(meta: Any) -> tuple[str, bool]:
     if pyfunc.get("code"):
         return f"{stored[0]} with shipped Python code", True
     return stored
+
+
+def _sklearn_format(conf: dict[str, Any], prefix: str, default: str = "pickle") -> tuple[str, bool]:
+    """A scikit-learn-style flavour's format (``skops``, ``pickle``, ``cloudpickle``) and whether it runs code."""
+    found = str(conf.get("serialization_format") or default)
+    if found != "skops":
+        return f"{prefix}{found}", True
+    risky = sorted(str(name) for name in conf.get("skops_trusted_types") or () if not _harmless_type(str(name)))
+    if risky:
+        return f"{prefix}skops trusting {', '.join(risky)}", True
+    return f"{prefix}skops", False
+
+
+def _harmless_type(name: str) -> bool:
+    """A class (capitalised, by these libraries' conventions) of a package whose classes only hold data."""
+    module, _, leaf = name.rpartition(".")
+    return module.split(".", 1)[0] in _DATA_PACKAGES and leaf[:1].isupper()
 
 
 def check_loadable(meta: ModelSpec | Any, what: str, *, allow_pickle: bool) -> None:

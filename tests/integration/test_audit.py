@@ -1,4 +1,5 @@
-"""The determinism audit on real runs: a RandomForest predicting on two threads is caught, a seeded script is clean."""
+"""The determinism audit on real runs: a RandomForest predicting on two threads is caught, a seeded script is clean,
+and what a script logs through reprise.start_run or plain MLflow (metrics, predictions, child runs) is audited."""
 
 from __future__ import annotations
 
@@ -31,12 +32,13 @@ Path("preds").mkdir(exist_ok=True)
 np.save("preds/parallel.npy", parallel)
 np.save("preds/serial.npy", serial)
 with mlflow.start_run():
-    mlflow.log_metric("rmse_serial", float(np.sqrt(np.mean((serial - y) ** 2))))
+    mlflow.log_metrics({"rmse_serial": float(np.sqrt(np.mean((serial - y) ** 2)))})
     reprise.log_predictions(parallel)
 """
 
 #: A script that captures itself with reprise.start_run (joining the audit's `reprise run`), logs metrics both ways
-#: and predictions, and draws its row order from a helper that never seeds NumPy's global generator.
+#: and predictions, makes a child run (its generated name differs every time), and draws its row order from a helper
+#: that never seeds NumPy's global generator.
 JOINED = """\
 import mlflow
 import reprise
@@ -47,6 +49,9 @@ with reprise.start_run(params={"rows": 200}) as run:
     run.log_metrics({"rows": float(len(rows))})
     mlflow.log_metrics({"sum": float(rows.sum())})
     run.log_predictions(rows.astype(float))
+    with reprise.start_run(nested=True) as head:
+        head.log_metrics({"size": 10.0})
+        head.log_predictions(rows[:10].astype(float))
 """
 
 SHUFFLE = '''\
@@ -57,14 +62,6 @@ import numpy as np
 def order(n):
     return np.random.permutation(n)
 '''
-
-#: A script that knows only MLflow: its run is the `reprise run` wrapper's (MLFLOW_RUN_ID).
-PLAIN_MLFLOW = """\
-import mlflow
-
-with mlflow.start_run():
-    mlflow.log_metrics({"loss": 0.25, "accuracy": 0.75})
-"""
 
 SEEDED = """\
 import json, os
@@ -117,18 +114,17 @@ def test_metrics_and_predictions_of_a_script_using_start_run_are_audited_and_the
 ) -> None:
     (tmp_project / "train.py").write_text(JOINED)
     (tmp_project / "shuffle.py").write_text(SHUFFLE)
-    (tmp_project / "plain.py").write_text(PLAIN_MLFLOW)
-    both = ["sh", "-c", "python train.py && python plain.py"]  # each script joins the one run of `reprise run`
-    report = audit_command(both, runs=2, settings=load_settings(tmp_project))
+    report = audit_command(["python", "train.py"], runs=2, settings=load_settings(tmp_project))
     assert not report.clean
     metrics = {metric.name: metric for metric in report.metrics}
-    assert set(metrics) == {"audited/rows", "audited/sum", "audited/loss", "audited/accuracy"}
+    assert set(metrics) == {"audited/rows", "audited/sum", "audited/run 1/size"}  # the child labelled by its place
     assert metrics["audited/rows"].values == (200.0, 200.0) and metrics["audited/rows"].consistent
-    assert metrics["audited/loss"].values == (0.25, 0.25) and metrics["audited/accuracy"].consistent
     assert metrics["audited/sum"].consistent  # a sum does not depend on the order
+    assert metrics["audited/run 1/size"].values == (10.0, 10.0)
     outputs = {output.path: output for output in report.outputs}
-    predictions = outputs["predictions of audited"]
-    assert not predictions.consistent and None not in predictions.sha256
+    for name in ("predictions of audited", "predictions of audited/run 1"):
+        assert not outputs[name].consistent and None not in outputs[name].sha256, name
+    assert all(len(ids) == 2 for ids in report.run_ids)  # reprise run's run and the child
     assert report.hints == (
         "shuffle.py:6: NumPy's global generator, never seeded in this file: return np.random.permutation(n)",
     )

@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "fidelity"))
-from fidelity_scenarios import SCENARIOS, Outcome, run_scenario  # noqa: E402
+from fidelity_scenarios import SCENARIOS, Outcome, run_scenario
 
 
 def main() -> None:

@@ -235,8 +235,13 @@ SCENARIOS: tuple[Scenario, ...] = (
         "params",
         change=_change_params,
     ),
-    Scenario("unseeded script", {"train.py": UNSEEDED}, ("reprise", "run", "--", "python", "train.py"), "different",
-             "nondeterminism"),  # fmt: skip
+    Scenario(
+        "unseeded script",
+        {"train.py": UNSEEDED},
+        ("reprise", "run", "--", "python", "train.py"),
+        "different",
+        "nondeterminism",
+    ),
     Scenario(
         "thread-count change (--env)",
         {"train.py": THREADS},
@@ -254,8 +259,12 @@ SCENARIOS: tuple[Scenario, ...] = (
         reproduce=(),
         dirty={"train.py": BOOTSTRAP.replace("SCALE = 1.0", "SCALE = 2.0")},
     ),
-    Scenario("script that only prints its score", {"score.py": PRINTS},
-             ("reprise", "run", "--", "python", "score.py"), "identical"),  # fmt: skip
+    Scenario(
+        "script that only prints its score",
+        {"score.py": PRINTS},
+        ("reprise", "run", "--", "python", "score.py"),
+        "identical",
+    ),
     Scenario(
         "start_run wrapped, same experiment",
         {"train.py": "<readme>"},
@@ -268,8 +277,12 @@ SCENARIOS: tuple[Scenario, ...] = (
         ("reprise", "run", "-e", "elsewhere", "--", "python", "train.py"),
         "identical",
     ),
-    Scenario("runs named with a timestamp", {"train.py": TIMESTAMPED},
-             ("reprise", "run", "--", "python", "train.py"), "identical"),  # fmt: skip
+    Scenario(
+        "runs named with a timestamp",
+        {"train.py": TIMESTAMPED},
+        ("reprise", "run", "--", "python", "train.py"),
+        "identical",
+    ),
     Scenario(
         "output folder holding a stale file",
         {"report.py": REPORTS},
@@ -278,8 +291,9 @@ SCENARIOS: tuple[Scenario, ...] = (
         reproduce=(),
         dirty={"reports/old.csv": "a,b\n1,2\n"},
     ),
-    Scenario("nothing to compare", {"silent.py": SILENT}, ("reprise", "run", "--", "python", "silent.py"),
-             "unverified"),  # fmt: skip
+    Scenario(
+        "nothing to compare", {"silent.py": SILENT}, ("reprise", "run", "--", "python", "silent.py"), "unverified"
+    ),
 )
 
 

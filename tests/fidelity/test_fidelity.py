@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
-from fidelity_scenarios import SCENARIOS, Scenario, run_scenario  # noqa: E402
+from fidelity_scenarios import SCENARIOS, Scenario, run_scenario
 
 _EXIT = {"identical": 0, "within_tolerance": 0, "different": 1, "refused": 1, "unverified": 4}
 

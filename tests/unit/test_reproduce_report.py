@@ -60,7 +60,7 @@ def test_identical_reproduction_page() -> None:
     header = page.index('id="verdict"')
     assert page.index("IDENTICAL", header) < page.index('id="metrics"')
     assert page.count("<circle") == 2 * 60  # every prediction in the scatter plot and in the residuals
-    assert "nothing differs between the two records" in page
+    assert "all bitwise identical" in page and "compared: 2 metrics, 1 prediction set" in page
 
 
 def test_different_reproduction_page_lists_causes_and_deltas() -> None:

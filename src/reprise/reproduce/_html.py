@@ -21,6 +21,7 @@ _COLORS: Final = {
     "close": "#3b7dd8",
     "bad": "#cf4a0e",
     "failed": "#b42318",
+    "unknown": "#6e7781",
 }
 _STYLE: Final = """
 body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:0;color:#1f2328;background:#f6f8fa}

@@ -482,9 +482,7 @@ def _is_roundoff(comparison: Comparison) -> bool:
     return worst is not None and worst < _ROUND_OFF
 
 
-def _summary(
-    comparison: Comparison, causes: Sequence[Cause], *, nondeterministic: bool, what_if: Sequence[str]
-) -> str:
+def _summary(comparison: Comparison, causes: Sequence[Cause], *, nondeterministic: bool, what_if: Sequence[str]) -> str:
     verdict = comparison.verdict
     if verdict is Verdict.UNVERIFIED:
         return (

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 
     from reprise.capture.environment import EnvironmentDiff
     from reprise.reproduce.audit import AuditReport
-    from reprise.reproduce.compare import MetricDelta, OutputDelta, PredictionDelta
+    from reprise.reproduce.compare import MetricDelta, OutputDelta, PredictionDelta, StdoutDelta
     from reprise.reproduce.explain import Explanation
     from reprise.reproduce.replay import Reproduction
     from reprise.reproduce.validate import ValidationReport
@@ -34,7 +34,13 @@ if TYPE_CHECKING:
 __all__ = ["render_html", "to_json", "write_report"]
 
 Cell = str | tuple[str, str]
-_TONES = {"identical": "good", "within_tolerance": "close", "different": "bad", "failed": "failed"}
+_TONES = {
+    "identical": "good",
+    "within_tolerance": "close",
+    "different": "bad",
+    "failed": "failed",
+    "unverified": "unknown",
+}
 _OK = frozenset({"identical", "within_tolerance", "equivalent"})
 
 
@@ -96,13 +102,17 @@ def _reproduction(result: Reproduction) -> str:
         f"original run {result.original_run_id} → reproduction run {result.reproduction_run_id}",
         f"mode: {result.mode}; commit {(result.commit or '?')[:12]}{patch}",
         f"tolerance: atol {comparison.tolerance.atol:g}, rtol {comparison.tolerance.rtol:g}",
+        f"compared: {comparison.evidence_summary}",
     ]
+    if result.what_if:
+        meta.append(f"what-if: {', '.join(result.what_if)} instead of the recorded values")
     if result.original_seconds:
         meta.append(f"original run {result.original_seconds:.1f} s; reproduction {result.timings.total:.1f} s")
     sections = [
         section("metrics", "Metrics", _metric_table(comparison.metrics)),
         _predictions(comparison.predictions),
         section("outputs", "Outputs", _output_table(comparison.outputs)),
+        section("printed", "Printed numbers", _printed(comparison.stdout)),
         section("causes", "Causes, most likely first", _causes(result.explanation)),
         section("environment", "Environment", _environment(result) + _env_diff(result.environment_diff)),
         section("data", "Data", _data(result)),
@@ -114,6 +124,14 @@ def _reproduction(result: Reproduction) -> str:
     badge = verdict.replace("_", " ").upper() + (" · NONDETERMINISTIC" if result.nondeterministic else "")
     title = f"Reprise reproduction of {result.original_run_id}: {verdict}"
     return page(title, _TONES[verdict], badge, result.headline, meta, sections)
+
+
+def _printed(stdout: StdoutDelta | None) -> str:
+    if stdout is None:
+        return '<p class="muted">no number printed on both sides (or the output was not kept)</p>'
+    row: list[Cell] = [fmt(stdout.lines), fmt(stdout.numbers), _num(stdout.max_abs_diff), _status(stdout.status)]
+    detail = f"<p>{_escape(stdout.detail)}</p>" if stdout.detail else ""
+    return table(["lines compared", "numbers compared", "max |Δ|", "status"], [row]) + detail
 
 
 def _validation(report: ValidationReport) -> str:
@@ -201,7 +219,7 @@ def _predictions(delta: PredictionDelta | None) -> str:
 
 def _causes(explanation: Explanation) -> str:
     if not explanation.causes:
-        return '<p class="muted">nothing differs between the two records</p>'
+        return f'<p class="muted">{_escape(explanation.summary or "no cause: the results do not differ")}</p>'
     items = []
     for cause in explanation.causes:
         evidence = "".join(f"<li>{_escape(line)}</li>" for line in cause.evidence)

@@ -310,7 +310,10 @@ def _call(argv: Sequence[str], env: Mapping[str, str]) -> tuple[int, bytes, int 
         # The command dies with us: a `reprise run` killed outright must not leave it running unobserved. The hook
         # only calls prctl (ctypes is imported already), so it is safe after fork even with threads about.
         child = subprocess.Popen(
-            list(argv), env=dict(env), stdout=subprocess.PIPE, preexec_fn=set_parent_death_signal  # noqa: PLW1509
+            list(argv),
+            env=dict(env),
+            stdout=subprocess.PIPE,
+            preexec_fn=set_parent_death_signal,  # noqa: PLW1509
         )
     except OSError as exc:
         raise CaptureError(f"cannot start {argv[0]!r}: {exc.strerror}", hint="check the command and PATH") from exc

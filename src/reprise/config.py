@@ -59,6 +59,9 @@ _KEYS: Final[dict[str, _Key]] = {
     "capture_env_vars": _Key(list, "REPRISE_CAPTURE_ENV_VARS", "extra env-var globs to capture (secrets redacted)"),
 }
 
+#: Settings that say where a store lives: an empty one is a mistake, never "the default".
+_LOCATIONS: Final = frozenset({"tracking_uri", "artifact_location", "store_uri"})
+
 #: The environment variables Reprise reads, by setting key.
 ENV_VARS: Final[dict[str, str]] = {key: spec.env for key, spec in _KEYS.items()}
 
@@ -242,6 +245,9 @@ def _check_type(key: str, value: Any, where: str) -> Any:
     if not isinstance(value, kind) or isinstance(value, bool):
         example = "42" if kind is int else '"..."'
         raise ConfigError(f"{where} must be {kind.__name__}, got {value!r}", hint=f"write {key} = {example}")
+    if key in _LOCATIONS and not str(value).strip():
+        # MLflow would take an empty tracking URI as "./mlflow.db in whatever folder the command runs in".
+        raise ConfigError(f"{where} is empty", hint=f"remove the line to use the default, or write {key} = \"...\"")
     return value
 
 

@@ -245,12 +245,19 @@ def test_a_tracking_server_that_never_answers_is_one_line_within_seconds(
     assert time.monotonic() - start < 30  # was 200 s of silence
 
 
-def test_an_unknown_tracking_uri_scheme_is_one_line_naming_the_setting(cli: Cli, tmp_project: Path) -> None:
+@pytest.mark.parametrize(
+    ("value", "needle"),
+    [("foo://bar", "tracking_uri 'foo://bar' is not a store MLflow can open"), ("", "key 'tracking_uri' is empty")],
+)
+def test_a_tracking_uri_mlflow_cannot_open_is_one_line_naming_the_setting(
+    cli: Cli, tmp_project: Path, value: str, needle: str
+) -> None:
     with (tmp_project / "reprise.toml").open("a", encoding="utf-8") as config:
-        config.write('tracking_uri = "foo://bar"\n')
+        config.write(f'tracking_uri = "{value}"\n')
     result = cli("registry", "list", cwd=tmp_project, timeout=60)
-    _error_line(result, 2, "tracking_uri 'foo://bar'")
+    _error_line(result, 2, needle)
     assert "reprise.toml" in result.stderr
+    assert not (tmp_project / "mlflow.db").exists()  # nothing made in the working directory
 
 
 def test_init_into_a_missing_folder_makes_the_project_and_its_stores(cli: Cli, tmp_path: Path) -> None:

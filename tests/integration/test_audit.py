@@ -130,6 +130,13 @@ def test_metrics_and_predictions_of_a_script_using_start_run_are_audited_and_the
     )
 
 
+def test_an_audit_with_nothing_to_compare_is_unverified_not_clean(tmp_project: Path) -> None:
+    report = audit_command(["true"], runs=2, settings=load_settings(tmp_project))
+    assert (report.outputs, report.metrics) == ((), ())
+    assert report.verdict == "unverified" and not report.clean
+    assert report.headline.startswith("unverified: nothing to compare in 2 runs")
+
+
 def test_an_audit_needs_two_runs(tmp_project: Path) -> None:
     from reprise.errors import ConfigError
 

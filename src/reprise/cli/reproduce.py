@@ -3,7 +3,7 @@
 Exit codes gate CI: ``reproduce`` 0 when identical or within tolerance, 1 when different or failed, 4 when
 unverified (nothing to compare), 5 when the run's record was altered or is corrupt; ``validate`` 0 within
 tolerance, 1 outside, 2 when the check cannot be made (bad input, unknown run, unreadable reference); ``audit`` 0
-when clean, 1 when something differs between runs.
+when clean, 1 when something differs between runs, 4 when there was nothing to compare.
 """
 
 from __future__ import annotations
@@ -178,7 +178,8 @@ def audit(
     """Run the same thing twice (same inputs, same seed) and list every output and metric that differs.
 
     TARGET is one or more DVC stages of dvc.yaml (run with dvc repro --force), or a command after `--`.
-    Exits 0 when every output and metric is the same in every run, 1 otherwise.
+    Exits 0 when every output and metric is the same in every run, 1 when something differs, 4 when there was
+    nothing to compare (no file written or declared, no metric or predictions logged).
 
         reprise audit train
         reprise audit --runs 3 -- python train.py
@@ -195,8 +196,12 @@ def audit(
         )
     _write(result, report, html)
     emit(result.model_dump(mode="json"), as_json=json_output, render=lambda: _render_audit(result))
+    if json_output:
+        from rich.markup import escape
+
+        say(escape(result.headline))
     if not result.clean:
-        raise typer.Exit(1)
+        raise typer.Exit(_UNVERIFIED if result.verdict == "unverified" else 1)
 
 
 def register(app: typer.Typer) -> None:
@@ -328,27 +333,28 @@ def _render_validation(result: ValidationReport) -> None:
 
 
 def _render_audit(result: AuditReport) -> None:
+    from rich.markup import escape
     from rich.table import Table
 
-    if result.clean:
-        counts = f"{len(result.outputs)} outputs and {len(result.metrics)} metrics"
-        say(f"[green]clean[/green]: {counts} identical in all {result.runs} runs")
-        return
-    table = Table("nondeterministic output", "stage", "sha256 per run", "how it differs")
-    for output in result.nondeterministic_outputs:
-        table.add_row(
-            output.path,
-            output.stage or "-",
-            " / ".join((h or "absent")[:10] for h in output.sha256),
-            output.detail or "",
-        )
-    for metric in result.nondeterministic_metrics:
-        values = " / ".join(_num(v) for v in metric.values)
-        table.add_row(f"metric {metric.name}", metric.stage or "-", values, f"max |Δ| {_num(metric.max_abs_delta)}")
-    out_console().print(table)
-    for hint in result.hints[:10]:
-        say(f"suspect: {hint}")
-    say(f"[red]nondeterministic[/red]: {len(table.rows)} output(s)/metric(s) differ between {result.runs} runs")
+    if result.verdict == "nondeterministic":
+        table = Table("nondeterministic output", "stage", "sha256 per run", "how it differs")
+        for output in result.nondeterministic_outputs:
+            table.add_row(
+                output.path,
+                output.stage or "-",
+                " / ".join((h or "absent")[:10] for h in output.sha256),
+                output.detail or "",
+            )
+        for metric in result.nondeterministic_metrics:
+            values = " / ".join(_num(v) for v in metric.values)
+            table.add_row(f"metric {metric.name}", metric.stage or "-", values, f"max |Δ| {_num(metric.max_abs_delta)}")
+        out_console().print(table)
+        for hint in result.hints[:10]:
+            say(f"suspect: {escape(hint)}")
+    colour = {"clean": "green", "unverified": "yellow"}.get(result.verdict, "red")
+    say(f"[{colour}]{escape(result.headline)}[/{colour}]")
+    if result.verdict == "unverified":
+        say("declare what the command writes (-o PATH), or log metrics or predictions (reprise.start_run, MLflow)")
 
 
 def _num(value: float | None) -> str:

@@ -5,7 +5,8 @@
 command declares with ``-o``, plus every file it created or rewrote in the project, found by
 :class:`~reprise.capture.written.TreeSnapshot` as for captured runs), the metrics of the captured runs and their
 children, and the prediction fingerprints. Whatever is not the same in every run is a concrete nondeterministic
-output, reported with the stage it came from; a clean audit says so.
+output, reported with the stage it came from; a clean audit says so, and an audit that found nothing to compare (no
+file written or declared, no metric, no predictions) is ``unverified``, never clean.
 
 Each repetition is one MLflow run (``audit 1/2: ...``) that everything the command logs lands under: ``reprise run``
 makes its run a child of it, a ``reprise.start_run`` or ``mlflow.start_run()`` inside the command joins that child,
@@ -27,9 +28,9 @@ import posixpath
 import sys
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Final, Literal
+from typing import TYPE_CHECKING, Any, Final, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, model_validator
 
 from reprise.errors import ConfigError, ReproductionError
 
@@ -39,7 +40,11 @@ if TYPE_CHECKING:
     from reprise.config import Settings
     from reprise.tracking.records import RunInfo
 
-__all__ = ["AuditReport", "MetricAudit", "OutputAudit", "audit_command", "audit_stages"]
+__all__ = ["AuditReport", "AuditVerdict", "MetricAudit", "OutputAudit", "audit_command", "audit_stages"]
+
+#: ``clean``: everything compared was the same every time; ``nondeterministic``: something differed;
+#: ``unverified``: there was nothing to compare.
+AuditVerdict = Literal["clean", "nondeterministic", "unverified"]
 
 _KEEP_BYTES: Final = 8 << 20
 #: Name of the captured run in command mode (a fixed name, so metric names line up across runs).
@@ -93,7 +98,8 @@ class AuditReport(_Frozen):
         outputs: Every output, consistent or not.
         metrics: Every metric, consistent or not.
         hints: Nondeterminism suspects found in the code when something differs.
-        clean: Everything was the same every time.
+        verdict: ``clean``, ``nondeterministic`` or ``unverified`` (nothing to compare).
+        clean: Something was compared and all of it was the same every time.
         seconds: Wall time.
     """
 
@@ -104,8 +110,35 @@ class AuditReport(_Frozen):
     outputs: tuple[OutputAudit, ...] = ()
     metrics: tuple[MetricAudit, ...] = ()
     hints: tuple[str, ...] = ()
-    clean: bool
+    verdict: AuditVerdict
+    clean: bool = False  # set from the verdict
     seconds: float = 0.0
+
+    @model_validator(mode="before")
+    @classmethod
+    def _verdict_and_clean_agree(cls, data: Any) -> Any:
+        """Either may be given (reports written before the verdict existed have only ``clean``); they always agree."""
+        if isinstance(data, dict) and "verdict" not in data and "clean" in data:
+            compared = bool(data.get("outputs") or data.get("metrics"))
+            verdict = "nondeterministic" if not data["clean"] else "clean" if compared else "unverified"
+            data = {**data, "verdict": verdict}
+        if isinstance(data, dict) and "verdict" in data:
+            data = {**data, "clean": data["verdict"] == "clean"}
+        return data
+
+    @property
+    def headline(self) -> str:
+        """One line: the verdict and what it rests on."""
+        compared = f"{len(self.outputs)} output(s) and {len(self.metrics)} metric(s)"
+        if self.verdict == "unverified":
+            return (
+                f"unverified: nothing to compare in {self.runs} runs (no file written or declared in the project, "
+                "no metric or predictions logged)"
+            )
+        if self.verdict == "clean":
+            return f"clean: {compared} the same in all {self.runs} runs"
+        differ = len(self.nondeterministic_outputs) + len(self.nondeterministic_metrics)
+        return f"nondeterministic: {differ} of {compared} differ between {self.runs} runs"
 
     @property
     def nondeterministic_outputs(self) -> list[OutputAudit]:
@@ -140,7 +173,8 @@ def audit_command(
         echo: Copy the command's output to stderr.
 
     Returns:
-        Every output and metric across the runs; ``clean`` when all were the same.
+        Every output and metric across the runs; ``clean`` when all were the same, ``unverified`` when there was
+        nothing to compare.
 
     Raises:
         ConfigError: Fewer than two runs, or no command.
@@ -256,7 +290,8 @@ def _audit(
             records.end_run(settings, parent, status)
     outputs = _output_audits(hashes, owners, details, predictions, mode)
     metric_audits = _metric_audits(metrics, mode)
-    clean = all(o.consistent for o in outputs) and all(m.consistent for m in metric_audits)
+    same = all(o.consistent for o in outputs) and all(m.consistent for m in metric_audits)
+    verdict: AuditVerdict = "nondeterministic" if not same else "clean" if outputs or metric_audits else "unverified"
     return AuditReport(
         target=target,
         mode=mode,
@@ -264,8 +299,8 @@ def _audit(
         run_ids=tuple(run_ids),
         outputs=tuple(outputs),
         metrics=tuple(metric_audits),
-        hints=() if clean else tuple(scan_sources(root)),
-        clean=clean,
+        hints=tuple(scan_sources(root)) if verdict == "nondeterministic" else (),
+        verdict=verdict,
         seconds=round(time.perf_counter() - start, 3),
     )
 

@@ -154,13 +154,6 @@ def _validation(report: ValidationReport) -> str:
 
 
 def _audit(report: AuditReport) -> str:
-    bad_outputs, bad_metrics = report.nondeterministic_outputs, report.nondeterministic_metrics
-    if report.clean:
-        headline = (
-            f"clean: {len(report.outputs)} outputs, {len(report.metrics)} metrics the same in all {report.runs} runs"
-        )
-    else:
-        headline = f"{len(bad_outputs)} output(s) and {len(bad_metrics)} metric(s) differ between runs"
     output_rows: list[list[Cell]] = [
         [o.path, o.stage or "—", _yes(o.consistent), " / ".join((h or "absent")[:12] for h in o.sha256), o.detail or ""]
         for o in report.outputs
@@ -178,8 +171,9 @@ def _audit(report: AuditReport) -> str:
     if report.hints:
         sections.append(section("hints", "Suspects in the code", _list(report.hints)))
     meta = [f"{report.mode}: {report.target}", f"{report.runs} runs in {report.seconds:.1f} s"]
-    tone, badge = ("good", "CLEAN") if report.clean else ("bad", "NONDETERMINISTIC")
-    return page(f"Reprise audit of {report.target}", tone, badge, headline, meta, sections)
+    badges = {"clean": ("good", "CLEAN"), "unverified": ("close", "UNVERIFIED")}
+    tone, badge = badges.get(report.verdict, ("bad", "NONDETERMINISTIC"))
+    return page(f"Reprise audit of {report.target}", tone, badge, report.headline, meta, sections)
 
 
 def _metric_table(metrics: tuple[MetricDelta, ...], *, reference: bool = False) -> str:

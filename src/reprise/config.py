@@ -247,7 +247,7 @@ def _check_type(key: str, value: Any, where: str) -> Any:
         raise ConfigError(f"{where} must be {kind.__name__}, got {value!r}", hint=f"write {key} = {example}")
     if key in _LOCATIONS and not str(value).strip():
         # MLflow would take an empty tracking URI as "./mlflow.db in whatever folder the command runs in".
-        raise ConfigError(f"{where} is empty", hint=f"remove the line to use the default, or write {key} = \"...\"")
+        raise ConfigError(f"{where} is empty", hint=f'remove the line to use the default, or write {key} = "..."')
     return value
 
 

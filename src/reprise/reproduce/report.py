@@ -171,7 +171,7 @@ def _audit(report: AuditReport) -> str:
     if report.hints:
         sections.append(section("hints", "Suspects in the code", _list(report.hints)))
     meta = [f"{report.mode}: {report.target}", f"{report.runs} runs in {report.seconds:.1f} s"]
-    badges = {"clean": ("good", "CLEAN"), "unverified": ("close", "UNVERIFIED")}
+    badges = {"clean": ("good", "CLEAN"), "unverified": ("unknown", "UNVERIFIED")}
     tone, badge = badges.get(report.verdict, ("bad", "NONDETERMINISTIC"))
     return page(f"Reprise audit of {report.target}", tone, badge, report.headline, meta, sections)
 

@@ -21,7 +21,7 @@ What is a suspect:
 - ``torch.backends.cudnn.benchmark = True``: cuDNN picks its kernels by timing them.
 
 Example:
-    >>> find_suspects("import numpy as xp\\norder = xp.random.permutation(10)\\n")
+    >>> find_suspects("import numpy as xp\norder = xp.random.permutation(10)\n")
     [Suspect(line=2, what="NumPy's global generator, never seeded in this file")]
 """
 
@@ -131,7 +131,7 @@ def find_suspects(source: str | bytes) -> list[Suspect]:
         ValueError: The source holds null bytes.
 
     Example:
-        >>> find_suspects("import numpy as np\\nnp.random.seed(0)\\nx = np.random.rand(3)\\n")
+        >>> find_suspects("import numpy as np\nnp.random.seed(0)\nx = np.random.rand(3)\n")
         []
     """
     tree = ast.parse(source)
@@ -173,7 +173,7 @@ def scan_sources(root: Path, *, limit: int = _MAX_SOURCE_FILES) -> list[str]:
 
     Example:
         >>> scan_sources(Path("."))  # doctest: +SKIP
-        ['train.py:8: NumPy\\'s global generator, never seeded in this file: order = np.random.permutation(n)']
+        ["train.py:8: NumPy's global generator, never seeded in this file: order = np.random.permutation(n)"]
     """
     findings: list[tuple[str, int, str, str]] = []
     for count, path in enumerate(_python_files(root)):

@@ -107,6 +107,7 @@ def child_env(
             env[name] = value
     env.update(overrides or {})
     env.pop("MLFLOW_EXPERIMENT_ID", None)
+    env.pop("REPRISE_RUN_ID", None)  # the re-run's `reprise run` is the wrapper here, whoever started us
     env.update(
         MLFLOW_RUN_ID=parent_run_id,
         REPRISE_TRACKING_URI=settings.tracking_uri,

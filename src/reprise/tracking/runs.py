@@ -13,6 +13,7 @@ wrapper's record holds what the script logged; ``start_run(nested=True)`` makes 
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import os
 import random
@@ -436,13 +437,19 @@ def _process_command(root: Path) -> list[str] | None:
             inside = path.is_absolute() and path.is_relative_to(root) and path.exists()
             command.append(os.path.relpath(path, cwd) if inside else arg)
         return command
+    _warn_once(what)
+    return None
+
+
+@functools.cache
+def _warn_once(what: str) -> None:
+    """Say once per process (not at every run) that runs started here cannot be re-run."""
     warnings.warn(
         f"reprise.start_run in {what}: the run is captured but cannot be re-run by `reprise reproduce` "
         "(save the code as a script and run it with `python train.py` or `reprise run -- python train.py`)",
         ReproducibilityWarning,
-        stacklevel=4,
+        stacklevel=5,
     )
-    return None
 
 
 @contextlib.contextmanager
@@ -488,7 +495,8 @@ def _create_run(
     }
     if git.commit:
         tags["mlflow.source.git.commit"] = git.commit
-    parent = os.environ.get("MLFLOW_RUN_ID")
+    # Inside `reprise run`, the wrapper's run (MLflow drops MLFLOW_RUN_ID once a joined block has ended).
+    parent = os.environ.get(JOIN_ENV) or os.environ.get("MLFLOW_RUN_ID")
     if parent:
         tags["mlflow.parentRunId"] = parent
     try:

@@ -104,7 +104,7 @@ def test_start_run_joins_reprise_run_and_nested_makes_a_child(tmp_project: Path)
     assert len(runs) == 2  # the wrapper and the nested child: the first block made no run of its own
     wrapper_id, _, wrapper_metrics = runs[next(n for n in runs if n != "holdout")]
     assert wrapper_id == wrapper["run_id"] and wrapper_metrics == {"joined": 1.0}
-    child_id, child_tags, child_metrics = runs["holdout"]
+    _, child_tags, child_metrics = runs["holdout"]
     assert child_tags["mlflow.parentRunId"] == wrapper_id and child_metrics == {"nested": 2.0}
     record = _record(tmp_project, wrapper_id)
     assert record.outputs.metrics == {"joined": 1.0}

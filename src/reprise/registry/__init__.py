@@ -4,6 +4,5 @@ Modules: ``gates`` (parse, read and evaluate quality gates), ``lifecycle`` (regi
 load), ``catalog`` (models and versions as the registry holds them), ``compare`` (compare and best), ``export``
 (deployment copies), ``history`` (the event log: who moved what, when), ``moves`` (every alias move: one per-model
 lock, the holder read, the events recorded and the alias set inside it), ``resolve`` (a reference's version and
-provenance, for serving). Stages are aliases plus tags, never the
-deprecated MLflow stage API.
+provenance, for serving). Stages are aliases plus tags, never the deprecated MLflow stage API.
 """

@@ -182,7 +182,7 @@ def explain(
         comparison: The comparison of their outputs.
         code_changes: Files that differ between the two code states (commit diff and patch diff, outputs left
             out), from git; an empty list means none that matters. None: not known, judge by the digests alone.
-        source_hints: Nondeterminism suspects in the code, from :func:`scan_sources`.
+        source_hints: Nondeterminism suspects in the code, from :func:`reprise.reproduce.suspects.scan_sources`.
         original_params: The original run's MLflow params (on top of the record's own ``params``).
         reproduced_params: The re-run's MLflow params.
         notes: Things the reproduction could not make equal (e.g. "Python 3.11.7 is not installed").

@@ -7,10 +7,8 @@ run Reprise did not capture still registers: what cannot be known is ``unknown``
 
 from __future__ import annotations
 
-import tempfile
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
 from reprise.errors import NotFoundError, RepriseError
@@ -143,17 +141,13 @@ def captured_run(client: MlflowClient, run: Run) -> Run | None:
 
 
 def _record(settings: Settings, run_id: str) -> Any:
-    """The run's RunRecord, or None while the run is still going (it is written when the run ends)."""
-    from reprise.capture.record import RunRecord
-    from reprise.tracking._client import fetch_artifacts
+    """The run's RunRecord (checked against its digest), or None: still running, not captured, or altered."""
+    from reprise.tracking.records import read_record
 
-    with tempfile.TemporaryDirectory(prefix="reprise-record-") as tmp:
-        try:
-            with quiet_downloads():
-                path = fetch_artifacts(settings, run_id, "reprise/record.json", Path(tmp))
-            return RunRecord.from_json(path.read_bytes())
-        except (RepriseError, OSError, ValueError):
-            return None
+    try:
+        return read_record(settings, run_id)
+    except RepriseError:
+        return None
 
 
 def _model_type(run: Run, location: ModelLocation, meta: Any) -> str:

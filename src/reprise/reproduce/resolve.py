@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Final
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from reprise.capture import layout
 from reprise.capture.record import RunRecord
 from reprise.errors import NotFoundError, ReproductionError
 from reprise.tracking.records import RunInfo
@@ -90,7 +91,8 @@ def resolve_run(target: str, *, settings: Settings) -> ResolvedRun:
             )
         if hashlib.sha256(patch).hexdigest() != git.patch_digest:
             raise ReproductionError(
-                f"reprise/code.patch of run {run_id} does not match the digest in its record (altered?)",
+                f"{layout.ARTIFACT_DIR}/{layout.PATCH} of run {run_id} does not match the digest in its record "
+                "(altered?)",
                 hint="the recorded change cannot be trusted; reproduce a run captured from a clean commit",
             )
     if git.redacted:

@@ -77,9 +77,25 @@ def test_sigterm_is_forwarded_and_the_run_is_recorded_killed(tmp_project: Path) 
     assert "reprise/record.json" in {a.path for a in client.list_artifacts(runs[0].info.run_id, "reprise")}
 
 
-def test_kill_9_of_reprise_run_takes_the_command_with_it(tmp_project: Path) -> None:
+def test_kill_9_of_reprise_run_takes_the_command_with_it_and_the_next_run_closes_its_run(tmp_project: Path) -> None:
     process = _start(tmp_project)
     child = _child_pid(tmp_project)
     process.kill()
     process.communicate(timeout=30)
     assert _gone_within(child, 10), "the command outlived `reprise run`"
+    client = MlflowClient(f"sqlite:///{tmp_project / '.reprise' / 'mlflow.db'}")
+    experiments = [e.experiment_id for e in client.search_experiments()]
+    (abandoned,) = client.search_runs(experiments, "")
+    assert abandoned.info.status == "RUNNING"  # nobody was left to say otherwise
+    done = subprocess.run(
+        [sys.executable, "-m", "reprise", "run", "--", sys.executable, "-c", "pass"],
+        cwd=tmp_project,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    closed = client.get_run(abandoned.info.run_id)
+    assert closed.info.status == "KILLED"
+    assert closed.data.tags["reprise.ended_by"] == "its process was gone (killed outright)"

@@ -17,8 +17,6 @@ import functools
 import hashlib
 import os
 import random
-import signal
-import subprocess
 import sys
 import tempfile
 import warnings
@@ -29,7 +27,6 @@ from typing import TYPE_CHECKING, Any
 
 from reprise._canonical import canonical_json, write_atomic
 from reprise._offline import ensure_offline
-from reprise._process import set_parent_death_signal
 from reprise.capture import layout
 from reprise.capture.environment import capture_environment, write_capture
 from reprise.capture.git import capture_git
@@ -48,6 +45,7 @@ from reprise.data.manifest import Manifest, build_manifest
 from reprise.errors import CaptureError, RepriseError, ReproducibilityWarning, TrackingError
 from reprise.seeding import SeedConfig, ensure_reproducibility
 from reprise.tracking._client import client_for, ensure_experiment
+from reprise.tracking._command import OWNER_TAG, StdoutTee, call, close_abandoned, owner
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Mapping, Sequence
@@ -64,8 +62,6 @@ __all__ = ["CapturedRun", "log_predictions", "run_command", "start_run"]
 _KEPT_SUFFIXES = (".json", ".csv", ".tsv", ".npy", ".yaml", ".yml", ".txt", ".log")
 _KEPT_FILE_BYTES = 1 << 20
 _KEPT_TOTAL_BYTES = 8 << 20
-#: What a run printed is kept up to this many bytes.
-_STDOUT_BYTES = 1 << 20
 #: Set by ``reprise run`` for its command: a ``start_run`` in that process joins this run instead of making another.
 JOIN_ENV = "REPRISE_RUN_ID"
 _JOINED_INPUTS = "reprise.joined_inputs"
@@ -180,7 +176,7 @@ def start_run(
     tee = None
     if command is None:
         command = _process_command(settings.project_dir)
-        tee = _StdoutTee()
+        tee = StdoutTee()
     before = TreeSnapshot.take(settings.project_dir)
     git, environment, input_manifest = _capture_inputs(settings, inputs)
     import mlflow
@@ -294,86 +290,11 @@ def run_command(
             REPRISE_SEED=str(run.seeds.seed),
         )
         env[JOIN_ENV] = run.run_id
-        run.exit_code, run._stdout, stopped_by = _call(argv, env)
+        run.exit_code, run._stdout, stopped_by = call(argv, env)
         if stopped_by is not None:
             raise KeyboardInterrupt(f"stopped by signal {stopped_by}")
     assert run.record is not None  # set by start_run on exit
     return run.exit_code, run.record
-
-
-def _call(argv: Sequence[str], env: Mapping[str, str]) -> tuple[int, bytes, int | None]:
-    """Run ``argv``, passing its stdout through and keeping its first MiB, forwarding SIGINT/SIGTERM to it.
-
-    Returns:
-        The exit code, what it printed, and the signal that stopped it (None when it exited by itself).
-    """
-    try:
-        # The command dies with us: a `reprise run` killed outright must not leave it running unobserved. The hook
-        # only calls prctl (ctypes is imported already), so it is safe after fork even with threads about.
-        child = subprocess.Popen(
-            list(argv),
-            env=dict(env),
-            stdout=subprocess.PIPE,
-            preexec_fn=set_parent_death_signal,  # noqa: PLW1509
-        )
-    except OSError as exc:
-        raise CaptureError(f"cannot start {argv[0]!r}: {exc.strerror}", hint="check the command and PATH") from exc
-    received: list[int] = []
-
-    def forward(signum: int, _frame: object) -> None:
-        received.append(signum)
-        with contextlib.suppress(ProcessLookupError):
-            child.send_signal(signum)
-
-    handlers = {sig: signal.signal(sig, forward) for sig in (signal.SIGINT, signal.SIGTERM)}
-    kept = bytearray()
-    out = sys.stdout.buffer if hasattr(sys.stdout, "buffer") else None
-    try:
-        with child:  # closes the pipe and waits
-            assert child.stdout is not None
-            while chunk := os.read(child.stdout.fileno(), 65536):
-                if len(kept) < _STDOUT_BYTES:
-                    kept += chunk[: _STDOUT_BYTES - len(kept)]
-                if out is not None:
-                    out.write(chunk)
-                    out.flush()
-                else:
-                    sys.stdout.write(chunk.decode(errors="replace"))
-        code = child.returncode
-    finally:
-        for sig, handler in handlers.items():
-            signal.signal(sig, handler)
-    return code, bytes(kept), (received[0] if received else None)
-
-
-class _StdoutTee:
-    """While active, what the process writes to ``sys.stdout`` goes there and into a buffer (its first MiB)."""
-
-    def __init__(self) -> None:
-        self._kept: list[str] = []
-        self._size = 0
-        self._stream: Any = None
-
-    def __enter__(self) -> _StdoutTee:
-        self._stream = sys.stdout
-        sys.stdout = self
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if sys.stdout is self:
-            sys.stdout = self._stream
-
-    def write(self, text: str) -> int:
-        if self._size < _STDOUT_BYTES:
-            self._kept.append(text)
-            self._size += len(text)
-        return int(self._stream.write(text))
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._stream, name)
-
-    def captured(self) -> bytes:
-        return "".join(self._kept).encode("utf-8", errors="replace")[:_STDOUT_BYTES]
 
 
 @contextlib.contextmanager
@@ -495,12 +416,17 @@ def _create_run(
     }
     if git.commit:
         tags["mlflow.source.git.commit"] = git.commit
+    me = owner()
+    if me is not None:
+        tags[OWNER_TAG] = me
     # Inside `reprise run`, the wrapper's run (MLflow drops MLFLOW_RUN_ID once a joined block has ended).
     parent = os.environ.get(JOIN_ENV) or os.environ.get("MLFLOW_RUN_ID")
     if parent:
         tags["mlflow.parentRunId"] = parent
+    client = client_for(settings)
     try:
-        created = client_for(settings).create_run(experiment_id, run_name=run_name, tags=tags)
+        close_abandoned(client, experiment_id)
+        created = client.create_run(experiment_id, run_name=run_name, tags=tags)
     except MlflowException as exc:
         raise TrackingError(f"cannot create a run in {redact_uri(settings.tracking_uri)}: {exc.message}") from exc
     return str(created.info.run_id)

@@ -45,11 +45,14 @@ class CodeState(_Frozen):
         command: The command line that re-runs it (secrets redacted): the wrapped command of ``reprise run``, or how
             the process of ``reprise.start_run`` was started; None when there is none (an interactive session).
         workdir: The working directory, relative to the project root.
+        notebook_sha256: The sha256 of the notebook the command runs, when the run was started in a Jupyter notebook
+            (the command is then ``python -m reprise.capture.notebook NB.ipynb``); None otherwise.
     """
 
     git: GitState
     command: list[str] | None = None
     workdir: str = "."
+    notebook_sha256: str | None = None
 
 
 class Randomness(_Frozen):

@@ -177,6 +177,9 @@ def start_run(
     if command is None:
         command = _process_command(settings.project_dir)
         tee = StdoutTee()
+    from reprise.capture.notebook import notebook_sha256
+
+    notebook = notebook_sha256(command)  # at the start: Jupyter saves outputs into the notebook as it runs
     before = TreeSnapshot.take(settings.project_dir)
     git, environment, input_manifest = _capture_inputs(settings, inputs)
     import mlflow
@@ -214,6 +217,7 @@ def start_run(
                 git=git,
                 command=None if command is None else redact_argv(command),
                 workdir=_relative_cwd(settings.project_dir),
+                notebook_sha256=notebook,
             ),
             inputs=input_manifest,
             environment=environment,
@@ -341,12 +345,18 @@ def _process_command(root: Path) -> list[str] | None:
     """How this process was started, for re-running it: ``[python, train.py, --lr, 0.1]`` or ``[python, -m, pkg]``.
 
     Paths inside the project are made relative to the working directory (a reproduction runs in another checkout).
-    None, with a warning, for an interactive session or a notebook: there is no command to run again.
+    In a Jupyter kernel, the command that runs its notebook headless (:func:`~reprise.capture.notebook.notebook_command`).
+    None, with a warning, for an interactive session or a notebook that cannot be found: there is no command to run.
     """
     argv = list(getattr(sys, "orig_argv", None) or [])
     script = sys.argv[0] if sys.argv else ""
     interactive = len(argv) < 2 or not script or script == "-" or (sys.flags.interactive and script == "")
     if "ipykernel" in sys.modules or script.endswith("ipykernel_launcher.py"):
+        from reprise.capture.notebook import notebook_command
+
+        notebook = notebook_command(root)  # `python -m reprise.capture.notebook NB.ipynb`, when it can be found
+        if notebook is not None:
+            return notebook
         what = "a notebook"
     elif interactive:
         what = "an interactive session"

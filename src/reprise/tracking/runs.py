@@ -345,7 +345,7 @@ def _process_command(root: Path) -> list[str] | None:
     """How this process was started, for re-running it: ``[python, train.py, --lr, 0.1]`` or ``[python, -m, pkg]``.
 
     Paths inside the project are made relative to the working directory (a reproduction runs in another checkout).
-    In a Jupyter kernel, the command that runs its notebook headless (:func:`~reprise.capture.notebook.notebook_command`).
+    In a Jupyter kernel: the command that runs its notebook headless (``capture.notebook.notebook_command``).
     None, with a warning, for an interactive session or a notebook that cannot be found: there is no command to run.
     """
     argv = list(getattr(sys, "orig_argv", None) or [])

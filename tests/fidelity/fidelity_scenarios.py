@@ -126,6 +126,30 @@ print("done")
 """
 
 
+#: Executes a notebook the way Jupyter Server does: a kernel of this interpreter in the notebook's folder, told the
+#: notebook's path by ``JPY_SESSION_NAME``. Run as ``python -c RUN_LIKE_JUPYTER NB.ipynb``; the notebook is not saved.
+RUN_LIKE_JUPYTER = """\
+import os, sys
+import nbformat
+from jupyter_client.kernelspec import KernelSpecManager
+from jupyter_client.manager import AsyncKernelManager
+from nbclient import NotebookClient
+
+path = os.path.abspath(sys.argv[1])
+kernel = AsyncKernelManager(kernel_name="python3", kernel_spec_manager=KernelSpecManager(kernel_dirs=[]))
+folder = {"metadata": {"path": os.path.dirname(path)}}
+client = NotebookClient(nbformat.read(path, as_version=4), km=kernel, resources=folder)
+client.execute(env={**os.environ, "JPY_SESSION_NAME": path}, cleanup_kc=True)
+"""
+
+
+def notebook(*cells: str) -> str:
+    """The text of a notebook (nbformat 4) made of these code cells."""
+    import nbformat
+
+    return str(nbformat.writes(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells])))
+
+
 def readme_example() -> str:
     """The first Python block of the README (the ``reprise.start_run`` example)."""
     blocks = re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.DOTALL)
@@ -293,6 +317,12 @@ SCENARIOS: tuple[Scenario, ...] = (
     ),
     Scenario(
         "nothing to compare", {"silent.py": SILENT}, ("reprise", "run", "--", "python", "silent.py"), "unverified"
+    ),
+    Scenario(
+        "start_run from a notebook",
+        {"train.ipynb": notebook(*BOOTSTRAP.split("\n\n"))},  # imports, then the run: two cells
+        ("python", "-c", RUN_LIKE_JUPYTER, "train.ipynb"),
+        "identical",
     ),
 )
 

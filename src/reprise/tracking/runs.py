@@ -351,7 +351,7 @@ def _process_command(root: Path) -> list[str] | None:
     argv = list(getattr(sys, "orig_argv", None) or [])
     script = sys.argv[0] if sys.argv else ""
     interactive = len(argv) < 2 or not script or script == "-" or (sys.flags.interactive and script == "")
-    if "ipykernel" in sys.modules or script.endswith("ipykernel_launcher.py"):
+    if _in_kernel() or script.endswith("ipykernel_launcher.py"):
         from reprise.capture.notebook import notebook_command
 
         notebook = notebook_command(root)  # `python -m reprise.capture.notebook NB.ipynb`, when it can be found
@@ -370,6 +370,12 @@ def _process_command(root: Path) -> list[str] | None:
         return command
     _warn_once(what)
     return None
+
+
+def _in_kernel() -> bool:
+    """This process is a running Jupyter kernel (not merely a script that imported ipykernel, as nbclient does)."""
+    app = sys.modules.get("ipykernel.kernelapp")
+    return app is not None and bool(app.IPKernelApp.initialized())
 
 
 @functools.cache

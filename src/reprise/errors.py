@@ -8,6 +8,7 @@ happened and where), a ``hint`` (the next command to run), a stable kebab-case `
     ├── ConfigError                    bad reprise.toml / [tool.reprise] / REPRISE_* value
     ├── NotAProjectError               no reprise.toml above the working directory
     ├── CaptureError                   git / environment / command capture failed
+    │   ├── GitError                   a git command failed (the one git adapter, reprise/_git.py)
     │   └── DirtyWorktreeError
     ├── DataError                      data missing or unreadable
     │   ├── HashMismatchError
@@ -36,6 +37,7 @@ __all__ = [
     "DataError",
     "DirtyWorktreeError",
     "GateFailedError",
+    "GitError",
     "HashMismatchError",
     "ManifestMismatchError",
     "MissingExtraError",
@@ -98,6 +100,12 @@ class CaptureError(RepriseError):
     """Capturing code, environment or a command failed."""
 
     code = "capture-error"
+
+
+class GitError(CaptureError):
+    """git is missing, timed out, or a git command failed (names the command, the folder and git's last line)."""
+
+    code = "git-error"
 
 
 class DirtyWorktreeError(CaptureError):

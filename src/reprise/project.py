@@ -8,15 +8,14 @@ not race to create them (they would manage anyway: every first use in a process 
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from reprise._canonical import write_atomic
+from reprise._git import run_git
 from reprise.config import CONFIG_FILE, STATE_DIR, find_project
 from reprise.data.dvc import init_dvc, is_dvc_repo
-from reprise.errors import CaptureError, ConfigError, NotAProjectError, RepriseError
+from reprise.errors import ConfigError, NotAProjectError, RepriseError
 
 __all__ = ["InitReport", "init_project"]
 
@@ -108,7 +107,7 @@ def _init(root: Path) -> InitReport:
         actions.append(f"created {root}")
     top = _git_toplevel(root)
     if top is None:
-        _git(["init", "-q"], root)
+        run_git(root, ["init", "-q"])
         top = root
         actions.append("initialised a git repository")
     if not is_dvc_repo(root):
@@ -140,15 +139,5 @@ def _ensure_ignored(gitignore: Path) -> bool:
 
 
 def _git_toplevel(root: Path) -> Path | None:
-    result = _git(["rev-parse", "--show-toplevel"], root, check=False)
-    return Path(result.stdout.strip()).resolve() if result.returncode == 0 else None
-
-
-def _git(args: list[str], cwd: Path, *, check: bool = True) -> subprocess.CompletedProcess[str]:
-    git = shutil.which("git")
-    if git is None:
-        raise CaptureError("git is not installed; a Reprise project is a git repository", hint="apt-get install git")
-    result = subprocess.run([git, *args], cwd=cwd, capture_output=True, text=True, check=False)
-    if check and result.returncode != 0:
-        raise CaptureError(f"git {' '.join(args)} failed in {cwd}: {result.stderr.strip()}", hint="check git works")
-    return result
+    result = run_git(root, ["rev-parse", "--show-toplevel"], check=False)
+    return Path(result.stdout.decode("utf-8", "surrogateescape").strip()).resolve() if result.returncode == 0 else None

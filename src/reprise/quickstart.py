@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 import time
@@ -19,6 +18,7 @@ from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, Literal
 
+from reprise._git import run_git
 from reprise._offline import ensure_offline
 from reprise.config import load_settings
 from reprise.errors import ConfigError, PipelineError
@@ -98,13 +98,13 @@ def write_project(directory: Path, *, task: Task = "classification", force: bool
         target.write_text(template.joinpath(name).read_text(encoding="utf-8"), encoding="utf-8")
     (root / "params.yaml").write_text(template.joinpath(f"params.{task}.yaml").read_text(encoding="utf-8"))
     if not (root / ".git").exists():
-        _git(root, "init", "-q")  # its own repository, even inside another one: the example stands alone
+        run_git(root, ["init", "-q"])  # its own repository, even inside another one: the example stands alone
     init_project(root)
     _write_dataset(root / "data" / "raw" / "data.csv", task)
     _dvc(root, "add", "data/raw/data.csv")
-    _git(root, "add", "-A")
-    if _git(root, "status", "--porcelain"):
-        _git(root, *_GIT_IDENTITY, "commit", "-q", "-m", f"Reprise quickstart ({task})")
+    run_git(root, ["add", "-A"])
+    if run_git(root, ["status", "--porcelain"]).stdout.strip():
+        run_git(root, [*_GIT_IDENTITY, "commit", "-q", "-m", f"Reprise quickstart ({task})"])
     return root
 
 
@@ -202,11 +202,3 @@ def _dvc(root: Path, *args: str) -> None:
     done = subprocess.run([sys.executable, "-m", "dvc", *args], cwd=root, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         raise PipelineError(f"dvc {' '.join(args)} failed in {root}: {done.stderr.strip()}", hint="dvc doctor")
-
-
-def _git(root: Path, *args: str) -> str:
-    git = shutil.which("git") or "git"
-    done = subprocess.run([git, *args], cwd=root, capture_output=True, text=True, check=False)
-    if done.returncode != 0:
-        raise PipelineError(f"git {' '.join(args)} failed in {root}: {done.stderr.strip()}", hint="git status")
-    return done.stdout

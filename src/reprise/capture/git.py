@@ -36,13 +36,13 @@ import hashlib
 import os
 import shutil
 import stat
-import subprocess
 import tempfile
 from pathlib import Path
-from typing import TYPE_CHECKING, Final
+from typing import Final
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from reprise._git import git_available, run_git
 from reprise.capture.redact import (
     REDACTED,
     SECRET_FILE_GLOBS,
@@ -52,9 +52,6 @@ from reprise.capture.redact import (
     redact_uri,
 )
 from reprise.errors import CaptureError
-
-if TYPE_CHECKING:
-    from collections.abc import Mapping, Sequence
 
 # Plain sorted() order, which tests/unit/test_public_api.py checks (ruff's isort-style order differs).
 __all__ = [
@@ -70,21 +67,6 @@ DEFAULT_MAX_UNTRACKED_BYTES: Final = 5 * 2**20
 
 # Git's own test for binary content: a NUL byte among the first 8000 bytes.
 _BINARY_PROBE: Final = 8000
-
-_TIMEOUT: Final = 120.0
-# Options that make git's output independent of the user's configuration: no pager, no quoting of non-ASCII names,
-# no CRLF conversion (the patch must carry the bytes of the work tree), no external diff/textconv, fixed prefixes.
-_GIT_OPTIONS: Final = (
-    "--no-pager",
-    "-c",
-    "core.quotepath=false",
-    "-c",
-    "core.autocrlf=false",
-    "-c",
-    "core.safecrlf=false",
-    "-c",
-    "diff.noprefix=false",
-)
 
 
 class GitState(BaseModel):
@@ -147,25 +129,23 @@ def capture_git(path: Path, *, max_untracked_bytes: int = DEFAULT_MAX_UNTRACKED_
         >>> capture_git(Path("/tmp")).reason                 # doctest: +SKIP
         'not a git repository'
     """
-    git = shutil.which("git")
-    if git is None:
+    if not git_available():
         return GitState(available=False, reason="git is not installed")
     cwd = path if path.is_dir() else path.parent
     if not cwd.is_dir():
         return GitState(available=False, reason=f"{path} does not exist")
-    located = _run(git, cwd, ["rev-parse", "--show-toplevel", "--git-path", "index"], check=False)
+    located = run_git(cwd, ["rev-parse", "--show-toplevel", "--git-path", "index"], check=False)
     if located.returncode != 0:
         return GitState(available=False, reason=_not_available_reason(located.stderr))
     root_text, index_text = located.stdout.decode("utf-8", "surrogateescape").splitlines()[:2]
     root = Path(root_text)
     index = cwd / index_text
-    status = _run(
-        git,
+    status = run_git(
         root,
         ["--no-optional-locks", "status", "--porcelain=v2", "--branch", "-z", "--untracked-files=all"],
     )
     commit, branch, changes, untracked_all = _parse_status(status.stdout)
-    remote = _run(git, root, ["config", "--get", "remote.origin.url"], check=False)
+    remote = run_git(root, ["config", "--get", "remote.origin.url"], check=False)
     remote_url = redact_uri(remote.stdout.decode("utf-8", "surrogateescape").strip()) or None
     base = GitState(available=True, root=str(root), commit=commit, branch=branch, remote_url=remote_url)
     if not changes and not untracked_all:
@@ -174,7 +154,7 @@ def capture_git(path: Path, *, max_untracked_bytes: int = DEFAULT_MAX_UNTRACKED_
     patch = b""
     redacted: list[str] = []
     if changes or untracked:
-        patch = _build_patch(git, root, index, commit, [path for path, _ in skipped])
+        patch = _build_patch(root, index, commit, [path for path, _ in skipped])
         patch, redacted = _redact_patch(patch)
     return base.model_copy(
         update={
@@ -204,43 +184,13 @@ def apply_patch(repo: Path, patch: str | bytes) -> None:
     data = patch.encode("utf-8", "surrogateescape") if isinstance(patch, str) else patch
     if not data:
         return
-    git = shutil.which("git")
-    if git is None:
-        raise CaptureError("cannot apply the patch: git is not installed", hint="install git and run again")
-    result = _run(git, repo, ["apply", "--binary", "--whitespace=nowarn", "-"], stdin=data, check=False)
+    result = run_git(repo, ["apply", "--binary", "--whitespace=nowarn", "-"], stdin=data, check=False)
     if result.returncode != 0:
         message = result.stderr.decode("utf-8", "replace").strip().splitlines()
         raise CaptureError(
             f"the patch does not apply to {repo}: {message[0] if message else 'git apply failed'}",
             hint=f"check out the recorded commit in {repo} first (git -C {repo} checkout <commit>)",
         )
-
-
-def _run(
-    git: str,
-    cwd: Path,
-    args: Sequence[str],
-    *,
-    stdin: bytes | None = None,
-    env: Mapping[str, str] | None = None,
-    check: bool = True,
-) -> subprocess.CompletedProcess[bytes]:
-    environ = {**os.environ, "LC_ALL": "C", "GIT_TERMINAL_PROMPT": "0", **(env or {})}
-    command = [git, *_GIT_OPTIONS, *args]
-    try:
-        result = subprocess.run(
-            command, cwd=cwd, input=stdin, capture_output=True, env=environ, timeout=_TIMEOUT, check=False
-        )
-    except subprocess.TimeoutExpired as exc:
-        raise CaptureError(
-            f"git {args[0]} in {cwd} did not finish within {_TIMEOUT:.0f} s", hint=f"run `git -C {cwd} status`"
-        ) from exc
-    except OSError as exc:
-        raise CaptureError(f"cannot run git in {cwd}: {exc}", hint="check that git is installed") from exc
-    if check and result.returncode != 0:
-        stderr = result.stderr.decode("utf-8", "replace").strip()
-        raise CaptureError(f"git {args[0]} failed in {cwd}: {stderr}", hint=f"run `git -C {cwd} status`")
-    return result
 
 
 def _not_available_reason(stderr: bytes) -> str:
@@ -366,7 +316,7 @@ def _redact_patch(patch: bytes) -> tuple[bytes, list[str]]:
     return "\n".join(lines).encode("utf-8", "surrogateescape"), listed
 
 
-def _build_patch(git: str, root: Path, index: Path, commit: str | None, skipped: list[str]) -> bytes:
+def _build_patch(root: Path, index: Path, commit: str | None, skipped: list[str]) -> bytes:
     with tempfile.TemporaryDirectory(prefix="reprise-git-") as tmp:
         temp_index = Path(tmp) / "index"
         # Starting from a copy of the user's index keeps its stat cache (git add then re-hashes only changed files)
@@ -375,8 +325,7 @@ def _build_patch(git: str, root: Path, index: Path, commit: str | None, skipped:
             shutil.copy2(index, temp_index)  # its mtime too: git re-reads "racily clean" entries by it
         env = {"GIT_INDEX_FILE": str(temp_index)}
         pathspecs = "".join(f":(exclude,literal){path}\0" for path in skipped)
-        _run(
-            git,
+        run_git(
             root,
             ["add", "-A", "--pathspec-from-file=-", "--pathspec-file-nul"],
             stdin=f".\0{pathspecs}".encode("utf-8", "surrogateescape"),
@@ -386,4 +335,4 @@ def _build_patch(git: str, root: Path, index: Path, commit: str | None, skipped:
         diff += ["--no-color", "--src-prefix=a/", "--dst-prefix=b/"]
         if commit is not None:
             diff.append(commit)  # unborn HEAD: `diff --cached` compares with the empty tree by itself
-        return _run(git, root, diff, env=env).stdout
+        return run_git(root, diff, env=env).stdout

@@ -15,7 +15,6 @@ Example:
 from __future__ import annotations
 
 import re
-import subprocess
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,6 +22,7 @@ from typing import TYPE_CHECKING, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
+from reprise._git import git_available, run_git
 from reprise.config import load_settings
 from reprise.data._files import kind_of
 from reprise.data._paths import check_gitignore_safe, inside
@@ -399,10 +399,10 @@ def _check_name(name: str) -> None:
 
 
 def _git_head(root: Path) -> str | None:
-    result = subprocess.run(
-        ["git", "rev-parse", "--verify", "-q", "HEAD"], cwd=root, capture_output=True, text=True, check=False
-    )
-    return result.stdout.strip() or None if result.returncode == 0 else None
+    if not git_available():
+        return None
+    result = run_git(root, ["rev-parse", "--verify", "-q", "HEAD"], check=False)
+    return result.stdout.decode().strip() or None if result.returncode == 0 else None
 
 
 def _from_row(row: DataVersionRow) -> DataVersion:

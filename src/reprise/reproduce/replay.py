@@ -513,7 +513,7 @@ def _cleanup(settings: Settings, base: Path) -> None:
 
     code = base / "code"
     if code.exists():
-        with contextlib.suppress(ReproductionError):
+        with contextlib.suppress(ReproductionError, CaptureError):  # CaptureError: git itself (GitError)
             remove_worktree(toplevel(settings.project_dir), code)
     trash = base.with_name(f".{base.name}.deleting")
     try:

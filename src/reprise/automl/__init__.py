@@ -1,0 +1,1 @@
+"""Constrained AutoML: use-case and deployment presets, limits measured on the artifact that ships."""

@@ -1,0 +1,1 @@
+"""Team mode: a shared MLflow server on PostgreSQL with authentication, and batch work on Dask."""

@@ -19,6 +19,8 @@ happened and where), a ``hint`` (the next command to run), a stable kebab-case `
     ├── ReproductionError
     │   └── RecordIntegrityError       a run's record was edited or is corrupt (exit 5)
     ├── PipelineError                  a pipeline stage failed (names the stage)
+    ├── VersioningError                a pipeline or unified version refused (semver, clash, dirty tree)
+    │   └── LineageError               a relation refused (it would make a cycle) or a REF that names nothing
     ├── ServingError                   the prediction service could not answer
     │   ├── NotReadyError              no model loaded yet (HTTP 503)
     │   └── PredictionError            the model raised (HTTP 500 with an error id)
@@ -39,6 +41,7 @@ __all__ = [
     "GateFailedError",
     "GitError",
     "HashMismatchError",
+    "LineageError",
     "ManifestMismatchError",
     "MissingExtraError",
     "NotAProjectError",
@@ -54,6 +57,7 @@ __all__ = [
     "ServingError",
     "StoreError",
     "TrackingError",
+    "VersioningError",
 ]
 
 
@@ -171,6 +175,18 @@ class PipelineError(RepriseError):
     """A pipeline stage (a DVC stage) failed; the message names the stage and its last error line."""
 
     code = "pipeline-failed"
+
+
+class VersioningError(RepriseError):
+    """A pipeline version, unified version or other versioned fact was refused (bad semver, content clash...)."""
+
+    code = "versioning-error"
+
+
+class LineageError(VersioningError):
+    """A lineage relation was refused (it would close a cycle), or a lineage REF is malformed."""
+
+    code = "lineage-error"
 
 
 class ServingError(RepriseError):

@@ -12,9 +12,11 @@ from typing import TYPE_CHECKING, Any
 
 from reprise.errors import DataError
 from reprise.store.db import reading, writing
+from reprise.store.documents import put_document, read_document
+from reprise.store.lineage import Edge, add_nodes_in, link_in, node
 
 if TYPE_CHECKING:
-    from sqlalchemy import Connection, Engine, RowMapping
+    from sqlalchemy import Engine, RowMapping
 
 __all__ = ["DataVersionRow", "find_data_version", "insert_data_version", "list_data_versions", "read_document"]
 
@@ -59,8 +61,13 @@ def insert_data_version(engine: Engine, row: DataVersionRow, manifest_json: str)
 
     try:
         with writing(engine) as conn:
-            _put_document(conn, row.manifest_digest, "manifest", manifest_json)
+            put_document(conn, row.manifest_digest, "manifest", manifest_json)
             conn.execute(insert(data_versions).values(**row.__dict__))
+            version = node("data", row.name)
+            if row.git_commit:
+                link_in(conn, [Edge(node("commit", row.git_commit), version, "holds")])
+            else:
+                add_nodes_in(conn, [version])
     except IntegrityError as exc:
         if find_data_version(engine, row.name) is not None:
             raise DataError(
@@ -108,39 +115,6 @@ def list_data_versions(engine: Engine, path: str | None = None) -> list[DataVers
         query = query.where(data_versions.c.path == path)
     with reading(engine) as conn:
         return [_row(found) for found in conn.execute(query).mappings()]
-
-
-def read_document(engine: Engine, digest: str) -> str | None:
-    """The body of the document with this digest, or None.
-
-    Args:
-        engine: A store engine.
-        digest: ``sha256:<hex>``.
-
-    Returns:
-        The stored text.
-    """
-    from sqlalchemy import select
-
-    from reprise.store.tables import documents
-
-    with reading(engine) as conn:
-        body = conn.execute(select(documents.c.body).where(documents.c.digest == digest)).scalar()
-    return None if body is None else str(body)
-
-
-def _put_document(conn: Connection, digest: str, kind: str, body: str) -> None:
-    from reprise.store.tables import documents
-
-    values = {"digest": digest, "kind": kind, "body": body, "created_at": datetime.now(UTC)}
-    if conn.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as pg_insert
-
-        conn.execute(pg_insert(documents).values(**values).on_conflict_do_nothing(index_elements=["digest"]))
-    else:
-        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
-        conn.execute(sqlite_insert(documents).values(**values).on_conflict_do_nothing(index_elements=["digest"]))
 
 
 def _row(found: RowMapping) -> DataVersionRow:

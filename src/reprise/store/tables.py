@@ -17,7 +17,22 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import JSONB
 
-__all__ = ["data_versions", "documents", "metadata", "schema_migrations"]
+from reprise.store.migrations import m0002_lineage
+
+__all__ = [
+    "data_versions",
+    "documents",
+    "lineage_edges",
+    "lineage_nodes",
+    "markers",
+    "metadata",
+    "pipeline_fits",
+    "pipeline_versions",
+    "registry_events",
+    "reproductions",
+    "schema_migrations",
+    "unified_versions",
+]
 
 #: Named constraints, so later migrations can alter them by name on both backends.
 metadata = MetaData(
@@ -70,3 +85,14 @@ data_versions = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
     Index("ix_reprise_data_versions_path", "path"),
 )
+
+# Migration 2's tables are defined once, in the migration; head is the same until a later migration alters them.
+m0002_lineage.define(metadata)
+lineage_nodes = metadata.tables["reprise_lineage_nodes"]
+lineage_edges = metadata.tables["reprise_lineage_edges"]
+registry_events = metadata.tables["reprise_registry_events"]
+reproductions = metadata.tables["reprise_reproductions"]
+pipeline_versions = metadata.tables["reprise_pipeline_versions"]
+pipeline_fits = metadata.tables["reprise_pipeline_fits"]
+unified_versions = metadata.tables["reprise_unified_versions"]
+markers = metadata.tables["reprise_markers"]

@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import importlib.metadata
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-__all__ = ["LoggedModel", "log_model", "model_kind", "pinned_requirements"]
+if TYPE_CHECKING:
+    from pathlib import Path
+
+__all__ = ["LoggedModel", "log_model", "model_kind", "pinned_requirements", "save_model"]
 
 #: Distributions a flavour's model needs at load time, beyond MLflow itself.
 _FLAVOUR_PACKAGES: dict[str, tuple[str, ...]] = {
@@ -74,24 +77,56 @@ def log_model(model: Any, input_example: Any, *, name: str = "model") -> LoggedM
         >>> mlflow.pyfunc.load_model(logged.model_uri).predict(X_test)  # doctest: +SKIP
     """
     import mlflow
+
+    flavor, options = _model_options(model, input_example)
+    if flavor == "xgboost":
+        info = mlflow.xgboost.log_model(model, name=name, **options)
+    else:
+        log = mlflow.lightgbm.log_model if flavor == "lightgbm" else mlflow.sklearn.log_model
+        info = log(model, name=name, **options)
+    return LoggedModel(model_uri=str(info.model_uri), run_id=str(info.run_id), flavor=flavor)
+
+
+def save_model(model: Any, input_example: Any, path: str | Path) -> str:
+    """Write ``model`` to the folder ``path`` exactly as :func:`log_model` would log it, without a run.
+
+    Why: constrained AutoML measures the size and latency of what would be registered before anything is logged;
+    this is that folder, byte for byte in layout and format (skops / XGBoost's own format, pinned requirements).
+
+    Args:
+        model: As for :func:`log_model`.
+        input_example: As for :func:`log_model`.
+        path: A folder that does not exist yet.
+
+    Returns:
+        The MLflow flavour used (``sklearn``, ``xgboost`` or ``lightgbm``).
+    """
+    import mlflow
+
+    flavor, options = _model_options(model, input_example)
+    if flavor == "xgboost":
+        mlflow.xgboost.save_model(model, str(path), **options)
+    else:
+        save = mlflow.lightgbm.save_model if flavor == "lightgbm" else mlflow.sklearn.save_model
+        save(model, str(path), **options)
+    return flavor
+
+
+def _model_options(model: Any, input_example: Any) -> tuple[str, dict[str, Any]]:
+    """The flavour of ``model`` and the keywords its ``log_model`` / ``save_model`` take (one place for both)."""
     from mlflow.models import infer_signature
 
     flavor = model_kind(model)
     # A feature pipeline has no predict: its signature is what it outputs, its transform.
     output = model.predict(input_example) if hasattr(model, "predict") else model.transform(input_example)
-    signature = infer_signature(input_example, output)
-    common: dict[str, Any] = {
-        "name": name,
-        "signature": signature,
+    options: dict[str, Any] = {
+        "signature": infer_signature(input_example, output),
         "input_example": input_example,
         "pip_requirements": pinned_requirements(flavor),
     }
-    if flavor == "xgboost":
-        info = mlflow.xgboost.log_model(model, **common)
-    else:
-        log = mlflow.lightgbm.log_model if flavor == "lightgbm" else mlflow.sklearn.log_model
-        info = log(model, serialization_format="skops", skops_trusted_types=_skops_types(model), **common)
-    return LoggedModel(model_uri=str(info.model_uri), run_id=str(info.run_id), flavor=flavor)
+    if flavor != "xgboost":
+        options.update(serialization_format="skops", skops_trusted_types=_skops_types(model))
+    return flavor, options
 
 
 def _skops_types(model: Any) -> list[str]:

@@ -37,6 +37,7 @@ __all__ = [
     "ServedVersion",
     "check_loadable",
     "load_servable",
+    "load_servable_folder",
     "model_format",
     "read_model_spec",
 ]
@@ -186,10 +187,8 @@ def load_servable(
         RegistryError: The model would run code when loaded and ``allow_pickle`` is False, cannot be loaded, has no
             usable signature, or fails on its own input example.
     """
-    import mlflow.pyfunc
     from mlflow.artifacts import download_artifacts
     from mlflow.exceptions import MlflowException
-    from mlflow.models import Model
 
     uri = _download_uri(settings, version)
     what = f"{version.name} v{version.version}"
@@ -198,14 +197,48 @@ def load_servable(
     try:
         with quiet_downloads():
             local = download_artifacts(artifact_uri=uri, dst_path=folder.name, tracking_uri=settings.tracking_uri)
-        # The files just downloaded are the ones loaded: decide from their MLmodel, not from an earlier read.
-        check_loadable(Model.load(local), what, allow_pickle=allow_pickle)
-        pyfunc = mlflow.pyfunc.load_model(local)
+    except (MlflowException, OSError) as exc:
+        folder.cleanup()
+        raise RegistryError(f"cannot load {what}: {exc}", hint="does it load with reprise.load_model?") from exc
+    try:
+        return load_servable_folder(local, what, warm_up=warm_up, allow_pickle=allow_pickle, folder=folder)
     except RegistryError:
         folder.cleanup()
         raise
+
+
+def load_servable_folder(
+    local: str,
+    what: str,
+    *,
+    warm_up: bool = True,
+    allow_pickle: bool = False,
+    folder: tempfile.TemporaryDirectory[str] | None = None,
+) -> ServableModel:
+    """Load the model whose files are in ``local`` exactly as :func:`load_servable` loads a registered version.
+
+    Why: constrained AutoML times single-row predictions on a candidate before it is registered; timing the model
+    any other way would measure something ``reprise serve`` never runs.
+
+    Args:
+        local: A folder holding an ``MLmodel`` file and the model's files.
+        what: The model, for messages.
+        warm_up: Answer the model's input example once before returning it.
+        allow_pickle: Load a model whose loading runs code from its files.
+        folder: A temporary folder holding ``local``, kept alive as long as the model.
+
+    Raises:
+        RegistryError: As for :func:`load_servable`.
+    """
+    import mlflow.pyfunc
+    from mlflow.exceptions import MlflowException
+    from mlflow.models import Model
+
+    try:
+        # The files on disk are the ones loaded: decide from their MLmodel, not from an earlier read.
+        check_loadable(Model.load(local), what, allow_pickle=allow_pickle)
+        pyfunc = mlflow.pyfunc.load_model(local)
     except (MlflowException, OSError, ImportError, ValueError, TypeError) as exc:
-        folder.cleanup()
         raise RegistryError(f"cannot load {what}: {exc}", hint="does it load with reprise.load_model?") from exc
     model = ServableModel(pyfunc, _spec(pyfunc.metadata, what), folder)
     if warm_up:

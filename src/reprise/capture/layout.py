@@ -10,6 +10,9 @@ from typing import Final
 
 __all__ = [
     "ARTIFACT_DIR",
+    "AUTOML_SEARCH",
+    "AUTOML_TRIALS",
+    "CONSTRAINT_REPORT",
     "INPUTS",
     "OUTPUTS",
     "PATCH",
@@ -40,3 +43,9 @@ REPRODUCTION_JSON: Final = "reproduction.json"
 REPRODUCTION_HTML: Final = "reproduction.html"
 #: Tag holding the sha256 of ``record.json`` as written at capture.
 RECORD_DIGEST_TAG: Final = "reprise.record_digest"
+#: A constrained AutoML search: its settings, constraints, presets and data (on the search's parent run).
+AUTOML_SEARCH: Final = "automl_search.json"
+#: Every trial of a search: parameters, seed, per-fold metrics, measured figures (on the parent run).
+AUTOML_TRIALS: Final = "automl_trials.json"
+#: The winner's constraint checks as measured on the artifact that ships (on the winner's run).
+CONSTRAINT_REPORT: Final = "constraint_report.json"

@@ -39,6 +39,7 @@ __all__ = [
     "experiment_id",
     "latest_captured_run",
     "log_files",
+    "read_file",
     "metric_tree",
     "read_output",
     "read_patch",
@@ -130,6 +131,16 @@ def read_record(settings: Settings, run_id: str) -> RunRecord:
         raise RecordIntegrityError(
             f"{where} is not a valid record ({first})", hint="the run cannot be reproduced from it; capture it again"
         ) from exc
+
+
+def read_file(settings: Settings, run_id: str, name: str) -> bytes | None:
+    """The artifact ``reprise/<name>`` of a run (as :func:`log_files` wrote it), or None when it has none.
+
+    Raises:
+        TrackingError: The run's artifacts cannot be listed.
+        NotFoundError: The artifact is listed but cannot be downloaded.
+    """
+    return _download(settings, run_id, name)
 
 
 def read_patch(settings: Settings, run_id: str) -> bytes | None:

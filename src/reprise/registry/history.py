@@ -1,16 +1,16 @@
 """The registry's history: every registration, gate result, alias move, archive and export, with who and when.
 
-Where it lives: in the MLflow tracking store the whole team already shares, as the experiment
-``reprise-registry-events``, one run per event, the event's fields as run tags (``kind``, ``model``, ``version``,
-``alias``, ``from_version``, ``to_version``, ``user``, ``host``, ``at``, ``details``...). The Reprise metadata store
-will take these events over when it lands; until then this keeps them where everyone sees them, with no new server.
+Where it lives: in the Reprise metadata store (``reprise_registry_events``), the one home of every fact Reprise owns,
+so a query can join it with data versions, lineage and reproductions. A registration also records its lineage edge
+(``run:<id> -> model:<name>/<version>``) in the same transaction. Reprise up to 0.1 kept these events as runs of the
+MLflow experiment ``reprise-registry-events``; the first use of a store imports them once (``_import_once``), and the
+experiment is left as it was (hidden from ``reprise runs``).
 
-Why one run per event: writing an event creates a new row and never rewrites an old one, so concurrent writers (two
-people promoting at once, CI and a laptop) cannot lose each other's events, as they would with a JSON log kept in one
-tag (read, append, write back). Events are ordered by ``at``, a UTC timestamp with microseconds taken by the writer
-right after its registry change succeeded, then by ``seq`` for the events one operation records together. Each alias
-event also carries the version the writer saw holding the alias before (``from_version``), so an interleaving of two
-writers within the same instant, or a move made outside Reprise, shows as a break in that chain.
+Events are appended, never rewritten, so concurrent writers (two people promoting at once, CI and a laptop) cannot
+lose each other's events. They are ordered by ``at``, a UTC timestamp with microseconds taken by the writer right after
+its registry change succeeded, then by ``seq`` for the events one operation records together. Each alias event also
+carries the version the writer saw holding the alias before (``from_version``), so an interleaving of two writers
+within the same instant, or a move made outside Reprise, shows as a break in that chain.
 
 "Who held alias X at time T" replays the alias's events up to T: the holder is the ``to_version`` of the last one.
 
@@ -32,18 +32,18 @@ from typing import TYPE_CHECKING, Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from reprise._canonical import canonical_json
 from reprise.config import load_settings
-from reprise.errors import ConfigError, RegistryError, TrackingError
-from reprise.registry._mlflow import filter_literal, mlflow_errors
-from reprise.tracking._client import client_for, ensure_experiment
+from reprise.errors import ConfigError, RepriseError
+from reprise.registry._mlflow import mlflow_errors
+from reprise.store.db import open_store
+from reprise.tracking._client import client_for
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Sequence
 
-    from mlflow import MlflowClient
-
     from reprise.config import Settings
+    from reprise.store.lineage import Edge
+    from reprise.store.registry_events import EventRow
 
 __all__ = [
     "Actor",
@@ -61,16 +61,13 @@ __all__ = [
     "retract_events",
 ]
 
-#: The MLflow experiment holding one run per registry event.
+#: The MLflow experiment where Reprise 0.1 kept one run per registry event (imported once, then only read).
 EVENTS_EXPERIMENT: Final = "reprise-registry-events"
 
 EventKind = Literal["registered", "gate", "alias_set", "alias_removed", "archived", "unarchived", "exported"]
 
 _SCHEMA: Final = "1"
-_NOTE: Final = (
-    "Reprise registry history: one run per registration, gate result, alias move, archive or export. "
-    "Read it with `reprise registry history MODEL`; do not delete these runs."
-)
+_IMPORT_MARKER: Final = "registry-events-from-mlflow"
 _FIELDS: Final = ("kind", "model", "version", "alias", "from_version", "to_version", "user", "host", "at", "seq")
 
 
@@ -208,42 +205,29 @@ def make_event(
 
 
 def record_events(settings: Settings, events: Sequence[RegistryEvent]) -> tuple[str, ...]:
-    """Append ``events`` to the history (one MLflow run each, in ``reprise-registry-events``): all or none.
+    """Append ``events`` to the history in one transaction (all or none), with the lineage of registrations.
 
     Returns:
-        The ids of the runs written, for :func:`retract_events`.
+        The ids of the events written, for :func:`retract_events`.
 
     Raises:
-        RegistryError: The tracking store refused a write; the events this call had written are retracted.
+        StoreError: The metadata store refused the write (nothing was written).
     """
     if not events:
         return ()
-    client = client_for(settings)
-    experiment_id = _events_experiment(settings, client)
-    written: list[str] = []
-    try:
-        with mlflow_errors("cannot record the registry history", hint="check the tracking store"):
-            for event in events:
-                millis = int(event.at.timestamp() * 1000)
-                name = f"{event.kind} {event.model}" + ("" if event.version is None else f" v{event.version}")
-                run = client.create_run(experiment_id, start_time=millis, tags=_to_tags(event), run_name=name)
-                written.append(run.info.run_id)
-                client.set_terminated(run.info.run_id, "FINISHED", end_time=millis)
-    except RegistryError:
-        retract_events(settings, written)
-        raise
-    return tuple(written)
+    from reprise.store.registry_events import insert_events
+
+    _import_once(settings)
+    insert_events(open_store(settings), [_to_row(event) for event in events], edges=_registration_edges(events))
+    return tuple(event.id for event in events)
 
 
-def retract_events(settings: Settings, run_ids: Iterable[str]) -> None:
-    """Delete the event runs ``run_ids`` (a change they recorded was not made); what cannot be deleted stays.
+def retract_events(settings: Settings, event_ids: Iterable[str]) -> None:
+    """Remove the events ``event_ids`` (a change they recorded was not made); what cannot be removed stays."""
+    from reprise.store.registry_events import delete_events
 
-    MLflow keeps deleted runs until garbage collection, out of every search: the history no longer shows them.
-    """
-    client = client_for(settings)
-    for run_id in run_ids:
-        with contextlib.suppress(RegistryError), mlflow_errors(f"cannot retract registry event run {run_id}"):
-            client.delete_run(run_id)
+    with contextlib.suppress(RepriseError):
+        delete_events(open_store(settings), event_ids)
 
 
 def read_history(
@@ -259,28 +243,12 @@ def read_history(
     Returns:
         The events in order; empty when nothing was recorded.
     """
+    from reprise.store.registry_events import list_events
+
     settings = settings or load_settings()
-    client = client_for(settings)
-    with mlflow_errors("cannot read registry history"):
-        experiment = client.get_experiment_by_name(EVENTS_EXPERIMENT)
-        if experiment is None:
-            return ()
-        # A value MLflow's filter cannot quote is left to the check on this side (_is_event_of).
-        clauses = []
-        for key, value in (("model", model), ("alias", alias)):
-            literal = None if value is None else filter_literal(value)
-            if literal is not None:
-                clauses.append(f"tags.{key} = {literal}")
-        query = " and ".join(clauses) or f"tags.`reprise.event` = '{_SCHEMA}'"
-        events: list[RegistryEvent] = []
-        token: str | None = None
-        while True:
-            page = client.search_runs([experiment.experiment_id], query, max_results=1000, page_token=token)
-            events.extend(_from_tags(run.data.tags) for run in page if _is_event_of(run.data.tags, model, alias))
-            token = page.token
-            if not token:
-                break
-    return tuple(sorted(events, key=lambda event: (event.at, event.seq, event.id)))
+    _import_once(settings)
+    rows = list_events(open_store(settings), model, alias)
+    return tuple(_from_row(row) for row in rows)
 
 
 def alias_holder(model: str, alias: str, at: datetime, *, settings: Settings | None = None) -> AliasHolding:
@@ -326,42 +294,60 @@ def _replay(model: str, events: Iterable[RegistryEvent], at: datetime) -> dict[s
     return holdings
 
 
-def _events_experiment(settings: Settings, client: MlflowClient) -> str:
-    with mlflow_errors("cannot open the registry history"):
+def _import_once(settings: Settings) -> None:
+    """Bring the events an older Reprise kept as MLflow runs into the store (on first use, once per store)."""
+    from reprise.store.markers import marked
+    from reprise.store.registry_events import insert_events
+
+    engine = open_store(settings)
+    if marked(engine, _IMPORT_MARKER):
+        return
+    events = _mlflow_events(settings)
+    edges = _registration_edges(events)
+    insert_events(engine, [_to_row(event) for event in events], edges=edges, marker=(_IMPORT_MARKER, f"{len(events)}"))
+
+
+def _registration_edges(events: Iterable[RegistryEvent]) -> list[Edge]:
+    from reprise.store.lineage import Edge, node
+
+    return [
+        Edge(node("run", str(event.details["run_id"])), node("model", f"{event.model}/{event.version}"), "produced")
+        for event in events
+        if event.kind == "registered" and event.details.get("run_id") and event.version is not None
+    ]
+
+
+def _mlflow_events(settings: Settings) -> list[RegistryEvent]:
+    """The events kept as runs of :data:`EVENTS_EXPERIMENT` by Reprise 0.1 (none when it does not exist)."""
+    client = client_for(settings)
+    with mlflow_errors("cannot read the registry history kept in MLflow"):
         experiment = client.get_experiment_by_name(EVENTS_EXPERIMENT)
-    if experiment is not None and experiment.lifecycle_stage == "active":
-        return str(experiment.experiment_id)
-    try:
-        experiment_id = ensure_experiment(settings, EVENTS_EXPERIMENT)
-    except TrackingError:
-        # Another writer created it between our read and our create: use theirs.
-        experiment_id = ensure_experiment(settings, EVENTS_EXPERIMENT)
-    with mlflow_errors("cannot open the registry history"):
-        client.set_experiment_tag(experiment_id, "mlflow.note.content", _NOTE)
-    return experiment_id
-
-
-def _is_event_of(tags: dict[str, str], model: str, alias: str | None) -> bool:
-    if tags.get("reprise.event") != _SCHEMA or tags.get("model") != model:
-        return False
-    return alias is None or tags.get("alias") == alias
-
-
-def _to_tags(event: RegistryEvent) -> dict[str, str]:
-    values = event.model_dump(mode="json", exclude={"details", "id"})
-    tags = {key: str(value) for key, value in values.items() if value is not None}
-    tags.update(
-        {
-            "reprise.event": _SCHEMA,
-            "event_id": event.id,
-            "at": event.at.isoformat(timespec="microseconds"),
-            "details": canonical_json(event.details),
-            "mlflow.user": event.user,
-        }
-    )
-    return tags
+        if experiment is None:
+            return []
+        events: list[RegistryEvent] = []
+        token: str | None = None
+        while True:
+            page = client.search_runs(
+                [experiment.experiment_id], f"tags.`reprise.event` = '{_SCHEMA}'", max_results=1000, page_token=token
+            )
+            events.extend(_from_tags(run.data.tags) for run in page if "event_id" in run.data.tags)
+            token = page.token
+            if not token:
+                return events
 
 
 def _from_tags(tags: dict[str, str]) -> RegistryEvent:
     values: dict[str, Any] = {key: tags[key] for key in _FIELDS if key in tags}
     return RegistryEvent(id=tags["event_id"], details=json.loads(tags.get("details", "{}")), **values)
+
+
+def _to_row(event: RegistryEvent) -> EventRow:
+    from reprise.store.registry_events import EventRow
+
+    values = event.model_dump(exclude={"id"})
+    return EventRow(event_id=event.id, **values)
+
+
+def _from_row(row: EventRow) -> RegistryEvent:
+    values = {key: value for key, value in row.__dict__.items() if key != "event_id"}
+    return RegistryEvent(id=row.event_id, **values)

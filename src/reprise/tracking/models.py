@@ -14,7 +14,9 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from pathlib import Path
 
-__all__ = ["LoggedModel", "log_model", "model_kind", "pinned_requirements", "save_model"]
+    from reprise.config import Settings
+
+__all__ = ["LoggedModel", "fetch_model", "log_model", "model_kind", "pinned_requirements", "save_model"]
 
 #: Distributions a flavour's model needs at load time, beyond MLflow itself.
 _FLAVOUR_PACKAGES: dict[str, tuple[str, ...]] = {
@@ -110,6 +112,30 @@ def save_model(model: Any, input_example: Any, path: str | Path) -> str:
         save = mlflow.lightgbm.save_model if flavor == "lightgbm" else mlflow.sklearn.save_model
         save(model, str(path), **options)
     return flavor
+
+
+def fetch_model(settings: Settings, logged: LoggedModel, destination: Path) -> Path:
+    """Download a logged model's files into ``destination``: the bytes the registry would hold, as stored.
+
+    Raises:
+        TrackingError: The files cannot be downloaded.
+    """
+    from pathlib import Path
+
+    from mlflow.artifacts import download_artifacts
+    from mlflow.exceptions import MlflowException
+
+    from reprise.errors import TrackingError
+    from reprise.tracking._client import quiet_downloads
+
+    try:
+        with quiet_downloads():
+            local = download_artifacts(
+                artifact_uri=logged.model_uri, dst_path=str(destination), tracking_uri=settings.tracking_uri
+            )
+    except (MlflowException, OSError) as exc:
+        raise TrackingError(f"cannot download {logged.model_uri}: {exc}", hint="check the artifact store") from exc
+    return Path(local)
 
 
 def _model_options(model: Any, input_example: Any) -> tuple[str, dict[str, Any]]:

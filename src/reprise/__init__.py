@@ -60,6 +60,7 @@ if TYPE_CHECKING:
     from reprise.tracking.data import log_manifest
     from reprise.tracking.models import LoggedModel, log_model
     from reprise.tracking.runs import CapturedRun, log_predictions, run_command, start_run
+    from reprise.versioning.pipelines import apply_pipeline, fit_pipeline, version_pipeline
 
 __version__ = "0.1.0"
 
@@ -94,6 +95,7 @@ _EXPORTS: dict[str, str] = {
     "ValidationReport": "reprise.reproduce.validate",
     "Verdict": "reprise.reproduce.compare",
     "alias_holder": "reprise.registry.history",
+    "apply_pipeline": "reprise.versioning.pipelines",
     "audit_command": "reprise.reproduce.audit",
     "audit_stages": "reprise.reproduce.audit",
     "best_version": "reprise.registry.compare",
@@ -106,6 +108,7 @@ _EXPORTS: dict[str, str] = {
     "diff_data": "reprise.data.diff",
     "ensure_reproducibility": "reprise.seeding",
     "export_model": "reprise.registry.export",
+    "fit_pipeline": "reprise.versioning.pipelines",
     "init_project": "reprise.project",
     "list_data_versions": "reprise.data.versions",
     "load_model": "reprise.registry.lifecycle",
@@ -124,6 +127,7 @@ _EXPORTS: dict[str, str] = {
     "validate_run": "reprise.reproduce.validate",
     "verify_data": "reprise.data.versions",
     "version_data": "reprise.data.versions",
+    "version_pipeline": "reprise.versioning.pipelines",
 }
 
 __all__ = [
@@ -157,6 +161,7 @@ __all__ = [
     "Verdict",
     "__version__",
     "alias_holder",
+    "apply_pipeline",
     "audit_command",
     "audit_stages",
     "best_version",
@@ -169,6 +174,7 @@ __all__ = [
     "diff_data",
     "ensure_reproducibility",
     "export_model",
+    "fit_pipeline",
     "init_project",
     "list_data_versions",
     "load_model",
@@ -187,6 +193,7 @@ __all__ = [
     "validate_run",
     "verify_data",
     "version_data",
+    "version_pipeline",
 ]
 
 

@@ -8,16 +8,19 @@ not race to create them (they would manage anyway: every first use in a process 
 
 from __future__ import annotations
 
+import json
+import re
+import urllib.parse
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from reprise._canonical import write_atomic
 from reprise._git import run_git
 from reprise.config import CONFIG_FILE, STATE_DIR, find_project
-from reprise.data.dvc import init_dvc, is_dvc_repo
+from reprise.data.dvc import init_dvc, is_dvc_repo, set_default_remote
 from reprise.errors import ConfigError, NotAProjectError, RepriseError
 
-__all__ = ["InitReport", "init_project"]
+__all__ = ["InitReport", "TeamLink", "init_project"]
 
 _IGNORE_LINE = f"/{STATE_DIR}/"
 
@@ -39,6 +42,28 @@ capture_env_vars = []
 """
 
 
+#: The name of the shared DVC remote ``init --team`` sets as the project's default.
+_TEAM_REMOTE = "team"
+
+
+@dataclass(frozen=True)
+class TeamLink:
+    """Where a team's shared stores are (what ``reprise team serve`` prints), for ``reprise init --team``.
+
+    Credentials are never part of it: MLflow's come from ``MLFLOW_TRACKING_USERNAME``/``MLFLOW_TRACKING_PASSWORD``
+    (or ``~/.mlflow/credentials``), PostgreSQL's from ``PGPASSWORD`` (or ``~/.pgpass``).
+
+    Attributes:
+        tracking_uri: The team's MLflow server (``http(s)://host:port``).
+        store_uri: The team's metadata store (``postgresql://user@host:5432/db``), if it is shared.
+        dvc_remote: The shared DVC remote (a folder or any DVC remote URL), if any.
+    """
+
+    tracking_uri: str
+    store_uri: str | None = None
+    dvc_remote: str | None = None
+
+
 @dataclass(frozen=True)
 class InitReport:
     """What ``init_project`` found and did.
@@ -52,19 +77,22 @@ class InitReport:
     actions: list[str] = field(default_factory=list)
 
 
-def init_project(directory: Path, *, create_stores: bool = False) -> InitReport:
+def init_project(directory: Path, *, create_stores: bool = False, team: TeamLink | None = None) -> InitReport:
     """Make ``directory`` a Reprise project, doing only what is missing.
 
     Args:
         directory: The folder to initialise; created if absent.
         create_stores: Also create (or repair) the tracking and metadata stores the settings point at.
+        team: Point the project at a team's server, metadata store and DVC remote (written to ``reprise.toml``
+            and ``.dvc/config``; safe to run again, and on an existing project).
 
     Returns:
         The actions taken.
 
     Raises:
         CaptureError: git is not installed or ``git init`` failed.
-        ConfigError: ``directory`` is a file, or it (or a file in it) cannot be created or written.
+        ConfigError: ``directory`` is a file, or it (or a file in it) cannot be created or written; or ``team``
+            holds a credential or a URI of the wrong kind.
         DataError: ``dvc init`` failed.
         StoreError: ``create_stores`` and the metadata store cannot be created or reached.
         TrackingError: ``create_stores`` and the tracking store cannot be created or reached.
@@ -74,10 +102,14 @@ def init_project(directory: Path, *, create_stores: bool = False) -> InitReport:
         ['created /abs/my-project', 'initialised a git repository', ...]
     """
     root = directory.resolve()
+    if team is not None:
+        _check_team(team)
     if root.exists() and not root.is_dir():
         raise ConfigError(f"{directory} is a file, not a folder", hint="reprise init <folder>")
     try:
         report = _init(root)
+        if team is not None:
+            report.actions.extend(_link_team(root, team))
     except RepriseError:
         raise
     except OSError as exc:
@@ -120,6 +152,63 @@ def _init(root: Path) -> InitReport:
         actions.append(f"git-ignored {_IGNORE_LINE} (local state)")
     (root / STATE_DIR).mkdir(exist_ok=True)
     return InitReport(project_dir=root, actions=actions)
+
+
+def _check_team(team: TeamLink) -> None:
+    parts = urllib.parse.urlsplit(team.tracking_uri)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(
+            f"--team {team.tracking_uri!r} is not the URL of an MLflow server",
+            hint="reprise init --team http://HOST:PORT (what `reprise team serve` printed)",
+        )
+    if parts.username or parts.password:
+        raise _credential_error("--team", "MLFLOW_TRACKING_USERNAME/MLFLOW_TRACKING_PASSWORD or ~/.mlflow/credentials")
+    if team.store_uri is not None and urllib.parse.urlsplit(team.store_uri).password:
+        raise _credential_error("--team-store", "PGPASSWORD or ~/.pgpass")
+
+
+def _credential_error(flag: str, where: str) -> ConfigError:
+    return ConfigError(
+        f"{flag} carries a credential, and {CONFIG_FILE} is shared through git: it must hold none",
+        hint=f"drop it from the URL and put it in {where}",
+    )
+
+
+def _link_team(root: Path, team: TeamLink) -> list[str]:
+    path = root / CONFIG_FILE
+    if not path.is_file():
+        raise ConfigError(
+            f"{root} keeps its settings in pyproject.toml [tool.reprise]; init --team writes only {CONFIG_FILE}",
+            hint=f'set tracking_uri = "{team.tracking_uri}" (and store_uri) in [tool.reprise] yourself',
+        )
+    text = path.read_text(encoding="utf-8")
+    settings = {"tracking_uri": team.tracking_uri, "store_uri": team.store_uri}
+    new = text
+    for key, value in settings.items():
+        if value is not None:
+            new = _set_top_level(new, key, value)
+    actions = []
+    if new != text:
+        write_atomic(path, new)
+        actions.append(f"pointed {CONFIG_FILE} at the team's stores ({team.tracking_uri})")
+    if team.dvc_remote is not None and set_default_remote(root, _TEAM_REMOTE, team.dvc_remote):
+        actions.append(f"set the shared DVC remote '{_TEAM_REMOTE}' ({team.dvc_remote}) as the default")
+    return actions
+
+
+def _set_top_level(text: str, key: str, value: str) -> str:
+    """``text`` with the top-level ``key = "value"`` set: its (possibly commented-out) line replaced, or one added."""
+    line = f"{key} = {json.dumps(value)}"  # a JSON string is a valid TOML basic string
+    head, table, tail = text.partition("\n[")
+    pattern = re.compile(rf"^(?:#\s*)?{key}\s*=.*$", re.MULTILINE)
+    found = list(pattern.finditer(head))
+    live = [match for match in found if not match.group().startswith("#")]
+    target = (live or found)[0] if found else None
+    if target is None:
+        head = f"{head.rstrip()}\n{line}\n" if head.strip() else f"{line}\n"
+    else:
+        head = head[: target.start()] + line + head[target.end() :]
+    return head + table + tail
 
 
 def _is_project(root: Path) -> bool:

@@ -38,6 +38,7 @@ __all__ = [
     "pull_paths",
     "read_stage",
     "restore_output",
+    "set_default_remote",
     "share_cache",
     "stage_names",
 ]
@@ -98,6 +99,32 @@ def init_dvc(root: Path, *, subdir: bool) -> None:
         raise DataError(
             f"dvc init failed in {root}: {_first_line(exc)}", hint=f"run `dvc init` in {root} to see why"
         ) from exc
+
+
+def set_default_remote(root: Path, name: str, url: str) -> bool:
+    """Make ``url`` the DVC remote ``name`` of the repository at ``root`` and its default (``dvc remote add -d``).
+
+    Written to ``.dvc/config`` (committed with the project), so every clone pushes to and pulls from it.
+
+    Args:
+        root: The DVC repository.
+        name: The remote's name.
+        url: A folder or any DVC remote URL (credentials belong in ``.dvc/config.local``, not here).
+
+    Returns:
+        Whether the config changed.
+
+    Raises:
+        DataError: ``root`` is not a DVC repository or DVC refused the change.
+    """
+    with _repo(root, f"cannot set the DVC remote {name}", f"dvc remote add -d -f {name} {url}") as repo:
+        conf = repo.config.read("repo")
+        if conf.get("remote", {}).get(name, {}).get("url") == url and conf.get("core", {}).get("remote") == name:
+            return False
+        with repo.config.edit("repo") as edit:
+            edit["remote"][name] = {"url": url}
+            edit["core"]["remote"] = name
+        return True
 
 
 def add_path(root: Path, path: Path, objects: Iterable[tuple[Path, str]] = ()) -> DvcOutput:

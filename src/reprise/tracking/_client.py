@@ -269,7 +269,11 @@ def _client(tracking_uri: str, config: str = "reprise.toml") -> MlflowClient:
 
 
 def ensure_experiment(settings: Settings, name: str) -> str:
-    """Return the id of experiment ``name``, creating it with its artifacts under the project's artifact root."""
+    """Return the id of experiment ``name``, creating it with its artifacts under the project's artifact root.
+
+    On a tracking server a local (``file:``) artifact root is left out: the server roots the experiment in its own
+    artifact store and proxies it (``mlflow-artifacts:``), so every member reads what another logged.
+    """
     from mlflow.exceptions import MlflowException
 
     client = client_for(settings)
@@ -279,7 +283,9 @@ def ensure_experiment(settings: Settings, name: str) -> str:
             if experiment.lifecycle_stage == "deleted":
                 client.restore_experiment(experiment.experiment_id)
             return str(experiment.experiment_id)
-        location = f"{settings.artifact_location.rstrip('/')}/{_slug(name)}"
+        location: str | None = f"{settings.artifact_location.rstrip('/')}/{_slug(name)}"
+        if _is_server(settings.tracking_uri) and settings.artifact_location.startswith("file:"):
+            location = None
         return str(client.create_experiment(name, artifact_location=location))
     except MlflowException as exc:
         raise TrackingError(
@@ -339,6 +345,10 @@ def quiet_downloads() -> Iterator[None]:
         yield
     finally:
         os.environ.pop(_PROGRESS_BAR, None)
+
+
+def _is_server(uri: str) -> bool:
+    return uri.partition(":")[0].lower() in ("http", "https")
 
 
 def _slug(name: str) -> str:

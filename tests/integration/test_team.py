@@ -1,0 +1,205 @@
+"""Team mode against a real ``mlflow server`` (basic auth, proxied artifacts) on a scratch PostgreSQL database.
+
+The server is started once per module by ``reprise team serve`` in a subprocess on a free loopback port, and stopped
+by its PID at the end; the database is created for the module and dropped afterwards.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.postgres
+
+_ADMIN_PASSWORD = "Adm1n-team-pw-4471"
+_DB_PASSWORD = "planted-db-pw-9031"  # trust auth ignores it: it must reach the server and be written nowhere
+
+
+@dataclass(frozen=True)
+class Team:
+    url: str
+    directory: Path
+    store_uri: str
+    dvc_remote: str
+    stdout: str
+    passwords: dict[str, str]
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _clean_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("REPRISE_", "MLFLOW_", "PG"))}
+    env.update({"MLFLOW_DISABLE_TELEMETRY": "true", "DVC_NO_ANALYTICS": "1", "DO_NOT_TRACK": "1", **extra})
+    return env
+
+
+def _answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(f"{url}/health", timeout=2):
+            return True
+    except OSError:
+        return False
+
+
+@pytest.fixture(scope="module")
+def team(postgres_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Team]:
+    import psycopg
+
+    from reprise.team._http import Credentials
+    from reprise.team.roles import add_member
+
+    name = f"reprise_team_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(postgres_url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    base = postgres_url.rsplit("/", 1)[0]
+    db = base.replace("postgres@", f"postgres:{_DB_PASSWORD}@", 1) + f"/{name}"
+    directory = tmp_path_factory.mktemp("team") / "server"
+    port = _free_port()
+    out, err = directory.parent / "stdout.txt", directory.parent / "stderr.txt"
+    argv = [sys.executable, "-m", "reprise", "team", "serve", "--db", db, "--dir", str(directory)]
+    argv += ["--port", str(port), "--workers", "1", "--json"]
+    with out.open("wb") as stdout, err.open("wb") as stderr:
+        process = subprocess.Popen(
+            argv, env=_clean_env(MLFLOW_AUTH_ADMIN_PASSWORD=_ADMIN_PASSWORD), stdout=stdout, stderr=stderr
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 240
+        while not (_answers(url) and out.stat().st_size):
+            assert process.poll() is None, err.read_text()
+            assert time.monotonic() < deadline, f"no team server within 240 s: {err.read_text()}"
+            time.sleep(0.5)
+        admin = Credentials("admin", _ADMIN_PASSWORD)
+        passwords = {"admin": _ADMIN_PASSWORD}
+        for role in ("reader", "editor", "maintainer"):
+            passwords[role] = f"{role}-Pw-{uuid.uuid4().hex[:8]}"
+            add_member(url, admin, role, passwords[role], role)
+        yield Team(url, directory, f"{base}/{name}", str(directory / "dvc-remote"), out.read_text(), passwords)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        from reprise.store import db as store_db
+
+        store_db.dispose_engines()
+        with psycopg.connect(postgres_url, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def _login(monkeypatch: pytest.MonkeyPatch, team: Team, user: str) -> None:
+    monkeypatch.setenv("MLFLOW_TRACKING_USERNAME", user)
+    monkeypatch.setenv("MLFLOW_TRACKING_PASSWORD", team.passwords[user])
+
+
+def test_serve_starts_an_authenticated_server_on_postgres_and_writes_no_secret(team: Team) -> None:
+    import psycopg
+
+    from reprise.team._http import Credentials, call
+
+    printed = json.loads(team.stdout)
+    assert printed["url"] == team.url
+    assert printed["store_uri"] == team.store_uri  # the password is not in what members copy
+    assert any(
+        line.startswith(f"reprise init --team {team.url} --team-store {team.store_uri}")
+        for line in printed["member_setup"]
+    )
+    assert call(team.url, "GET", "/api/2.0/mlflow/experiments/search", params={"max_results": "1"}).status == 401
+    admin = Credentials("admin", _ADMIN_PASSWORD)
+    assert (
+        call(team.url, "GET", "/api/2.0/mlflow/experiments/search", auth=admin, params={"max_results": "1"}).status
+        == 200
+    )
+    # The metadata store's tables are in the same database as MLflow's and its auth tables.
+    with psycopg.connect(team.store_uri) as conn:
+        tables = {row[0] for row in conn.execute("select tablename from pg_tables where schemaname = 'public'")}
+    assert {"reprise_schema_migrations", "reprise_lineage_edges", "runs", "experiments", "users", "roles"} <= tables
+    for path in [
+        *team.directory.rglob("*"),
+        team.directory.parent / "stdout.txt",
+        team.directory.parent / "stderr.txt",
+    ]:
+        if path.is_file():
+            text = path.read_text(encoding="utf-8", errors="replace")
+            assert _DB_PASSWORD not in text, path
+            assert _ADMIN_PASSWORD not in text, path
+
+
+def test_serve_refuses_a_public_interface_without_the_explicit_flag(tmp_path: Path) -> None:
+    argv = [sys.executable, "-m", "reprise", "team", "serve", "--db", "postgresql://postgres@127.0.0.1:5432/x"]
+    argv += ["--dir", str(tmp_path / "srv"), "--host", "0.0.0.0"]
+    done = subprocess.run(
+        argv,
+        env=_clean_env(MLFLOW_AUTH_ADMIN_PASSWORD="x" * 12),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 2
+    assert "--allow-remote" in done.stderr
+    assert not (tmp_path / "srv").exists()
+
+
+def test_a_run_captured_by_one_member_is_read_back_by_another_through_the_server_only(
+    team: Team, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import mlflow
+
+    import reprise
+    from reprise.config import load_settings
+    from reprise.project import TeamLink, init_project
+    from reprise.team._http import Credentials, call
+    from reprise.tracking._client import client_for, fetch_artifacts
+
+    root = tmp_path / "alice"
+    link = TeamLink(tracking_uri=team.url, store_uri=team.store_uri, dvc_remote=team.dvc_remote)
+    _login(monkeypatch, team, "editor")
+    report = init_project(root, create_stores=True, team=link)
+    assert any("pointed reprise.toml" in action for action in report.actions)
+    toml = (root / "reprise.toml").read_text()
+    assert f'tracking_uri = "{team.url}"' in toml
+    assert f'store_uri = "{team.store_uri}"' in toml
+    assert team.passwords["editor"] not in toml
+    assert f"url = {team.dvc_remote}" in (root / ".dvc" / "config").read_text()
+    subprocess.run(["git", "add", "-A"], cwd=root, check=True)
+    subprocess.run(["git", "commit", "-q", "-m", "init"], cwd=root, check=True)
+    monkeypatch.chdir(root)
+    (root / "out.txt").write_text("the result\n")
+    with reprise.start_run("team-exp", params={"alpha": 0.5}, outputs=["out.txt"]) as run:
+        mlflow.log_metrics({"score": 0.75})
+    settings = load_settings(root)
+    experiment = client_for(settings).get_experiment_by_name("team-exp")
+    assert experiment is not None
+    assert experiment.artifact_location.startswith("mlflow-artifacts:")  # the server's store, not a local path
+    uploaded = [p for p in team.directory.joinpath("artifacts").rglob("record.json")]
+    assert len(uploaded) == 1
+
+    _login(monkeypatch, team, "reader")
+    record = fetch_artifacts(settings, run.run_id, "reprise/record.json", tmp_path / "bob")
+    assert json.loads(record.read_text())["run_id"] == run.run_id
+    # The reader cannot write into the run's artifacts, and nobody anonymous can read them.
+    root_path = experiment.artifact_location.split(":", 1)[1].strip("/")
+    path = f"/api/2.0/mlflow-artifacts/artifacts/{root_path}/{run.run_id}/artifacts/evil.txt"
+    reader = Credentials("reader", team.passwords["reader"])
+    assert call(team.url, "PUT", path, auth=reader, data=b"evil").status == 403
+    assert call(team.url, "GET", path.replace("evil.txt", "reprise/record.json")).status == 401
+    assert call(team.url, "GET", path.replace("evil.txt", "reprise/record.json"), auth=reader).status == 200

@@ -1,0 +1,337 @@
+"""Typing and hashing the cells of one column batch, vectorised (numpy over Arrow buffers; no Python loop per cell).
+
+A batch column is typed as ``null``, ``bool``, ``int``, ``float`` or ``string`` by the rules of
+:mod:`reprise.data.identity`, then each cell gets two 64-bit lanes: ``fmix64(value ^ key)`` for numbers and booleans
+(a bijection, so two different values of one column never share a lane), a position-keyed sum over the bytes for
+strings, and one constant per column for null. Keys come from sha256 of (scheme, column name, type, lane), so the
+same value in another column, or under another type, hashes differently. ``fmix64`` is MurmurHash3's finaliser;
+numpy's uint64 arithmetic wraps modulo 2**64, which is what the scheme specifies.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Final, Literal
+
+if TYPE_CHECKING:
+    import numpy as np
+    import pyarrow as pa  # type: ignore[import-untyped,unused-ignore]
+
+__all__ = ["CellType", "Typed", "cell_lanes", "join_types", "key", "mix", "pinned", "typed"]
+
+CellType = Literal["null", "bool", "int", "float", "string"]
+
+SCHEME: Final = "reprise-table-v1"
+_M1: Final = 0xFF51AFD7ED558CCD
+_M2: Final = 0xC4CEB9FE1A85EC53
+_NULL_TOKENS: Final = (b"NaN", b"nan", b"NAN")
+#: First bytes a number may start with (strict forms, plus inf/Infinity).
+_NUMERIC_FIRST: Final = b"0123456789-iI"
+#: Bytes that only a float (never an int) holds.
+_FLOAT_ONLY: Final = b".eEiInN"
+_DIGITS: Final = b"0123456789"
+
+
+class _ByteSets(dict[bytes, "np.ndarray"]):
+    """``_ANY_OF[b"abc"]``: a 256-entry boolean table, True at those byte values (built once per set)."""
+
+    def __missing__(self, members: bytes) -> np.ndarray:
+        import numpy as np
+
+        table = np.zeros(256, dtype=bool)
+        table[np.frombuffer(members, np.uint8)] = True
+        self[members] = table
+        return table
+
+
+_ANY_OF: Final = _ByteSets()
+
+
+def mix(x: np.ndarray) -> np.ndarray:
+    """MurmurHash3's fmix64 over a uint64 array (in place; returns it)."""
+    import numpy as np
+
+    m1, m2, s = np.uint64(_M1), np.uint64(_M2), np.uint64(33)
+    x ^= x >> s
+    x *= m1
+    x ^= x >> s
+    x *= m2
+    x ^= x >> s
+    return x
+
+
+def key(*parts: str) -> int:
+    """A 64-bit key: the first 8 bytes (little-endian) of sha256 over the scheme and ``parts``, NUL-separated."""
+    raw = "\x00".join((SCHEME, *parts)).encode()
+    return int.from_bytes(hashlib.sha256(raw).digest()[:8], "little")
+
+
+def join_types(a: CellType, b: CellType) -> CellType:
+    """The type a column has when one batch reads as ``a`` and another as ``b``: int and float make float."""
+    if b in (a, "null"):
+        return a
+    if a == "null":
+        return b
+    return "float" if {a, b} == {"int", "float"} else "string"
+
+
+@dataclass(frozen=True)
+class Typed:
+    """One batch column, typed: the type, which cells are null, and the values to hash (numpy for numbers)."""
+
+    type: CellType
+    valid: np.ndarray
+    values: Any
+
+
+def typed(column: pa.Array) -> Typed:
+    """Type one batch column by its own values (the narrowest of the scheme's types that holds every cell)."""
+    import pyarrow as pa  # type: ignore[import-untyped,unused-ignore]
+
+    kind = column.type
+    if pa.types.is_boolean(kind):
+        return _bool_values(column)
+    if pa.types.is_integer(kind):
+        try:
+            return _numbers(column.cast(pa.int64()), "int")
+        except pa.ArrowInvalid:  # a uint64 beyond int64: kept exactly, as its decimal text
+            return _text_typed(column.cast(pa.string()))
+    if pa.types.is_floating(kind):
+        return _numbers(column.cast(pa.float64()), "float")
+    return _text_typed(_as_text(column))
+
+
+def pinned(column: pa.Array, kind: CellType) -> Typed:
+    """Convert one batch column to ``kind``, the type the whole column was found to have (a join of batch types)."""
+    found = typed(column)
+    if found.type in (kind, "null"):
+        return found
+    if kind == "float" and found.type == "int":
+        return Typed("float", found.valid, found.values.astype("float64"))
+    return Typed("string", found.valid, _as_text(column))
+
+
+def cell_lanes(name: str, cells: Typed) -> tuple[np.ndarray, np.ndarray]:
+    """The two uint64 lanes of every cell of column ``name`` (null cells get the column's null constant)."""
+    import numpy as np
+
+    if cells.type == "null":
+        return tuple(np.full(len(cells.valid), _null(name, lane), dtype=np.uint64) for lane in (0, 1))  # type: ignore[return-value]
+    if cells.type == "string":
+        raws = list(_string_lanes(_text_parts(cells.values)))
+    elif cells.type == "float":
+        value_bits = (cells.values + 0.0).view(np.uint64)  # + 0.0 turns -0.0 into 0.0
+        raws = [value_bits, value_bits.copy()]
+    else:
+        value_bits = cells.values.astype(np.int64).view(np.uint64)
+        raws = [value_bits.copy(), value_bits.copy()]
+    lanes = []
+    for lane, keyed in enumerate(raws):
+        keyed ^= np.uint64(key(name, cells.type, str(lane)))
+        out = mix(keyed)
+        out[~cells.valid] = np.uint64(_null(name, lane))
+        lanes.append(out)
+    return lanes[0], lanes[1]
+
+
+def _null(name: str, lane: int) -> int:
+    import numpy as np
+
+    return int(mix(np.array([key(name, "null", str(lane))], dtype=np.uint64))[0])
+
+
+def _as_text(column: pa.Array) -> pa.Array:
+    import pyarrow as pa  # type: ignore[import-untyped,unused-ignore]
+
+    if pa.types.is_dictionary(column.type):
+        column = column.dictionary_decode()
+    if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
+        return column
+    return column.cast(pa.string())
+
+
+@dataclass(frozen=True)
+class _Text:
+    """A string column's bytes: offsets (rebased to 0, int64), the data bytes, and each cell's length."""
+
+    offsets: np.ndarray
+    data: np.ndarray
+    lengths: np.ndarray
+
+
+def _text_parts(column: pa.Array) -> _Text:
+    import numpy as np
+    import pyarrow as pa  # type: ignore[import-untyped,unused-ignore]
+
+    width = np.int64 if pa.types.is_large_string(column.type) else np.int32
+    buffers = column.buffers()
+    offsets = np.frombuffer(buffers[1], dtype=width, count=len(column) + 1, offset=column.offset * width().itemsize)
+    offsets = offsets.astype(np.int64)
+    data = np.frombuffer(buffers[2], dtype=np.uint8) if buffers[2] is not None else np.zeros(0, np.uint8)
+    data = data[offsets[0] : offsets[-1]]
+    offsets = offsets - offsets[0]
+    return _Text(offsets, data, np.diff(offsets))
+
+
+def _text_typed(column: pa.Array) -> Typed:
+    """Type a text column: empty and NaN cells are null; then int, float, bool or string, strictly."""
+    import numpy as np
+
+    text = _text_parts(column)
+    valid = np.asarray(column.is_valid()) & (text.lengths > 0)
+    three = np.flatnonzero(valid & (text.lengths == 3))
+    if len(three):
+        starts = text.offsets[three]
+        code = text.data[starts].astype(np.uint32) << 16 | text.data[starts + 1].astype(np.uint32) << 8
+        code |= text.data[starts + 2]
+        tokens = [int.from_bytes(token, "big") for token in _NULL_TOKENS]
+        valid[three[np.isin(code, tokens)]] = False
+    if not valid.any():
+        return Typed("null", valid, None)
+    first = text.data[text.offsets[:-1][valid]]
+    if _ANY_OF[_NUMERIC_FIRST][first].all():
+        found = _text_number(column, text, valid)
+        if found is not None:
+            return found
+    elif _ANY_OF[b"tTfF"][first].all():
+        found = _text_bool(column, valid)
+        if found is not None:
+            return found
+    return Typed("string", valid, column)
+
+
+def _text_number(column: pa.Array, text: _Text, valid: np.ndarray) -> Typed | None:
+    """Int when every valid cell is a strict integer that fits int64; else float when every one is a strict float."""
+    import numpy as np
+    import pyarrow as pa  # type: ignore[import-untyped,unused-ignore]
+
+    masked = _with_validity(column, valid)
+    raw = text.data.tobytes()
+    if not any(byte in raw for byte in _FLOAT_ONLY):  # memchr per byte value: far cheaper than a pass in numpy
+        try:
+            ints = masked.cast(pa.int64())
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            return None  # integers beyond int64 stay exact, as text
+        if not _strict_ints(text, valid):
+            return None
+        return Typed("int", valid, np.asarray(ints.fill_null(0).to_numpy(zero_copy_only=False), dtype=np.int64))
+    try:
+        floats = masked.cast(pa.float64())
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return None
+    if not _strict_floats(text, valid):
+        return None
+    return Typed("float", valid, np.asarray(floats.fill_null(0.0).to_numpy(zero_copy_only=False), dtype=np.float64))
+
+
+def _strict_ints(text: _Text, valid: np.ndarray) -> bool:
+    """Whether each valid cell is in canonical decimal form: no leading zero, no ``-0`` (Arrow refuses ``+``)."""
+    head, body, ends, data = _bodies(text, valid)
+    if head is None:
+        return False
+    return not bool(((data[body] == ord("0")) & ((body + 1 < ends) | (head == ord("-")))).any())
+
+
+def _strict_floats(text: _Text, valid: np.ndarray) -> bool:
+    """Whether no valid cell is written loosely: a leading ``+``/``.``/zero before a digit, or a trailing ``.``."""
+    head, body, ends, data = _bodies(text, valid)
+    if head is None:
+        return False
+    first = data[body]
+    loose = (first == ord(".")) | (first == ord("+")) | (data[ends - 1] == ord("."))
+    loose |= (first == ord("0")) & (body + 1 < ends) & _ANY_OF[_DIGITS][data[body + 1]]
+    return not bool(loose.any())
+
+
+def _bodies(text: _Text, valid: np.ndarray) -> tuple[Any, Any, Any, np.ndarray]:
+    """Per valid cell: its first byte, where its digits start (past a ``-``), where it ends; and the padded bytes.
+
+    The first byte is None when a cell is a lone ``-``.
+    """
+    import numpy as np
+
+    everywhere = bool(valid.all())
+    starts = text.offsets[:-1] if everywhere else text.offsets[:-1][valid]
+    ends = text.offsets[1:] if everywhere else text.offsets[1:][valid]
+    data = np.concatenate([text.data, np.zeros(2, np.uint8)])  # cells of one byte look past their end safely
+    head = data[starts]
+    body = starts + (head == ord("-"))
+    if (body >= ends).any():
+        return None, body, ends, data
+    return head, body, ends, data
+
+
+def _text_bool(column: pa.Array, valid: np.ndarray) -> Typed | None:
+    import numpy as np
+    import pyarrow.compute as pc  # type: ignore[import-untyped,unused-ignore]
+
+    lower = pc.utf8_lower(_with_validity(column, valid))
+    truth = np.asarray(pc.equal(lower, "true").fill_null(False))
+    falsity = np.asarray(pc.equal(lower, "false").fill_null(False))
+    if not (truth | falsity)[valid].all():
+        return None
+    return Typed("bool", valid, truth.astype(np.uint64))
+
+
+def _bool_values(column: pa.Array) -> Typed:
+    import numpy as np
+
+    valid = np.asarray(column.is_valid())
+    if not valid.any():
+        return Typed("null", valid, None)
+    return Typed("bool", valid, np.asarray(column.fill_null(False)).astype(np.uint64))
+
+
+def _numbers(column: pa.Array, kind: CellType) -> Typed:
+    import numpy as np
+    import pyarrow.compute as pc  # type: ignore[import-untyped,unused-ignore]
+
+    valid = np.asarray(column.is_valid())
+    if kind == "float":
+        valid &= ~np.asarray(pc.is_nan(column).fill_null(False))
+    if not valid.any():
+        return Typed("null", valid, None)
+    fill = 0.0 if kind == "float" else 0
+    dtype = np.float64 if kind == "float" else np.int64
+    return Typed(kind, valid, np.asarray(column.fill_null(fill).to_numpy(zero_copy_only=False), dtype=dtype))
+
+
+def _with_validity(column: pa.Array, valid: np.ndarray) -> pa.Array:
+    """``column`` with exactly the ``valid`` cells non-null (a new validity bitmap over the same buffers)."""
+    import numpy as np
+    import pyarrow as pa  # type: ignore[import-untyped,unused-ignore]
+
+    bits = np.packbits(np.concatenate([np.zeros(column.offset, bool), valid]), bitorder="little")
+    buffers = [pa.py_buffer(bits.tobytes()), *column.buffers()[1:]]
+    return pa.Array.from_buffers(column.type, len(column), buffers, offset=column.offset)
+
+
+def _string_lanes(text: _Text) -> tuple[np.ndarray, np.ndarray]:
+    """Per cell, two lanes over its bytes, 8 at a time, folded with its length.
+
+    Word ``k`` of a cell is its bytes ``8k .. 8k+7`` as a little-endian uint64 (bytes past the end zeroed); lane 0
+    sums ``fmix64(word + key_k)`` over the cell's words, lane 1 the same terms rotated left by 31 bits. Words are
+    read straight out of the data buffer through an unaligned strided view, so the cost is per word, not per byte.
+    """
+    import numpy as np
+
+    count = len(text.lengths)
+    padded = np.zeros(len(text.data) + 8, dtype=np.uint8)
+    padded[: len(text.data)] = text.data
+    words = np.ndarray(shape=(len(text.data) + 1,), dtype="<u8", buffer=padded, strides=(1,))
+    masks = np.array([(1 << (8 * width)) - 1 for width in range(9)], dtype=np.uint64)
+    sums = [np.zeros(count, dtype=np.uint64), np.zeros(count, dtype=np.uint64)]
+    cells = np.arange(count)
+    starts, lengths = text.offsets[:-1], text.lengths
+    word = 0
+    while len(cells := cells[lengths[cells] > 8 * word]):
+        left = np.minimum(lengths[cells] - 8 * word, 8)
+        term = words[starts[cells] + 8 * word] & masks[left]
+        term += np.uint64(key("word", str(word)))
+        term = mix(term)
+        sums[0][cells] += term
+        sums[1][cells] += (term << np.uint64(31)) | (term >> np.uint64(33))
+        word += 1
+    folded = text.lengths.astype(np.uint64) * np.uint64(_M1)
+    return mix(sums[0] ^ folded), mix(sums[1] ^ folded)

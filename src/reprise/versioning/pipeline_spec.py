@@ -22,12 +22,15 @@ Example:
 from __future__ import annotations
 
 import importlib
+import json
 import math
+import sys
+from pathlib import Path
 from typing import Any, Final
 
 from reprise.errors import MissingExtraError, VersioningError
 
-__all__ = ["build_pipeline", "spec_of"]
+__all__ = ["build_pipeline", "load_pipeline_source", "spec_of"]
 
 _STEP_KEYS: Final = frozenset({"name", "type", "params"})
 _HINT: Final = (
@@ -74,6 +77,51 @@ def build_pipeline(spec: dict[str, Any]) -> Any:
     """
     _base_estimator()
     return _decode(spec, "pipeline")
+
+
+def load_pipeline_source(source: str, project_dir: Path) -> Any:
+    """What ``reprise pipeline version`` versions: steps from a JSON or YAML file, or a Python ``module:attribute``.
+
+    Args:
+        source: A ``.json``, ``.yaml`` or ``.yml`` file holding a list of steps, or ``module:attribute`` naming a
+            scikit-learn estimator or a list of steps in a module importable from the project folder
+            (``features:pipeline`` for ``pipeline`` in ``features.py``).
+        project_dir: The project folder (put first on the import path while the module is imported).
+
+    Returns:
+        The steps or the estimator, for :func:`spec_of`.
+
+    Raises:
+        VersioningError: The file does not parse or holds no list, or the module or attribute cannot be imported.
+    """
+    path = Path(source)
+    if path.suffix.lower() in (".json", ".yaml", ".yml"):
+        import yaml
+
+        try:
+            text = path.read_text(encoding="utf-8")
+            steps = json.loads(text) if path.suffix.lower() == ".json" else yaml.safe_load(text)
+        except (OSError, ValueError, yaml.YAMLError) as exc:
+            raise VersioningError(f"cannot read the pipeline steps in {source}: {exc}", hint=_HINT) from exc
+        if not isinstance(steps, list):
+            raise VersioningError(f"{source} does not hold a list of steps", hint=_HINT)
+        return steps
+    module, sep, attribute = source.partition(":")
+    if not sep or not module or not attribute:
+        raise VersioningError(
+            f"{source!r} is neither a .json/.yaml file nor module:attribute",
+            hint="reprise pipeline version prep steps.yaml  (or: reprise pipeline version prep features:pipeline)",
+        )
+    sys.path.insert(0, str(project_dir))
+    try:
+        found = _lookup(module, attribute)
+    except Exception as exc:  # importing user code may raise anything
+        raise VersioningError(f"importing {module} failed: {type(exc).__name__}: {exc}", hint=_HINT) from exc
+    finally:
+        sys.path.remove(str(project_dir))
+    if found is None:
+        raise VersioningError(f"cannot import {attribute} from {module}", hint="check the module:attribute")
+    return found
 
 
 def _base_estimator() -> Any:

@@ -12,7 +12,6 @@ import typer
 from reprise.cli import data as data_cli
 from reprise.cli import env as env_cli
 from reprise.cli import pipeline as pipeline_cli
-from reprise.cli import pipeline as pipeline_cli
 from reprise.cli import project as project_cli
 from reprise.cli import quickstart as quickstart_cli
 from reprise.cli import registry as registry_cli
@@ -63,7 +62,6 @@ reproduce_cli.register(app)
 serve_cli.register(app)
 app.add_typer(data_cli.app, name="data")
 app.add_typer(env_cli.app, name="env")
-app.add_typer(pipeline_cli.app, name="pipeline")
 app.add_typer(pipeline_cli.app, name="pipeline")
 app.add_typer(registry_cli.app, name="registry")
 app.add_typer(team_cli.app, name="team")

@@ -18,6 +18,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
+    from reprise.automl.search import automl
     from reprise.capture.environment import Environment, capture_environment
     from reprise.capture.git import GitState, capture_git
     from reprise.capture.record import RunRecord
@@ -98,6 +99,7 @@ _EXPORTS: dict[str, str] = {
     "apply_pipeline": "reprise.versioning.pipelines",
     "audit_command": "reprise.reproduce.audit",
     "audit_stages": "reprise.reproduce.audit",
+    "automl": "reprise.automl.search",
     "best_version": "reprise.registry.compare",
     "capture_environment": "reprise.capture.environment",
     "capture_git": "reprise.capture.git",
@@ -164,6 +166,7 @@ __all__ = [
     "apply_pipeline",
     "audit_command",
     "audit_stages",
+    "automl",
     "best_version",
     "capture_environment",
     "capture_git",

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from reprise.cli import automl as automl_cli
 from reprise.cli import data as data_cli
 from reprise.cli import env as env_cli
 from reprise.cli import pipeline as pipeline_cli
@@ -60,6 +61,7 @@ run_cli_module.register(app)
 quickstart_cli.register(app)
 reproduce_cli.register(app)
 serve_cli.register(app)
+app.add_typer(automl_cli.app, name="automl")
 app.add_typer(data_cli.app, name="data")
 app.add_typer(env_cli.app, name="env")
 app.add_typer(pipeline_cli.app, name="pipeline")

@@ -27,12 +27,14 @@ from reprise.project import init_project
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-__all__ = ["STAGES", "QuickstartResult", "StageResult", "run_pipeline", "write_project"]
+__all__ = ["RAW_DATA_VERSION", "STAGES", "QuickstartResult", "StageResult", "run_pipeline", "write_project"]
 
 Task = Literal["classification", "regression"]
 
 #: The pipeline's stages, in the order they run.
 STAGES: Final = ("prepare", "featurize", "train", "evaluate")
+#: The data version the quickstart records its raw data as (``reprise data list`` shows it).
+RAW_DATA_VERSION: Final = "raw@v1"
 
 _TEMPLATE_FILES: Final = ("dvc.yaml", "README.md", "src/common.py", "src/prepare.py", "src/featurize.py",
                           "src/train.py", "src/evaluate.py")  # fmt: skip
@@ -101,7 +103,7 @@ def write_project(directory: Path, *, task: Task = "classification", force: bool
         run_git(root, ["init", "-q"])  # its own repository, even inside another one: the example stands alone
     init_project(root)
     _write_dataset(root / "data" / "raw" / "data.csv", task)
-    _dvc(root, "add", "data/raw/data.csv")
+    _version_raw_data(root)
     run_git(root, ["add", "-A"])
     if run_git(root, ["status", "--porcelain"]).stdout.strip():
         run_git(root, [*_GIT_IDENTITY, "commit", "-q", "-m", f"Reprise quickstart ({task})"])
@@ -193,12 +195,18 @@ def _read_yaml(path: Path) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
+def _version_raw_data(root: Path) -> None:
+    """Track the raw data as the data version :data:`RAW_DATA_VERSION`, where lineage starts (once per store).
+
+    The dataset is generated the same way every time, so a project written again over itself keeps its version.
+    """
+    from reprise.data.versions import list_data_versions, version_data
+
+    settings = load_settings(root)
+    if all(version.name != RAW_DATA_VERSION for version in list_data_versions(settings=settings)):
+        version_data(root / "data" / "raw" / "data.csv", version_name=RAW_DATA_VERSION, settings=settings)
+
+
 def _path_with_this_python() -> str:
     """PATH with this interpreter's bin folder first, so stage commands find ``reprise`` and ``python`` here."""
     return os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
-
-
-def _dvc(root: Path, *args: str) -> None:
-    done = subprocess.run([sys.executable, "-m", "dvc", *args], cwd=root, capture_output=True, text=True, check=False)
-    if done.returncode != 0:
-        raise PipelineError(f"dvc {' '.join(args)} failed in {root}: {done.stderr.strip()}", hint="dvc doctor")

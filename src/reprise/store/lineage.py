@@ -2,9 +2,10 @@
 
 A node is a readable reference, ``kind:key`` (the grammar of :mod:`reprise.versioning.refs`): ``data:raw@v1``,
 ``pipeline:prep@1.2.0``, ``fit:<id>``, ``commit:<sha>``, ``run:<id>``, ``model:name/3``, ``version:NAME``,
-``release:NAME@1.0.0``, ``reproduction:<id>``. An edge points downstream, from what was used to what came of it
-(``data:raw@v1 -> run:abc``, ``run:abc -> model:clf/3``, ``model:clf/3 -> version:v1``). Nodes are made on first
-mention, so whoever writes an edge never has to create its ends first.
+``release:NAME@1.0.0``, ``reproduction:<id>``, and ``artifact:<sha256>`` for the exact content of a file or folder
+one run wrote and another read (how the stages of a pipeline chain up). An edge points downstream, from what was
+used to what came of it (``data:raw@v1 -> run:abc``, ``run:abc -> model:clf/3``, ``model:clf/3 -> version:v1``).
+Nodes are made on first mention, so whoever writes an edge never has to create its ends first.
 
 Every write that relates two things calls :func:`link` (or :func:`link_in` inside a transaction it already holds),
 so ancestry and impact see everything. An edge that would close a cycle is refused: the graph stays a DAG, which is
@@ -41,7 +42,18 @@ __all__ = [
 ]
 
 #: Every kind of node, upstream first.
-KINDS: Final = ("commit", "data", "pipeline", "fit", "run", "model", "version", "release", "reproduction")
+KINDS: Final = (
+    "commit",
+    "data",
+    "artifact",
+    "pipeline",
+    "fit",
+    "run",
+    "model",
+    "version",
+    "release",
+    "reproduction",
+)
 
 #: ``up``: what went into a node (ancestry). ``down``: what came of it (impact).
 Direction = Literal["up", "down"]

@@ -46,6 +46,7 @@ from reprise.errors import CaptureError, RepriseError, ReproducibilityWarning, T
 from reprise.seeding import SeedConfig, ensure_reproducibility
 from reprise.tracking._client import client_for, ensure_experiment
 from reprise.tracking._command import OWNER_TAG, StdoutTee, call, close_abandoned, owner
+from reprise.tracking._lineage import record_run_lineage
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Mapping, Sequence
@@ -528,6 +529,13 @@ def _finish(run: CapturedRun, base: RunRecord, status: str, before: TreeSnapshot
         tags.append(RunTag("reprise.missing_outputs", ",".join(missing)))
         print(f"reprise: declared outputs not found: {', '.join(missing)}", file=sys.stderr)
     client.log_batch(run.run_id, tags=tags)
+    children = client.search_runs([run.experiment_id], f"tags.`mlflow.parentRunId` = '{run.run_id}'")
+    record_run_lineage(
+        run.settings,
+        record,
+        parent=logged.tags.get("mlflow.parentRunId"),
+        children=[child.info.run_id for child in children],
+    )
     active = mlflow.active_run()
     if active is not None and active.info.run_id == run.run_id:
         mlflow.end_run(status)

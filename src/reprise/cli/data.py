@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from reprise.data.checks import ManifestValidation
     from reprise.data.diff import DataDiff
     from reprise.data.manifest import Manifest
+    from reprise.data.tablediff import TableChange
     from reprise.data.versions import DataVersion
 
 __all__ = ["app"]
@@ -92,18 +93,31 @@ def verify(
 ) -> None:
     """Check the work tree against recorded data versions; exit 1 when anything differs.
 
-    With --rehash every byte is read again, which also catches a corrupted stat cache.
+    A changed table file is named with a finer verdict when the recorded bytes are in the DVC cache: the same
+    table under new bytes, or different content (rows added/removed, columns changed). With --rehash every byte
+    is read again, which also catches a corrupted stat cache.
     """
     from reprise.data.versions import verify_data
 
     settings = settings_for(ctx)
     with _progress("verifying") as progress:
         results = verify_data(target, rehash=rehash, settings=settings, on_progress=progress)
-    data = [{"name": r.name, "path": r.file_path, "ok": r.ok, **r.validation.model_dump(mode="json")} for r in results]
+    data = [
+        {
+            "name": r.name,
+            "path": r.file_path,
+            "ok": r.ok,
+            **r.validation.model_dump(mode="json"),
+            "tables": [change.model_dump(mode="json") for change in r.tables],
+        }
+        for r in results
+    ]
 
     def render() -> None:
         for result in results:
             _render_validation(f"{result.file_path} ({result.name})", result.validation)
+            for change in result.tables:
+                out_console().print(f"{result.file_path} ({result.name}): {change.path}: {change.summary()}")
         if not results:
             say("no data versions to verify (reprise data version PATH --name NAME)")
 
@@ -120,7 +134,10 @@ def version(
     meta: Annotated[list[str] | None, typer.Option("--meta", help="Metadata as key=value (repeatable).")] = None,
     json_output: _JSON = False,
 ) -> None:
-    """Track PATH with DVC and record it as a named version (DVC hash, manifest, git commit, table schemas).
+    """Track PATH with DVC and record it as a named version (DVC hash, manifest, table schemas and content digests).
+
+    Reprise commits the .dvc file (and the .gitignore beside it), so the recorded commit brings the version back;
+    it says when a table's content is already versioned under another name.
 
     reprise data version data/train.csv --name train-v1 --meta source=crm
     """
@@ -134,7 +151,12 @@ def version(
     def render() -> None:
         shape = "" if made.rows is None else f", {made.rows} rows x {made.columns} columns"
         say(f"versioned {made.file_path} as {made.name} ({made.files} files, {_size(made.size_bytes)}{shape})")
-        say(f"dvc {made.dvc_md5}  manifest {made.manifest_digest}")
+        say(f"dvc {made.dvc_md5}  manifest {made.manifest_digest}  commit {(made.git_commit or '-')[:12]}")
+        for table in made.tables:
+            if table.identity is not None:
+                say(f"{table.path}: content {table.identity.content_digest}")
+            if table.same_content_as:
+                say(f"{table.path}: same table as data version(s) {', '.join(table.same_content_as)}")
 
     emit(made.model_dump(mode="json"), as_json=json_output, render=render)
 
@@ -187,7 +209,11 @@ def diff(
     html: Annotated[Path | None, typer.Option("--html", help="Also write a report with a plot per drift.")] = None,
     json_output: _JSON = False,
 ) -> None:
-    """Show files added/removed/changed and, for tables, columns added/removed/retyped, row counts and drift."""
+    """Show files added/removed/changed and, per changed table, a verdict: same table, or different content.
+
+    Same table, different bytes: what differs (encoding, line endings, quoting, column or row order). Different
+    content: rows added and removed with samples; columns added, removed or retyped; drift.
+    """
     from reprise.data.diff import diff_data
     from reprise.data.profile import DriftThresholds
 
@@ -309,6 +335,19 @@ def _render_list(versions: list[DataVersion]) -> None:
     out_console().print(table)
 
 
+def _render_change(change: TableChange) -> None:
+    console = out_console()
+    console.print(f"\n{change.path}: {change.verdict} (rows {change.rows_a} -> {change.rows_b})", highlight=False)
+    for item in change.layout:
+        console.print(f"  differs: {item}", highlight=False)
+    if change.rows_added or change.rows_removed:
+        console.print(f"  rows added: {change.rows_added}, rows removed: {change.rows_removed}", highlight=False)
+    for label, rows in (("+", change.added), ("-", change.removed)):
+        for row in rows:
+            cells = ", ".join(f"{name}={value}" for name, value in row.cells.items())
+            console.print(f"  {label} row {row.row}: {cells}", highlight=False)
+
+
 def _render_diff(result: DataDiff) -> None:
     console = out_console()
     files = result.files
@@ -318,14 +357,16 @@ def _render_diff(result: DataDiff) -> None:
     for label, paths in (("added", files.added), ("removed", files.removed), ("changed", files.changed)):
         for path in paths:
             console.print(f"{label}: {path}", highlight=False)
+    for change in result.contents:
+        _render_change(change)
     for table in result.tables:
         console.print(f"\n{table.path}: rows {table.rows_a} -> {table.rows_b}", highlight=False)
         for name in table.columns_added:
             console.print(f"  column added: {name}", highlight=False)
         for name in table.columns_removed:
             console.print(f"  column removed: {name}", highlight=False)
-        for change in table.columns_retyped:
-            console.print(f"  column retyped: {change.column} {change.a} -> {change.b}", highlight=False)
+        for retyped in table.columns_retyped:
+            console.print(f"  column retyped: {retyped.column} {retyped.a} -> {retyped.b}", highlight=False)
         for item in table.drift:
             ks = "" if item.ks is None else f" KS {item.ks:.3f}"
             cats = f" new {list(item.new_categories)}" if item.new_categories else ""

@@ -128,8 +128,7 @@ def cell_lanes(name: str, cells: Typed) -> tuple[np.ndarray, np.ndarray]:
         raws = [value_bits.copy(), value_bits.copy()]
     lanes = []
     for lane, keyed in enumerate(raws):
-        keyed ^= np.uint64(key(name, cells.type, str(lane)))
-        out = mix(keyed)
+        out = mix(np.bitwise_xor(keyed, np.uint64(key(name, cells.type, str(lane))), out=keyed))
         out[~cells.valid] = np.uint64(_null(name, lane))
         lanes.append(out)
     return lanes[0], lanes[1]
@@ -207,8 +206,7 @@ def _text_number(column: pa.Array, text: _Text, valid: np.ndarray) -> Typed | No
     import pyarrow as pa  # type: ignore[import-untyped,unused-ignore]
 
     masked = _with_validity(column, valid)
-    raw = text.data.tobytes()
-    if not any(byte in raw for byte in _FLOAT_ONLY):  # memchr per byte value: far cheaper than a pass in numpy
+    if not _float_bytes(column, text, valid):
         try:
             ints = masked.cast(pa.int64())
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
@@ -223,6 +221,18 @@ def _text_number(column: pa.Array, text: _Text, valid: np.ndarray) -> Typed | No
     if not _strict_floats(text, valid):
         return None
     return Typed("float", valid, np.asarray(floats.fill_null(0.0).to_numpy(zero_copy_only=False), dtype=np.float64))
+
+
+def _float_bytes(column: pa.Array, text: _Text, valid: np.ndarray) -> bool:
+    """Whether a valid cell holds a byte only floats hold (``.eEiInN``; null ``NaN`` cells do not count)."""
+    import pyarrow as pa  # type: ignore[import-untyped,unused-ignore]
+
+    raw = text.data.tobytes()
+    found = any(byte in raw for byte in _FLOAT_ONLY)  # memchr per byte value: far cheaper than a pass in numpy
+    if found and not valid.all():
+        kept = _text_parts(column.filter(pa.array(valid))).data.tobytes()
+        found = any(byte in kept for byte in _FLOAT_ONLY)
+    return found
 
 
 def _strict_ints(text: _Text, valid: np.ndarray) -> bool:

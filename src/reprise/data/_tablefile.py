@@ -44,7 +44,7 @@ class Layout:
         bom: Whether the file starts with a byte-order mark.
         delimiter: The field separator (None for Parquet).
         line_ending: ``lf``, ``crlf`` or ``cr`` (None for Parquet or a file of one line without an ending).
-        quoting: ``none`` (no quote anywhere in the first 64 KiB), ``all`` (every field of the first row quoted),
+        quoting: ``none`` (no quote anywhere in the first 64 KiB), ``all`` (every field of the header quoted),
             else ``minimal`` (None for Parquet).
     """
 
@@ -171,7 +171,7 @@ def _sniff(sample: bytes, kind: str) -> tuple[Layout, str]:
         except UnicodeDecodeError as exc:
             encoding = "utf-8" if exc.start >= len(sample) - 3 and len(sample) == _SAMPLE else "latin-1"
     text = sample.decode("utf-8-sig" if encoding == "utf-8" else encoding, errors="ignore")
-    first_line, _, rest = text.partition("\n")
+    first_line = text.partition("\n")[0]
     default = "\t" if kind == "tsv" else ","
     counts = {mark: _outside_quotes(first_line).count(mark) for mark in _DELIMITERS}
     delimiter = max(_DELIMITERS, key=lambda mark: (counts[mark], mark == default))
@@ -181,13 +181,12 @@ def _sniff(sample: bytes, kind: str) -> tuple[Layout, str]:
     else:
         line_ending = "cr" if "\r" in text else None
     if line_ending == "cr":
-        first_line, _, rest = text.partition("\r")
-    row = rest.splitlines()[0] if rest.strip() else first_line
+        first_line = text.partition("\r")[0]
     if '"' not in text:
         quoting = "none"
     else:
-        fields = row.rstrip("\r").split(delimiter)
-        quoting = "all" if all(field.startswith('"') for field in fields) else "minimal"
+        fields = first_line.rstrip("\r").split(delimiter)
+        quoting = "all" if all(field.startswith('"') and field.endswith('"') for field in fields) else "minimal"
     layout = Layout(
         format=kind, encoding=encoding, bom=bom, delimiter=delimiter, line_ending=line_ending, quoting=quoting
     )

@@ -1,8 +1,10 @@
 """``diff_data``: what changed between two data versions, or a version and the work tree.
 
-Files added, removed and changed come from the two manifests; for every changed CSV/TSV/Parquet file, both sides are
-read (a version's bytes from the DVC cache, by the md5 its manifest records) and compared column by column
-(:mod:`reprise.data.profile`).
+Files added, removed and changed come from the two manifests. Every changed CSV/TSV/Parquet file gets a verdict
+(:mod:`reprise.data.tablediff`): the same table under different bytes (and what differs in how they are written),
+or different content (rows added and removed, with samples; columns added, removed, retyped). Both sides are read
+from the work tree or, for a version, from the DVC cache by the md5 its manifest records. A table whose content
+changed is also compared column by column for drift (:mod:`reprise.data.profile`).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from reprise.data.dvc import cache_files
 from reprise.data.hashing import DEFAULT_ALGORITHMS
 from reprise.data.manifest import Manifest
 from reprise.data.profile import DriftThresholds, TableDiff, compare_tables, is_tabular
+from reprise.data.tablediff import DIFFERENT_CONTENT, TableChange, compare_table_files
 from reprise.data.versions import load_version_manifest, resolve_in_project
 from reprise.errors import DataError, NotFoundError
 
@@ -38,7 +41,8 @@ class DataDiff(BaseModel):
         a: The first side (a version name or a path).
         b: The second side.
         files: Files added, removed and changed.
-        tables: Per changed tabular file: shape, columns and drift.
+        contents: Per changed tabular file: the verdict (same table or different content) and the row changes.
+        tables: Per tabular file whose content changed: shape, columns and drift.
         thresholds: The drift thresholds applied.
     """
 
@@ -47,6 +51,7 @@ class DataDiff(BaseModel):
     a: str
     b: str
     files: ManifestDiff
+    contents: tuple[TableChange, ...] = ()
     tables: tuple[TableDiff, ...] = ()
     thresholds: DriftThresholds = DriftThresholds()
 
@@ -104,18 +109,30 @@ def diff_data(
     files = manifest_a.diff(manifest_b)
     entries_a = {entry.path: entry for entry in manifest_a.files}
     entries_b = {entry.path: entry for entry in manifest_b.files}
-    changed = [path for path in files.changed if is_tabular(path)]
+    changed = [path for path in files.changed if is_tabular(path) and is_tabular(_name_b(side_b, manifest_b, path))]
     locate_a = _locator(side_a, [entries_a[path].hashes for path in changed], settings)
     locate_b = _locator(side_b, [entries_b[path].hashes for path in changed], settings)
-    tables = []
+    contents, tables = [], []
     for path in changed:
-        name_b = side_b.manifest.files[0].path if manifest_b is not side_b.manifest else path
-        tables.append(
-            compare_tables(
-                path, locate_a(path, entries_a[path].hashes), locate_b(name_b, entries_b[path].hashes), limits
-            )
-        )
-    return DataDiff(a=side_a.label, b=side_b.label, files=files, tables=tuple(tables), thresholds=limits)
+        name_b = _name_b(side_b, manifest_b, path)
+        file_a, file_b = locate_a(path, entries_a[path].hashes), locate_b(name_b, entries_b[path].hashes)
+        change = compare_table_files(path, file_a, file_b, name_b=name_b)
+        contents.append(change)
+        if change.verdict == DIFFERENT_CONTENT and Path(path).suffix.lower() == Path(name_b).suffix.lower():
+            tables.append(compare_tables(path, file_a, file_b, limits))
+    return DataDiff(
+        a=side_a.label,
+        b=side_b.label,
+        files=files,
+        contents=tuple(contents),
+        tables=tuple(tables),
+        thresholds=limits,
+    )
+
+
+def _name_b(side_b: _Side, aligned: Manifest, path: str) -> str:
+    """Side B's own name for ``path`` (a single file compared under A's name keeps its own suffix)."""
+    return side_b.manifest.files[0].path if aligned is not side_b.manifest else path
 
 
 def _side(name: str, settings: Settings) -> _Side:

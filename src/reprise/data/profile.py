@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from reprise.data.identity import TableIdentity
 from reprise.errors import DataError
 
 if TYPE_CHECKING:
@@ -63,6 +64,8 @@ class TableSchema(_Frozen):
         rows: Number of rows (None when the file could not be parsed).
         columns: Columns in file order.
         error: Why the file could not be parsed, if it could not.
+        identity: Its content identity (:mod:`reprise.data.identity`), when it was computed.
+        same_content_as: Data versions that already held this table (same content digest) when it was versioned.
     """
 
     path: str
@@ -70,6 +73,8 @@ class TableSchema(_Frozen):
     rows: int | None
     columns: tuple[ColumnSpec, ...] = ()
     error: str | None = None
+    identity: TableIdentity | None = None
+    same_content_as: tuple[str, ...] = ()
 
 
 class DriftThresholds(_Frozen):

@@ -1,7 +1,10 @@
 """Named data versions: a file or folder tracked by DVC, its manifest, git commit and table schemas, under a name.
 
 The bytes live in the DVC cache (and remotes); the metadata store holds the name, DVC's hash and ``.dvc`` file, the
-manifest (as a content-addressed document), the git commit, and the row/column counts and schemas of tabular files.
+manifest (as a content-addressed document), the git commit that holds the ``.dvc`` file (Reprise commits it: see
+:mod:`reprise.data._commit`), and the row/column counts, schemas and content identities
+(:mod:`reprise.data.identity`) of tabular files. A table whose content an earlier version already holds, under
+whatever bytes or name, is named with it (``same_content_as``).
 Checking a version out writes its ``.dvc`` file back, lets DVC restore the bytes, and verifies them against the
 manifest; it refuses to overwrite local changes unless forced. Versioning never moves or removes the user's file
 (see :func:`reprise.data.dvc.add_path`). Paths read from the store are checked to stay inside the project
@@ -22,16 +25,19 @@ from typing import TYPE_CHECKING, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
-from reprise._git import git_available, run_git
 from reprise.config import load_settings
+from reprise.data._commit import commit_dvc_file
 from reprise.data._files import kind_of
 from reprise.data._paths import check_gitignore_safe, inside
 from reprise.data._worktree import refuse_local_changes
 from reprise.data.checks import ManifestValidation
 from reprise.data.dvc import add_path, restore_output
 from reprise.data.hashing import DEFAULT_ALGORITHMS
+from reprise.data.identity import table_identity
 from reprise.data.manifest import Manifest
 from reprise.data.profile import TableSchema, is_tabular, read_schema
+from reprise.data.tablecheck import changed_tables
+from reprise.data.tablediff import TableChange
 from reprise.data.verify import verify_manifest
 from reprise.errors import DataError, HashMismatchError, NotFoundError
 
@@ -39,6 +45,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
 
     from reprise.config import Settings
+    from reprise.data.identity import TableIdentity
     from reprise.store.data_versions import DataVersionRow
 
 __all__ = [
@@ -72,7 +79,8 @@ class DataVersion(BaseModel):
         columns: Distinct column names over all tabular files (None when there is none).
         tables: Schema of each tabular file.
         metadata: What the user attached.
-        git_commit: ``HEAD`` when the version was made (None outside a commit).
+        git_commit: The commit that holds the version's ``.dvc`` file (None outside git): checking it out and running
+            ``dvc checkout`` brings the version back.
         created_at: When it was made (UTC).
     """
 
@@ -93,15 +101,31 @@ class DataVersion(BaseModel):
     git_commit: str | None = None
     created_at: datetime
 
+    @property
+    def content_digest(self) -> str | None:
+        """The content digest of the table, for a version of one tabular file (None otherwise)."""
+        if self.kind != "file" or len(self.tables) != 1 or self.tables[0].identity is None:
+            return None
+        return self.tables[0].identity.content_digest
+
 
 class DataVerification(BaseModel):
-    """The result of checking one version's path in the work tree against its manifest."""
+    """The result of checking one version's path in the work tree against its manifest.
+
+    Attributes:
+        name: The version.
+        file_path: Its path.
+        validation: Files missing, extra and changed.
+        tables: For each changed table file whose recorded bytes the DVC cache holds: same table under new bytes,
+            or different content (rows and columns changed).
+    """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     name: str
     file_path: str
     validation: ManifestValidation
+    tables: tuple[TableChange, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -139,6 +163,7 @@ def version_data(
     """
     settings = settings or load_settings()
     from reprise.store.data_versions import DataVersionRow, find_data_version, insert_data_version
+    from reprise.store.data_versions import list_data_versions as list_rows
     from reprise.store.db import open_store
 
     _check_name(version_name)
@@ -159,8 +184,13 @@ def version_data(
             f"{path} changed while it was being versioned (md5 {manifest.files[0].hashes['md5']} then {output.md5})",
             hint=f"stop what writes {path}, then version it again",
         )
-    tables = tuple(read_schema(base / entry.path, entry.path) for entry in manifest.files if is_tabular(entry.path))
+    known = list_rows(engine)
+    tables = tuple(_table(base / entry.path, entry.path, known) for entry in manifest.files if is_tabular(entry.path))
+    if tables:
+        described = {table.path: _described(table.identity) for table in tables if table.identity is not None}
+        manifest = manifest.model_copy(update={"metadata": {**manifest.metadata, "reprise.tables": described}})
     parsed = [table for table in tables if table.rows is not None]
+    git_commit = commit_dvc_file(settings.project_dir, output.dvc_file, output.text, version_name)
     row = DataVersionRow(
         version_id=uuid.uuid4().hex,
         name=version_name,
@@ -176,7 +206,7 @@ def version_data(
         columns=len({column.name for table in parsed for column in table.columns}) if parsed else None,
         tables=[table.model_dump(mode="json") for table in tables],
         meta=dict(metadata or {}),
-        git_commit=_git_head(settings.project_dir),
+        git_commit=git_commit,
         created_at=datetime.now(UTC),
     )
     insert_data_version(engine, row, manifest.to_json())
@@ -308,7 +338,11 @@ def verify_data(
             )
         on_disk = inside(settings.project_dir, row.path, what=f"data version {row.name}: path")
         validation = verify_manifest(body.encode(), on_disk, rehash=rehash, on_progress=on_progress)
-        results.append(DataVerification(name=row.name, file_path=row.path, validation=validation))
+        tables: list[TableChange] = []
+        if validation.mismatched:
+            base = on_disk if on_disk.is_dir() else on_disk.parent
+            tables = changed_tables(settings.project_dir, Manifest.from_json(body), base, validation)
+        results.append(DataVerification(name=row.name, file_path=row.path, validation=validation, tables=tuple(tables)))
     return results
 
 
@@ -398,11 +432,30 @@ def _check_name(name: str) -> None:
         )
 
 
-def _git_head(root: Path) -> str | None:
-    if not git_available():
-        return None
-    result = run_git(root, ["rev-parse", "--verify", "-q", "HEAD"], check=False)
-    return result.stdout.decode().strip() or None if result.returncode == 0 else None
+def _table(file: Path, rel: str, known: list[DataVersionRow]) -> TableSchema:
+    """The schema and content identity of one tabular file, and the versions that already hold its content."""
+    schema = read_schema(file, rel)
+    if schema.rows is None:
+        return schema
+    try:
+        identity = table_identity(file, rel)
+    except DataError as exc:
+        return schema.model_copy(update={"error": exc.message})
+    same = tuple(
+        row.name
+        for row in known
+        if any((table.get("identity") or {}).get("content_digest") == identity.content_digest for table in row.tables)
+    )
+    return schema.model_copy(update={"identity": identity, "same_content_as": same})
+
+
+def _described(identity: TableIdentity) -> dict[str, JsonValue]:
+    """What the manifest's metadata says of a table: its content digest, rows and column names (as parsed)."""
+    return {
+        "content_digest": identity.content_digest,
+        "rows": identity.rows,
+        "columns": [column.name for column in identity.columns],
+    }
 
 
 def _from_row(row: DataVersionRow) -> DataVersion:

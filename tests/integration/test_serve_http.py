@@ -15,8 +15,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -24,11 +26,14 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.parse
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from html.parser import HTMLParser
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import httpx
 import mlflow
@@ -247,6 +252,146 @@ def test_health_metrics_and_openapi(project: Project) -> None:
     assert "swagger" in docs.text.lower()
 
 
+# ---- the API docs, offline ----------------------------------------------------------------------------------------
+
+#: Hosts Chromium itself calls in the background (updates, clock, accounts, autofill): not asked for by the page.
+_CHROMIUM_OWN: Final = (".google.com", "update.googleapis.com", "content-autofill.googleapis.com",
+                        "optimizationguide-pa.googleapis.com", ".gvt1.com")  # fmt: skip
+
+
+class _Assets(HTMLParser):
+    """Every URL a page loads: ``src`` and ``href`` attributes (the pages' inline script names the OpenAPI URL)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.urls: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.urls += [value for name, value in attrs if name in ("src", "href") and value]
+
+
+@pytest.mark.parametrize("page", ["/docs", "/redoc"])
+def test_the_docs_reference_no_outside_asset_and_the_service_serves_each_one(project: Project, page: str) -> None:
+    with project.server.client() as client:
+        html = client.get(page)
+        parser = _Assets()
+        parser.feed(html.text)
+        assets = {url: client.get(url) for url in parser.urls}
+    assert html.status_code == 200
+    assert "default-src 'self'" in html.headers["content-security-policy"]
+    assert not re.search(r"(?i)(https?:)?//[a-z0-9]", html.text), "the page names an outside URL"
+    assert len(assets) >= (3 if page == "/docs" else 2)  # script (+ style) and icon
+    for url, response in assets.items():
+        assert url.startswith("/docs-assets/"), url
+        assert (response.status_code, len(response.content) > 1000) == (200, True), url
+        if url.endswith(".css"):
+            assert not re.search(r"url\(\s*['\"]?(https?:)?//", response.text), f"{url} loads an outside resource"
+
+
+@pytest.mark.parametrize(("page", "rendered"), [("/docs", 'data-path="/predict/batch"'),
+                                                ("/redoc", "Predict a batch of records")])  # fmt: skip
+def test_the_docs_render_in_headless_chromium_with_no_network(
+    project: Project, tmp_path: Path, page: str, rendered: str
+) -> None:
+    """Every request off 127.0.0.1 goes to a proxy that records it and answers 502; the page still renders."""
+    chromium = shutil.which("chromium")
+    if chromium is None:
+        reason = "Debian's chromium is not installed (apt-get install -y chromium)"
+        if os.environ.get("REPRISE_REQUIRE_CHROMIUM") == "1":
+            pytest.fail(f"{reason} (REPRISE_REQUIRE_CHROMIUM=1)")
+        pytest.skip(reason)
+    asked: list[str] = []
+
+    class Refuse(BaseHTTPRequestHandler):
+        def refuse(self) -> None:
+            asked.append(self.path)  # CONNECT host:443 for https, the full URL for http
+            self.send_response(502)
+            self.end_headers()
+
+        do_GET = do_POST = do_HEAD = do_CONNECT = refuse
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    home = tmp_path / "home"
+    home.mkdir()
+    with ThreadingHTTPServer(("127.0.0.1", 0), Refuse) as proxy:
+        threading.Thread(target=proxy.serve_forever, daemon=True).start()
+        try:
+            done = subprocess.run(
+                [
+                    chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                    "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update",
+                    "--disable-sync", f"--user-data-dir={tmp_path / 'profile'}",
+                    f"--proxy-server=http://127.0.0.1:{proxy.server_address[1]}", "--virtual-time-budget=15000",
+                    "--dump-dom", f"{project.server.url}{page}",
+                ],
+                env={**os.environ, "HOME": str(home)}, capture_output=True, text=True, timeout=120, check=False,
+            )  # fmt: skip
+        finally:
+            proxy.shutdown()
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert rendered in done.stdout, done.stdout[-2000:]  # rendered from the service's own files, offline
+    hosts = {urllib.parse.urlsplit(path if "//" in path else f"//{path}").hostname or path for path in asked}
+    assert {host for host in hosts if not host.endswith(_CHROMIUM_OWN)} == set(), asked
+
+
+# ---- readiness while the model loads --------------------------------------------------------------------------------
+
+
+def test_health_says_loading_with_progress_until_the_model_answers(project: Project) -> None:
+    """The real app and model, in-process; the load waits for a signal so the loading state can be seen."""
+    from reprise.serve.app import Service, create_app, lifespan
+    from reprise.serve.batching import MicroBatcher
+    from reprise.serve.loader import ModelSlot
+    from reprise.serve.options import ServeOptions
+    from reprise.serve.routes import build_api
+    from reprise.tracking.serving import load_servable
+
+    go = threading.Event()
+
+    def load_when_told(settings: Settings, version: Any) -> Any:
+        assert go.wait(60)
+        return load_servable(settings, version)
+
+    options = ServeOptions(reload_interval=0, batching=False, freeze_gc=False)
+    built: Service = create_app(project.settings, "flip/1", options=options).state.service
+    slot = ModelSlot(project.settings, built.prepared, reload_interval=0, load=load_when_told)
+    batcher = MicroBatcher(lambda: slot.current, metrics=built.metrics, batching=False, max_rows=1, max_wait=0.0)
+    app = build_api(dataclasses.replace(built, slot=slot, batcher=batcher), lifespan=lifespan)
+
+    async def exercise() -> tuple[list[dict[str, Any]], httpx.Response, httpx.Response]:
+        async with (
+            app.router.lifespan_context(app),
+            httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://app") as client,
+        ):
+            seen = []
+            await asyncio.sleep(0.1)  # the load starts on the event loop's next turns
+            for _ in range(3):
+                answer = await client.get("/health")
+                assert answer.status_code == 503
+                seen.append(answer.json())
+                await asyncio.sleep(0.15)
+            early = await client.post("/predict", json=_record(project))
+            go.set()
+            deadline = time.monotonic() + 60
+            while (ready := await client.get("/health")).status_code != 200:
+                assert time.monotonic() < deadline, ready.json()
+                await asyncio.sleep(0.05)
+            return seen, early, ready
+
+    seen, early, ready = asyncio.run(exercise())
+    assert [(state["status"], state["ready"], state["loading"]["version"]) for state in seen] == [
+        ("loading", False, 1)
+    ] * 3
+    elapsed = [state["loading"]["elapsed_seconds"] for state in seen]
+    assert elapsed == sorted(elapsed) and elapsed[-1] >= 0.3, elapsed
+    assert seen[-1]["message"] == f"loading flip v1: {elapsed[-1]:.1f} s so far"
+    assert (early.status_code, early.json()["error"]["code"]) == (503, "not-ready")
+    assert (ready.json()["status"], ready.json()["loading"], ready.json()["model"]["version"]) == ("ready", None, 1)
+    assert ready.json()["message"] == "serving flip v1"
+
+
 def test_the_worker_factory_builds_the_app_from_the_environment(
     project: Project, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -295,7 +440,7 @@ def _bad_requests(project: Project) -> dict[str, tuple[str, Any, int, str, str]]
                              "batch_too_large"),
         "bad-record-in-batch": ("/predict/batch", {"records": [good, {**good, first: None}]}, 422,
                                 f"records[1].{first}", "wrong_type"),
-        "malformed-json": ("/predict", '{"sepal length (cm)": 5.1,', 422, "body", "malformed_json"),
+        "malformed-json": ("/predict", '{"sepal length (cm)": 5.1,', 400, "body", "malformed_json"),
         "not-an-object": ("/predict", [good], 422, "body", "not_an_object"),
         "body-over-limit": ("/predict/batch", {"records": [{**good, "pad": "x" * 500}] * 45}, 413, "body",
                             "too_large"),
@@ -325,10 +470,24 @@ def test_a_bad_request_is_refused_naming_the_field_and_the_problem(project: Proj
         still = client.post("/predict", json=_record(project))
     assert response.status_code == status, response.text
     error = response.json()["error"]
+    assert error["code"] == {400: "malformed-request", 413: "body-too-large", 422: "invalid-request"}[status]
     assert (error["fields"][0]["field"], error["fields"][0]["type"]) == (field, kind), error
     assert error["fields"][0]["problem"]
     assert field in error["message"]
     assert still.status_code == 200
+
+
+def test_a_null_for_a_number_is_named_in_json_words(project: Project) -> None:
+    first = "sepal length (cm)"
+    with project.server.client() as client:
+        response = client.post("/predict", json={**_record(project), first: None})
+        text = client.post("/predict", json={**_record(project), first: "5.1"})
+    assert response.status_code == 422
+    assert (
+        response.json()["error"]["fields"][0]["problem"] == "wrong type: expected number (MLflow type double), got null"
+    )
+    assert text.json()["error"]["fields"][0]["problem"].endswith('got string "5.1"')
+    assert "None" not in response.text and "'" not in text.json()["error"]["message"]
 
 
 def test_an_unknown_route_is_a_404_in_the_same_shape(project: Project) -> None:

@@ -55,7 +55,7 @@ def test_a_valid_record_keeps_feature_names_and_optional_features_default_to_nul
     ("change", "field", "kind", "words"),
     [
         ({"age": None}, "age", "wrong_type", "expected integer (MLflow type long), got null"),
-        ({"petal length (cm)": "1.5"}, "petal length (cm)", "wrong_type", "got string '1.5'"),
+        ({"petal length (cm)": "1.5"}, "petal length (cm)", "wrong_type", 'got string "1.5"'),
         ({"age": 4.5}, "age", "wrong_type", "expected integer"),
         ({"smoker": 1}, "smoker", "wrong_type", "expected boolean"),
         ({"city": 3}, "city", "wrong_type", "expected string"),
@@ -74,6 +74,13 @@ def test_each_bad_feature_is_named_with_its_problem(
     [(where, what, problem)] = _problems(schemas, schemas.record, {**GOOD, **change})
     assert (where, what) == (field, kind)
     assert words in problem
+
+
+def test_values_are_quoted_as_json_with_no_python_spelling(schemas: RequestSchemas) -> None:
+    [(_, _, null)] = _problems(schemas, schemas.record, {**GOOD, "age": None})
+    [(_, _, text)] = _problems(schemas, schemas.record, {**GOOD, "smoker": "yes"})
+    assert null == "wrong type: expected integer (MLflow type long), got null"
+    assert text == 'wrong type: expected boolean (MLflow type boolean), got string "yes"'
 
 
 def test_a_missing_feature_is_named(schemas: RequestSchemas) -> None:

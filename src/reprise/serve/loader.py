@@ -60,6 +60,8 @@ class SlotStatus:
         error: The latest failure (load or check), with the version it concerned, when it is the latest news.
         error_version: The version that failed to load, if the error is a load failure.
         error_at: When it failed.
+        loading_version: The version being loaded now, if any (the first one, or the one a moved alias names).
+        loading_since: When that load started.
     """
 
     state: str
@@ -68,6 +70,8 @@ class SlotStatus:
     error: str | None
     error_version: int | None
     error_at: datetime | None
+    loading_version: int | None = None
+    loading_since: datetime | None = None
 
 
 def prepare(settings: Settings, ref_text: str, *, allow_pickle: bool = False) -> Prepared:
@@ -136,6 +140,7 @@ class ModelSlot:
         self._loading = True
         self._last_check_at: datetime | None = None
         self._error: tuple[str, int | None, datetime] | None = None
+        self._in_progress: tuple[int, datetime] | None = None
         self._failures: dict[int, tuple[int, float]] = {}
         self._task: asyncio.Task[None] | None = None
 
@@ -164,7 +169,8 @@ class ModelSlot:
         else:
             state = "degraded" if self._error is not None else "ready"
         message, version, at = self._error if self._error is not None else (None, None, None)
-        return SlotStatus(state, served, self._last_check_at, message, version, at)
+        loading, since = self._in_progress if self._in_progress is not None else (None, None)
+        return SlotStatus(state, served, self._last_check_at, message, version, at, loading, since)
 
     async def check(self) -> bool:
         """Ask where the reference points now and load that version if it is not the one served.
@@ -205,6 +211,7 @@ class ModelSlot:
     async def _swap_in(self, version: ServedVersion) -> bool:
         what = f"{version.name} v{version.version}"
         started = time.perf_counter()
+        self._in_progress = (version.version, _now())
         try:
             model = await asyncio.to_thread(self._load, self._settings, version)
             if model.spec.inputs != self._prepared.spec.inputs:
@@ -213,11 +220,13 @@ class ModelSlot:
                     hint="restart `reprise serve` to serve it with its own request schema",
                 )
         except Exception as exc:  # any failure to load keeps the old model serving
-            message = exc.message if isinstance(exc, RepriseError) else repr(exc)
+            message = exc.message if isinstance(exc, RepriseError) else (str(exc) or type(exc).__name__)
             self._fail(f"cannot load {what}: {message}", version.version, exc=exc)
             if self._metrics is not None:
                 self._metrics.observe_reload("failure")
             return False
+        finally:
+            self._in_progress = None
         previous = self.current
         self.current = Served(version=version, model=model, loaded_at=_now())
         if self._freeze_gc:

@@ -1,9 +1,10 @@
 """The HTTP surface: routes, error handlers and middleware of the prediction service, built for one signature.
 
 Each route parses its input, makes one call (the batcher, the slot, the metrics) and renders the answer. Failures
-are one JSON shape (:class:`~reprise.serve.schemas.Failure`): 422 invalid request (each field and its problem),
-413 body too large, 404/405 unknown route or method, 503 no model yet, 500 model error (with an error id, the
-traceback stays in the server log).
+are one JSON shape (:class:`~reprise.serve.schemas.Failure`): 400 a body that is not JSON (malformed, not UTF-8,
+sent as another content type), 422 a JSON body that fails validation (each field and its problem), 413 body too
+large, 404/405 unknown route or method, 503 no model yet, 500 model error (with an error id, the traceback stays in
+the server log).
 """
 
 # No `from __future__ import annotations` in this module: FastAPI reads endpoint annotations at runtime, and the
@@ -13,6 +14,7 @@ import contextlib
 import logging
 import uuid
 from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
 from importlib.metadata import version as distribution_version
 from typing import TYPE_CHECKING, Any, Final
 
@@ -32,6 +34,7 @@ from reprise.errors import (
     TrackingError,
 )
 from reprise.serve.batching import Served
+from reprise.serve.docs import add_docs, assets_dir
 from reprise.serve.metrics import CONTENT_TYPE
 from reprise.serve.middleware import BodyLimitMiddleware, MetricsMiddleware
 from reprise.serve.schemas import (
@@ -40,6 +43,7 @@ from reprise.serve.schemas import (
     FieldProblem,
     HealthStatus,
     InputColumn,
+    LoadProgress,
     ModelInfo,
     ReloadFailure,
     ServedModel,
@@ -61,7 +65,10 @@ _STATUS: Final[tuple[tuple[type[RepriseError], int], ...]] = (
     (RegistryError, 503),
     (TrackingError, 503),
 )
+#: Problem kinds that mean the body could not be read as JSON at all (400, not 422).
+_MALFORMED: Final = frozenset({"malformed_json", "malformed_body", "not_json"})
 _FAILURES: Final[dict[int | str, dict[str, Any]]] = {
+    400: {"model": Failure, "description": "The body is not JSON (malformed, not UTF-8, or another content type)."},
     413: {"model": Failure, "description": "Request body over the size limit."},
     422: {"model": Failure, "description": "Invalid request: each field and its problem."},
     500: {"model": Failure, "description": "The model failed; `error.error_id` is in the server log."},
@@ -92,9 +99,11 @@ def build_api(
         version=distribution_version("reprise"),
         description=_DESCRIPTION,
         lifespan=lifespan,
+        docs_url=None,  # replaced by add_docs: the same pages, with their assets served from here, not a CDN
         redoc_url=None,
     )
     app.state.service = service
+    add_docs(app, assets_dir())
 
     @app.get(
         "/health",
@@ -176,10 +185,7 @@ def _add_handlers(app: FastAPI, service: "Service") -> None:
     async def invalid(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, RequestValidationError)
         problems = describe_problems(exc.errors(), types)
-        summary = "; ".join(f"{problem.field}: {problem.problem}" for problem in problems[:3])
-        more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
-        detail = ErrorDetail(code="invalid-request", message=f"{summary}{more}", fields=problems)
-        return _render(Failure(error=detail), 422)
+        return _refuse(problems)
 
     async def model_failed(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, PredictionError)
@@ -207,8 +213,7 @@ def _add_handlers(app: FastAPI, service: "Service") -> None:
         assert isinstance(exc, HTTPException)
         if exc.status_code == 400:  # FastAPI could not read the body (not UTF-8...): a malformed request
             problem = FieldProblem(field="body", problem=f"cannot read the body: {exc.detail}", type="malformed_body")
-            detail = ErrorDetail(code="invalid-request", message=f"body: {problem.problem}", fields=[problem])
-            return _render(Failure(error=detail), 422)
+            return _refuse([problem])
         code = {404: "not-found", 405: "method-not-allowed"}.get(exc.status_code, f"http-{exc.status_code}")
         message = f"{request.method} {request.url.path}: {exc.detail}"
         return _render(Failure(error=ErrorDetail(code=code, message=message)), exc.status_code, exc.headers)
@@ -225,6 +230,16 @@ def _add_handlers(app: FastAPI, service: "Service") -> None:
     app.add_exception_handler(RepriseError, reprise_error)
     app.add_exception_handler(HTTPException, http_error)
     app.add_exception_handler(Exception, unexpected)
+
+
+def _refuse(problems: list[FieldProblem]) -> Response:
+    """400 when the body is not JSON at all, else 422: a JSON body whose fields fail validation."""
+    summary = "; ".join(f"{problem.field}: {problem.problem}" for problem in problems[:3])
+    more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
+    malformed = any(problem.type in _MALFORMED for problem in problems)
+    code = "malformed-request" if malformed else "invalid-request"
+    detail = ErrorDetail(code=code, message=f"{summary}{more}", fields=problems)
+    return _render(Failure(error=detail), 400 if malformed else 422)
 
 
 def _render(body: Any, status: int, headers: Mapping[str, str] | None = None) -> Response:
@@ -257,6 +272,10 @@ def _health(service: "Service") -> HealthStatus:
     error = None
     if status.error is not None and status.error_at is not None:
         error = ReloadFailure(version=status.error_version, message=status.error, at=status.error_at)
+    loading = None
+    if status.loading_version is not None and status.loading_since is not None:
+        elapsed = round((datetime.now(tz=UTC) - status.loading_since).total_seconds(), 1)
+        loading = LoadProgress(version=status.loading_version, started_at=status.loading_since, elapsed_seconds=elapsed)
     return HealthStatus(
         status=status.state,  # type: ignore[arg-type]  # one of the four states
         ready=served is not None,
@@ -264,7 +283,20 @@ def _health(service: "Service") -> HealthStatus:
         loaded_at=None if served is None else served.loaded_at,
         last_check_at=status.last_check_at,
         last_error=error,
+        loading=loading,
+        message=_health_message(service, status.state, served, loading),
     )
+
+
+def _health_message(service: "Service", state: str, served: Served | None, loading: LoadProgress | None) -> str:
+    name = service.prepared.version.name
+    now = f"; loading v{loading.version} ({loading.elapsed_seconds:.1f} s so far)" if loading is not None else ""
+    if served is None:
+        if loading is not None:
+            return f"loading {name} v{loading.version}: {loading.elapsed_seconds:.1f} s so far"
+        return f"no model: {name} failed to load (see last_error)" if state == "failed" else f"starting {name}"
+    serving = f"serving {name} v{served.version.version}"
+    return f"{serving}{now}" + ("; the last load or check failed (see last_error)" if state == "degraded" else "")
 
 
 def _info(served: Served) -> ModelInfo:

@@ -15,7 +15,7 @@ Example:
 
 from __future__ import annotations
 
-import math
+import json
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Annotated, Any, Final, Literal
@@ -36,6 +36,7 @@ __all__ = [
     "FieldProblem",
     "HealthStatus",
     "InputColumn",
+    "LoadProgress",
     "ModelInfo",
     "ReloadFailure",
     "RequestSchemas",
@@ -131,6 +132,20 @@ class ReloadFailure(_Strict):
     at: datetime
 
 
+class LoadProgress(_Strict):
+    """A model version being loaded (the first one, or the one a moved alias now names).
+
+    Attributes:
+        version: The version being loaded.
+        started_at: When its load started.
+        elapsed_seconds: How long it has been loading.
+    """
+
+    version: int
+    started_at: datetime
+    elapsed_seconds: float
+
+
 class HealthStatus(_Strict):
     """Liveness (the process answers: always true here) and readiness (a model is loaded and answering).
 
@@ -143,6 +158,8 @@ class HealthStatus(_Strict):
         loaded_at: When it was loaded.
         last_check_at: When the alias was last checked.
         last_error: The last failed load or alias check, while it is the latest news.
+        loading: The version being loaded right now, and for how long, if any.
+        message: One line for people: what the service is doing.
     """
 
     status: Literal["ready", "degraded", "loading", "failed"]
@@ -152,6 +169,8 @@ class HealthStatus(_Strict):
     loaded_at: datetime | None = None
     last_check_at: datetime | None = None
     last_error: ReloadFailure | None = None
+    loading: LoadProgress | None = None
+    message: str = ""
 
 
 class InputColumn(_Strict):
@@ -374,7 +393,8 @@ def _problem(kind: str, error: Mapping[str, Any], feature: str | None, types: Ma
         return f"unknown feature: not in the model signature (features: {listed})", "unknown_feature"
     if kind in _WRONG_TYPES and feature is not None:
         expected = f"{json_type(types[feature])} (MLflow type {types[feature]})"
-        return f"wrong type: expected {expected}, got {_json_kind(value)} {_short(value)}", "wrong_type"
+        got = "null" if value is None else f"{_json_kind(value)} {_short(value)}"
+        return f"wrong type: expected {expected}, got {got}", "wrong_type"
     if isinstance(value, bytes):
         return "the body is not JSON: send it with Content-Type: application/json", "not_json"
     if kind in _PROBLEMS:
@@ -394,7 +414,9 @@ def _json_kind(value: Any) -> str:
 
 
 def _short(value: Any) -> str:
-    if isinstance(value, float) and not math.isfinite(value):
-        return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
-    text = repr(value)
+    """``value`` as the client wrote it (JSON: ``"1.5"``, ``null``, ``NaN``), cut to 60 characters."""
+    try:
+        text = json.dumps(value, ensure_ascii=False)  # NaN and Infinity as JavaScript (and the request) spell them
+    except (TypeError, ValueError):
+        text = str(value)
     return text if len(text) <= 60 else text[:57] + "..."

@@ -203,3 +203,13 @@ def test_a_run_captured_by_one_member_is_read_back_by_another_through_the_server
     assert call(team.url, "PUT", path, auth=reader, data=b"evil").status == 403
     assert call(team.url, "GET", path.replace("evil.txt", "reprise/record.json")).status == 401
     assert call(team.url, "GET", path.replace("evil.txt", "reprise/record.json"), auth=reader).status == 200
+
+
+def test_audit_of_the_real_server_finds_no_route_that_answers_when_it_should_refuse(team: Team) -> None:
+    from reprise.team._http import Credentials
+    from reprise.team.audit import PROBES, audit_server
+
+    report = audit_server(team.url, Credentials("admin", _ADMIN_PASSWORD))
+    assert report.requests == 3 * sum(2 if probe.path.startswith("/api/") else 1 for probe in PROBES)
+    assert report.leaks == ()
+    assert report.refusals == ()  # readers read, editors edit: the roles work on every family

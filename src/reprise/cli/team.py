@@ -86,3 +86,69 @@ def serve(
         emit(data, as_json=json_output, render=render)
 
     raise typer.Exit(serve_team(options, on_ready=ready))
+
+
+@app.command("add-member")
+def add_member_command(
+    username: Annotated[str, typer.Argument(help="The member's user name.")],
+    url: Annotated[str, typer.Option("--url", envvar="REPRISE_TRACKING_URI", help="The team's server.")],
+    role: Annotated[str, typer.Option("--role", help="reader, editor or maintainer.")] = "reader",
+    password: Annotated[
+        str,
+        typer.Option(
+            "--password",
+            envvar="REPRISE_TEAM_MEMBER_PASSWORD",
+            prompt=True,
+            hide_input=True,
+            help="The new member's password (asked when not given; used only when the user is new).",
+        ),
+    ] = "",
+    json_output: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    """Create a member (if new) and give them one role, as the admin in MLFLOW_TRACKING_USERNAME/PASSWORD."""
+    from reprise.team._http import credentials_from_env
+    from reprise.team.roles import add_member
+
+    add_member(url, credentials_from_env(), username, password, role)
+    emit(
+        {"url": url, "username": username, "role": role},
+        as_json=json_output,
+        render=lambda: say(f"[green]✓[/green] {username} is a {role} on {url}"),
+    )
+
+
+@app.command("audit")
+def audit(
+    url: Annotated[str, typer.Argument(help="The team's server (http://HOST:PORT).")],
+    json_output: Annotated[bool, typer.Option("--json", help="Print the findings as JSON.")] = False,
+) -> None:
+    """Walk every route family as anonymous, a reader and an editor; exit 1 if any answers when it should refuse.
+
+    Runs as the admin in MLFLOW_TRACKING_USERNAME/PASSWORD, who creates (and afterwards deletes) scratch objects and
+    two throwaway members.
+    """
+    from dataclasses import asdict
+
+    from reprise.team._http import credentials_from_env
+    from reprise.team.audit import audit_server
+
+    report = audit_server(url, credentials_from_env())
+    data = {
+        "url": report.url,
+        "requests": report.requests,
+        "ok": report.ok,
+        "leaks": [asdict(item) for item in report.leaks],
+        "refusals": [asdict(item) for item in report.refusals],
+    }
+
+    def render() -> None:
+        for item in report.leaks:
+            typer.echo(f"LEAK     {item.identity:<9} {item.method:<6} {item.path} -> {item.status} (needs {item.need})")
+        for item in report.refusals:
+            typer.echo(f"REFUSED  {item.identity:<9} {item.method:<6} {item.path} -> {item.status} (needs {item.need})")
+        verdict = "no route answered when it should refuse" if report.ok else f"{len(report.leaks)} leak(s)"
+        say(f"{report.requests} requests to {report.url}: {verdict}")
+
+    emit(data, as_json=json_output, render=render)
+    if not report.ok:
+        raise typer.Exit(1)

@@ -68,6 +68,9 @@ database_uri = {database_uri}
 admin_username = {admin}
 authorization_function = mlflow.server.auth:authenticate_request_basic_auth
 grant_default_workspace_access = false
+# A password checks in ~1 s (PBKDF2) on a busy machine; a good one is remembered for 60 s per worker process, so a
+# changed or deleted password can still open another worker for up to a minute.
+auth_cache_ttl_seconds = 60
 """
 
 

@@ -7,8 +7,6 @@ sha256, and applied without refitting; a changed artifact is refused before it i
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
@@ -24,7 +22,7 @@ from sklearn.preprocessing import StandardScaler
 import reprise
 from reprise.config import load_settings
 from reprise.errors import DataError, HashMismatchError, NotFoundError, VersioningError
-from reprise.store.db import dispose_engines, open_store
+from reprise.store.db import open_store
 from reprise.store.lineage import walk
 from reprise.versioning.pipelines import list_pipeline_versions, show_pipeline
 
@@ -36,28 +34,11 @@ def _train(rows: int = 60) -> pd.DataFrame:
     return pd.DataFrame({"age": rng.normal(40, 9, rows).round(2), "income": rng.normal(3000, 700, rows).round(2)})
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def store(request: pytest.FixtureRequest, tmp_project: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    """The project's metadata store on each backend (a fresh database on the PostgreSQL server)."""
-    if request.param == "sqlite":
-        yield "sqlite"
-        dispose_engines()
-        return
-    from sqlalchemy import create_engine, text
-
-    base = request.getfixturevalue("postgres_url")
-    name = f"reprise_test_{os.urandom(6).hex()}"
-    admin = create_engine(base, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    monkeypatch.setenv("REPRISE_STORE_URI", base.rsplit("/", 1)[0] + f"/{name}")
-    try:
-        yield "postgres"
-    finally:
-        dispose_engines()
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+@pytest.fixture
+def store(store_url: str, tmp_project: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The project's metadata store on each backend (``store_url`` from conftest: SQLite, a fresh PostgreSQL DB)."""
+    monkeypatch.setenv("REPRISE_STORE_URI", store_url)
+    return store_url
 
 
 def _versioned_train(project: Path, name: str = "train-v1") -> pd.DataFrame:
@@ -75,6 +56,7 @@ def _artifact_file(run_id: str, artifact_path: str) -> Path:
 
 
 def test_a_version_is_its_content_fitted_once_and_applied_without_refitting(store: str, tmp_project: Path) -> None:
+    assert load_settings().store_uri == store
     train = _versioned_train(tmp_project)
     first = reprise.version_pipeline("prep", Pipeline([("scale", StandardScaler())]))
     assert (first.version, first.digest.startswith("sha256:")) == ("1.0.0", True)

@@ -102,7 +102,8 @@ def load_pipeline_source(source: str, project_dir: Path) -> Any:
             text = path.read_text(encoding="utf-8")
             steps = json.loads(text) if path.suffix.lower() == ".json" else yaml.safe_load(text)
         except (OSError, ValueError, yaml.YAMLError) as exc:
-            raise VersioningError(f"cannot read the pipeline steps in {source}: {exc}", hint=_HINT) from exc
+            reason = exc.strerror if isinstance(exc, OSError) else " ".join(str(exc).split())
+            raise VersioningError(f"cannot read the pipeline steps in {source}: {reason}", hint=_HINT) from exc
         if not isinstance(steps, list):
             raise VersioningError(f"{source} does not hold a list of steps", hint=_HINT)
         return steps
@@ -114,6 +115,7 @@ def load_pipeline_source(source: str, project_dir: Path) -> Any:
         )
     sys.path.insert(0, str(project_dir))
     try:
+        _reload_if_in_project(module, project_dir)
         found = _lookup(module, attribute)
     except Exception as exc:  # importing user code may raise anything
         raise VersioningError(f"importing {module} failed: {type(exc).__name__}: {exc}", hint=_HINT) from exc
@@ -122,6 +124,14 @@ def load_pipeline_source(source: str, project_dir: Path) -> Any:
     if found is None:
         raise VersioningError(f"cannot import {attribute} from {module}", hint="check the module:attribute")
     return found
+
+
+def _reload_if_in_project(module: str, project_dir: Path) -> None:
+    """Re-read a project module imported earlier in this process (a notebook), so its current source is versioned."""
+    loaded = sys.modules.get(module)
+    where = getattr(loaded, "__file__", None)
+    if loaded is not None and where is not None and Path(where).resolve().is_relative_to(project_dir.resolve()):
+        importlib.reload(loaded)
 
 
 def _base_estimator() -> Any:

@@ -25,7 +25,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -35,12 +35,14 @@ from reprise.reproduce._data import DataRestore
 from reprise.reproduce._venv import EnvironmentBuild
 from reprise.reproduce.compare import Comparison, Tolerance, Verdict
 from reprise.reproduce.explain import Explanation
+from reprise.reproduce.resolve import Focus
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
 
     from reprise.config import Settings
     from reprise.reproduce._bytecode import BytecodeFill
+    from reprise.reproduce.compare import RunSide
     from reprise.reproduce.resolve import ResolvedRun
 
 __all__ = ["Reproduction", "Timings", "reproduce_run"]
@@ -65,7 +67,8 @@ class Reproduction(BaseModel):
     """The outcome of a reproduction.
 
     Attributes:
-        original_run_id: The run reproduced.
+        original_run_id: The captured run re-run.
+        focus: The nested run the verdict is about, when the target was one (see :class:`Focus`).
         reproduction_run_id: The re-run's captured run (None if it never started).
         parent_run_id: The "reproduction" run the re-run hangs off.
         mode: ``isolated`` (worktree + fresh venv) or ``in_place``.
@@ -90,6 +93,7 @@ class Reproduction(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     original_run_id: str
+    focus: Focus | None = None
     reproduction_run_id: str | None
     parent_run_id: str | None = None
     mode: Literal["isolated", "in_place"]
@@ -113,6 +117,10 @@ class Reproduction(BaseModel):
     def headline(self) -> str:
         """One line: the verdict, what it rests on, and the first cause when there is one."""
         text = self.verdict.value.replace("_", " ")
+        if self.focus is not None:
+            text += (
+                f" for {self.focus.label} (run {self.focus.run_id[:8]}, re-run through run {self.original_run_id[:8]})"
+            )
         if self.what_if:
             text += f" with {', '.join(self.what_if)} (what-if)"
         if self.nondeterministic:
@@ -139,11 +147,12 @@ def reproduce_run(
     env: Mapping[str, str] | None = None,
     echo: bool = False,
     on_step: Callable[[str], None] | None = None,
+    verifies: Sequence[str] = (),
 ) -> Reproduction:
     """Re-run a captured run from its record and compare the outcome with the original.
 
     Args:
-        target: A run id (or ``runs:/<run id>``).
+        target: A run id (or ``runs:/<run id>``); a run nested in a captured run is re-run through it.
         settings: The project's settings (default: loaded from the working directory).
         workdir: Where to put the worktree and the venv (default: a temporary folder).
         keep: Keep the worktree and the venv afterwards.
@@ -153,6 +162,8 @@ def reproduce_run(
         env: Environment variables that replace recorded ones, e.g. ``{"OMP_NUM_THREADS": "2"}`` (a what-if).
         echo: Copy the re-run's output to stderr as it comes.
         on_step: Called with one line as each step ends.
+        verifies: REFs the verdict is also about (``model:clf/3`` when a model version was asked for); the first
+            is recorded as the reproduction's target.
 
     Returns:
         The reproduction: verdict, comparison, explanation, and how it was done.
@@ -181,7 +192,9 @@ def reproduce_run(
             base = _make_base(workdir, resolved.run.run_id)
             stage = _Isolated(resolved, settings, say, clock, base, packages)
         what_if = _WhatIf(packages=() if in_place else tuple(packages), env=dict(env or {}))
-        result = _run_and_compare(resolved, settings, stage, clock, tolerance or Tolerance(), echo, say, keep, what_if)
+        result = _run_and_compare(
+            resolved, settings, stage, clock, tolerance or Tolerance(), echo, say, keep, what_if, verifies
+        )
     finally:
         if stage is not None and stage.bytecode is not None:
             stage.bytecode.finish(harvest=False)
@@ -320,6 +333,7 @@ def _run_and_compare(
     say: Callable[[str], None],
     keep: bool,
     what_if: _WhatIf,
+    verifies: Sequence[str],
 ) -> Reproduction:
     from reprise.reproduce._execute import child_env, execute, replay_argv
     from reprise.tracking import records
@@ -368,7 +382,7 @@ def _run_and_compare(
                 "timings": Timings(**clock.times, total=round(time.perf_counter() - clock.start, 3)),
             }
         )
-        _store(settings, result)
+        _store(settings, result, verifies)
         status = "FINISHED"
         return result
     finally:
@@ -420,6 +434,8 @@ def _compare(
         read_output=reproduced_output_reader(stage.project),
         stdout=records.read_stdout(settings, new_run_id) if new_record.outputs.stdout_kept else None,
     )
+    if resolved.focus is not None:
+        original, reproduced = _focused(settings, resolved.focus, new_run_id, original, reproduced)
     comparison = compare_runs(original, reproduced, tolerance)
     new_git = new_record.code.git
     top = toplevel(settings.project_dir)
@@ -446,6 +462,7 @@ def _compare(
     )
     return Reproduction(
         original_run_id=run.run_id,
+        focus=resolved.focus,
         reproduction_run_id=new_run_id,
         mode=stage.mode,
         verdict=comparison.verdict,
@@ -464,21 +481,110 @@ def _compare(
     )
 
 
-def _store(settings: Settings, result: Reproduction) -> None:
-    """The verdict with both runs: tags on the original, the new run and the parent; the JSON on the new run."""
+def _focused(
+    settings: Settings, focus: Focus, new_run_id: str, original: RunSide, reproduced: RunSide
+) -> tuple[RunSide, RunSide]:
+    """Both sides narrowed to the nested run asked for: its own metrics and predictions, in each execution."""
+    from reprise.reproduce.compare import RunSide
+    from reprise.tracking import records
+
+    narrowed = RunSide(
+        metrics=records.metric_tree(settings, focus.run_id),
+        predictions=records.read_predictions(settings, focus.run_id),
+        exit_code=original.exit_code,
+    )
+    match = records.run_tree(settings, new_run_id).get(focus.label)
+    if match is None:  # the re-run made no such nested run: nothing of it to compare, every metric is missing
+        return narrowed, RunSide(metrics={}, exit_code=reproduced.exit_code)
+    again = RunSide(
+        metrics=records.metric_tree(settings, match.run_id),
+        predictions=records.read_predictions(settings, match.run_id),
+        exit_code=reproduced.exit_code,
+    )
+    return narrowed, again
+
+
+def _store(settings: Settings, result: Reproduction, verifies: Sequence[str]) -> None:
+    """The verdict in the metadata store (its home, linked in lineage), mirrored as tags and files on the runs."""
     from reprise.capture import layout
     from reprise.reproduce.report import render_html, to_json
     from reprise.tracking import records
 
     verdict = result.verdict.value + (":nondeterministic" if result.nondeterministic else "")
     new_id = result.reproduction_run_id or ""
+    files = {layout.REPRODUCTION_JSON: to_json(result), layout.REPRODUCTION_HTML: render_html(result)}
+    if result.parent_run_id:
+        target = f"run:{result.focus.run_id if result.focus else result.original_run_id}"
+        record_reproduction(
+            settings,
+            reproduction_id=result.parent_run_id,
+            target=verifies[0] if verifies else target,
+            verdict=result.verdict.value,
+            causes=[{"kind": cause.kind, "title": cause.title} for cause in result.explanation.causes],
+            details={
+                "headline": result.headline,
+                "original_run_id": result.original_run_id,
+                "reproduction_run_id": new_id,
+                "focus": None if result.focus is None else result.focus.model_dump(),
+                "evidence": result.comparison.evidence_summary,
+                "nondeterministic": result.nondeterministic,
+            },
+            report_path=f"runs:/{result.parent_run_id}/{layout.ARTIFACT_DIR}/{layout.REPRODUCTION_HTML}",
+            seconds=result.timings.total,
+            verifies=[target, *verifies],
+        )
     records.set_tags(settings, result.original_run_id, {"reprise.last_reproduction": f"{new_id}:{verdict}"})
     tags = {"reprise.reproduction_of": result.original_run_id, "reprise.reproduction_verdict": verdict}
-    files = {layout.REPRODUCTION_JSON: to_json(result), layout.REPRODUCTION_HTML: render_html(result)}
     for run_id in (new_id, result.parent_run_id):
         if run_id:
             records.set_tags(settings, run_id, tags)
             records.log_files(settings, run_id, files)
+
+
+def record_reproduction(
+    settings: Settings,
+    *,
+    reproduction_id: str,
+    target: str,
+    verdict: str,
+    causes: list[dict[str, Any]],
+    details: dict[str, Any],
+    report_path: str | None,
+    seconds: float,
+    verifies: Sequence[str] = (),
+) -> None:
+    """Store a reproduction's verdict, who reached it and when, linked in lineage to every REF it verifies.
+
+    Args:
+        settings: Project settings (their store).
+        reproduction_id: Its id (32 hex digits).
+        target: The REF reproduced.
+        verdict: The verdict's value.
+        causes: ``{"kind", "title"}`` of each cause, most likely first.
+        details: What else a reader needs (headline, runs compared, evidence).
+        report_path: Where the report is.
+        seconds: How long it took (the start is that long before now).
+        verifies: Other REFs it verifies (the run of a model version, the components of a unified version...).
+    """
+    from datetime import UTC, timedelta
+
+    from reprise.registry.history import Actor
+    from reprise.store.db import open_store
+    from reprise.store.reproductions import ReproductionRow, insert_reproduction
+
+    finished = datetime.now(UTC)
+    row = ReproductionRow(
+        reproduction_id=reproduction_id,
+        target=target,
+        verdict=verdict,
+        causes=causes,
+        details=details,
+        report_path=report_path,
+        actor=str(Actor.current()),
+        started_at=finished - timedelta(seconds=seconds),
+        finished_at=finished,
+    )
+    insert_reproduction(open_store(settings), row, verifies)
 
 
 def _code_only(changes: set[str], offset: str, outputs: set[str]) -> list[str]:

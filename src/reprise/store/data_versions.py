@@ -7,15 +7,17 @@ records. A duplicate name is refused by the unique constraint, whichever process
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from reprise.errors import DataError
+from reprise.store._rows import row_values
 from reprise.store.db import reading, writing
 from reprise.store.documents import put_document, read_document
 from reprise.store.lineage import Edge, add_nodes_in, link_in, node
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     from sqlalchemy import Engine, RowMapping
 
 __all__ = ["DataVersionRow", "find_data_version", "insert_data_version", "list_data_versions", "read_document"]
@@ -118,8 +120,4 @@ def list_data_versions(engine: Engine, path: str | None = None) -> list[DataVers
 
 
 def _row(found: RowMapping) -> DataVersionRow:
-    values = {key: found[key] for key in DataVersionRow.__dataclass_fields__}
-    created = values["created_at"]
-    if created.tzinfo is None:  # SQLite keeps no zone: everything is written in UTC
-        values["created_at"] = created.replace(tzinfo=UTC)
-    return DataVersionRow(**values)
+    return DataVersionRow(**row_values(found, DataVersionRow.__dataclass_fields__))

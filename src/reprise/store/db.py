@@ -27,10 +27,14 @@ from reprise.errors import ConfigError, MissingExtraError, RepriseError, StoreEr
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
+    from typing import TypeAlias
 
     from sqlalchemy import Connection, Engine
 
     from reprise.config import Settings
+
+    #: A store's engine, as modules outside ``store/`` name its type (they may not import SQLAlchemy).
+    Store: TypeAlias = Engine
 
 __all__ = [
     "CONNECT_TIMEOUT",

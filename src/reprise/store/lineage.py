@@ -34,6 +34,7 @@ __all__ = [
     "Reached",
     "add_nodes_in",
     "edges_among",
+    "has_node",
     "kind_of",
     "link",
     "link_in",
@@ -146,6 +147,16 @@ def link_in(conn: Connection, edges: Iterable[Edge]) -> None:
         _insert_ignoring_duplicate(
             conn, "edges", {"src": edge.src, "dst": edge.dst, "relation": edge.relation, "created_at": now}
         )
+
+
+def has_node(engine: Engine, ref: str) -> bool:
+    """Whether ``ref`` is a node (something lineage has heard of)."""
+    from sqlalchemy import select
+
+    from reprise.store.tables import lineage_nodes
+
+    with reading(engine) as conn:
+        return conn.execute(select(lineage_nodes.c.ref).where(lineage_nodes.c.ref == ref)).first() is not None
 
 
 def add_nodes_in(conn: Connection, refs: Iterable[str]) -> None:

@@ -7,15 +7,16 @@ records. A registration also records its lineage edge (``run -> model``) in the 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from reprise.store._rows import row_values
 from reprise.store.db import reading, writing
 from reprise.store.lineage import link_in
 from reprise.store.markers import mark_in
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
+    from datetime import datetime
 
     from sqlalchemy import Engine
 
@@ -88,10 +89,4 @@ def list_events(engine: Engine, model: str, alias: str | None = None) -> list[Ev
         query = query.where(table.c.alias == alias)
     with reading(engine) as conn:
         found = conn.execute(query).mappings().all()
-    rows = []
-    for values in found:
-        row = {key: values[key] for key in EventRow.__dataclass_fields__}
-        if row["at"].tzinfo is None:  # SQLite keeps no zone: everything is written in UTC
-            row["at"] = row["at"].replace(tzinfo=UTC)
-        rows.append(EventRow(**row))
-    return rows
+    return [EventRow(**row_values(values, EventRow.__dataclass_fields__)) for values in found]

@@ -38,6 +38,7 @@ __all__ = [
     "end_run",
     "experiment_id",
     "latest_captured_run",
+    "nearest_captured",
     "log_files",
     "read_file",
     "metric_tree",
@@ -177,6 +178,35 @@ def read_predictions(settings: Settings, run_id: str) -> Any:
     return None if data is None else np.load(io.BytesIO(data), allow_pickle=False)
 
 
+def nearest_captured(settings: Settings, run: RunInfo) -> tuple[RunInfo, str | None]:
+    """``run`` if Reprise captured it, else its nearest captured ancestor and ``run``'s label in its :func:`run_tree`.
+
+    A candidate run nested in a captured stage (a plain ``mlflow.start_run(nested=True)``) has no record of its own;
+    the stage that made it does, and re-running the stage makes it again under the same label.
+
+    Returns:
+        ``(run, None)`` for a captured run, ``(ancestor, label)`` for a run nested in one.
+
+    Raises:
+        NotFoundError: Neither the run nor any run above it was captured.
+    """
+    if _is_captured(settings, run):
+        return run, None
+    ancestor = run
+    while ancestor.parent_run_id:
+        ancestor = run_info(settings, ancestor.parent_run_id)
+        if _is_captured(settings, ancestor):
+            tree = run_tree(settings, ancestor.run_id)
+            labels = [label for label, found in tree.items() if found.run_id == run.run_id]
+            if labels:
+                return ancestor, labels[0]
+            break
+    raise NotFoundError(
+        f"run {run.run_id} has no Reprise record, and no captured run above it holds it",
+        hint="reproduce a run made under `reprise run` or `reprise.start_run` (or one nested in such a run)",
+    )
+
+
 def child_runs(settings: Settings, run_id: str) -> list[RunInfo]:
     """The runs whose ``mlflow.parentRunId`` is ``run_id``, oldest first."""
     client = client_for(settings)
@@ -305,6 +335,13 @@ def end_run(settings: Settings, run_id: str, status: str = "FINISHED") -> None:
     """
     with _errors(f"cannot end run {run_id}"):
         client_for(settings).set_terminated(run_id, status)
+
+
+def _is_captured(settings: Settings, run: RunInfo) -> bool:
+    """Whether the run has a record (its digest tag says so; a run captured before that tag existed is read)."""
+    if layout.RECORD_DIGEST_TAG in run.tags:
+        return True
+    return _download(settings, run.run_id, layout.RECORD) is not None
 
 
 def _collect(settings: Settings, run: RunInfo, label: str, into: dict[str, RunInfo], depth: int) -> None:

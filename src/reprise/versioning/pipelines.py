@@ -39,9 +39,8 @@ from reprise.versioning.pipeline_spec import build_pipeline, spec_of
 from reprise.versioning.semver import Part, SemVer, parse_semver
 
 if TYPE_CHECKING:
-    from sqlalchemy import Engine
-
     from reprise.config import Settings
+    from reprise.store.db import Store as Engine
     from reprise.store.pipelines import PipelineFitRow, PipelineVersionRow
 
 __all__ = [

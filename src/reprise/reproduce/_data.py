@@ -5,7 +5,9 @@ reads without declaring it is there too). Then each input file of the record's m
 order: the worktree itself (files in git or just checked out), the DVC cache (content-addressed by the md5 the
 manifest carries), the original project's copy when it still has the recorded hash, and ``dvc pull`` from the
 remote. Then the whole manifest is verified; any file that is missing, changed or extra stops the reproduction with
-a :class:`~reprise.errors.DataError` naming it.
+a :class:`~reprise.errors.DataError` naming it. A changed table file whose recorded bytes the DVC cache still holds
+is named with the finer verdict (:mod:`reprise.data.tablecheck`): the same table under new bytes, or different
+content with the rows and columns that changed.
 """
 
 from __future__ import annotations
@@ -64,7 +66,7 @@ def verify_inputs(manifest: Manifest | None, project: Path, run_id: str) -> Data
     start = time.perf_counter()
     if manifest is None:
         return DataRestore(verified=True)
-    _raise_for(manifest, project, run_id, restored=False)
+    _raise_for(manifest, project, run_id, restored=False, cache_root=project)
     count = len(manifest.files)
     return DataRestore(files=count, in_checkout=count, verified=True, seconds=round(time.perf_counter() - start, 3))
 
@@ -123,7 +125,7 @@ def restore_inputs(manifest: Manifest | None, project: Path, source: Path, run_i
             hint="bring the recorded bytes back into the DVC cache (dvc pull, or the data's original copy) "
             "and run again",
         )
-    _raise_for(manifest, project, run_id, restored=True)
+    _raise_for(manifest, project, run_id, restored=True, cache_root=source)
     return DataRestore(
         files=len(manifest.files),
         in_checkout=in_checkout,
@@ -188,11 +190,14 @@ def reproduced_output_reader(project: Path) -> Callable[[FileEntry], bytes | Non
     return read
 
 
-def _raise_for(manifest: Manifest, project: Path, run_id: str, *, restored: bool) -> None:
+def _raise_for(manifest: Manifest, project: Path, run_id: str, *, restored: bool, cache_root: Path) -> None:
+    from reprise.data.tablecheck import changed_tables
+
     check = manifest.validate(project, cache=not restored, rehash=restored)
     if check.ok:
         return
-    problems = check.problems()
+    verdicts = {change.path: change.summary() for change in changed_tables(cache_root, manifest, project, check)}
+    problems = [_with_verdict(line, verdicts) for line in check.problems()]
     shown = "; ".join(problems[:6]) + (f"; ... ({len(problems)} in all)" if len(problems) > 6 else "")
     if restored:
         raise ManifestMismatchError(
@@ -204,6 +209,13 @@ def _raise_for(manifest: Manifest, project: Path, run_id: str, *, restored: bool
         f"the inputs of run {run_id} in {project} differ from its record: {shown}",
         hint=f"restore them (dvc checkout), or reproduce in isolation: reprise reproduce {run_id}",
     )
+
+
+def _with_verdict(problem: str, verdicts: dict[str, str]) -> str:
+    """``changed: data/x.csv (sha256 ...)`` followed by the table's verdict, when there is one."""
+    kind, _, rest = problem.partition(": ")
+    path = rest.split(" (", 1)[0]
+    return f"{problem}: {verdicts[path]}" if kind == "changed" and path in verdicts else problem
 
 
 def _why_lost(entry: FileEntry, source: Path, dvc: bool) -> str:

@@ -114,7 +114,7 @@ def test_diff_and_verify_give_the_finer_verdict(tmp_project: Path) -> None:
     assert [(c.column, c.a, c.b) for c in change.columns_retyped] == [("income", "float", "string")]
     assert (change.rows_added, change.rows_removed) == (2, 30)
     assert list(change.removed[0].cells) == ["age", "city", "income"]  # no BOM in the first name
-    assert [item.column for item in other.tables[0].drift][0] == "age"
+    assert other.tables[0].drift[0].column == "age"
     [checked] = reprise.verify_data("train-v1")
     assert checked.tables[0].summary().startswith("different content: 2 rows added, 30 removed, column added: plan")
 

@@ -12,6 +12,7 @@ import typer
 from reprise.cli import automl as automl_cli
 from reprise.cli import data as data_cli
 from reprise.cli import env as env_cli
+from reprise.cli import lineage as lineage_cli
 from reprise.cli import pipeline as pipeline_cli
 from reprise.cli import project as project_cli
 from reprise.cli import quickstart as quickstart_cli
@@ -20,6 +21,7 @@ from reprise.cli import reproduce as reproduce_cli
 from reprise.cli import run as run_cli_module
 from reprise.cli import serve as serve_cli
 from reprise.cli import team as team_cli
+from reprise.cli import versions as versions_cli
 from reprise.cli._context import CliState
 
 if TYPE_CHECKING:
@@ -64,9 +66,11 @@ serve_cli.register(app)
 app.add_typer(automl_cli.app, name="automl")
 app.add_typer(data_cli.app, name="data")
 app.add_typer(env_cli.app, name="env")
+app.add_typer(lineage_cli.app, name="lineage")
 app.add_typer(pipeline_cli.app, name="pipeline")
 app.add_typer(registry_cli.app, name="registry")
 app.add_typer(team_cli.app, name="team")
+app.add_typer(versions_cli.app, name="version")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from reprise.reproduce.audit import AuditReport
     from reprise.reproduce.compare import MetricDelta, Tolerance
     from reprise.reproduce.replay import Reproduction
+    from reprise.reproduce.targets import TargetReproduction
     from reprise.reproduce.validate import ValidationReport
 
 __all__ = ["register"]
@@ -42,7 +43,14 @@ RtolOption = Annotated[float, typer.Option("--rtol", min=0.0, help="Relative tol
 
 def reproduce(
     ctx: typer.Context,
-    run_id: Annotated[str, typer.Argument(help="The run to reproduce: its id, or runs:/<id>.", show_default=False)],
+    target: Annotated[
+        str,
+        typer.Argument(
+            help="What to reproduce: a run id (or runs:/<id>), models:/NAME/VERSION, models:/NAME@ALIAS, "
+            "version:NAME or data:NAME.",
+            show_default=False,
+        ),
+    ],
     workdir: Annotated[
         Path | None, typer.Option("--workdir", help="Folder for the worktree and the venv (default: a temp folder).")
     ] = None,
@@ -65,21 +73,27 @@ def reproduce(
     html: HtmlOption = None,
     json_output: JsonFlag = False,
 ) -> None:
-    """Re-run RUN_ID from its record alone and say: identical, within tolerance, different, failed or unverified.
+    """Re-run TARGET from its records alone and say: identical, within tolerance, different, failed or unverified.
 
     Makes a git worktree at the recorded commit (with the recorded patch), restores the input data by hash and
     verifies it, builds a fresh venv with uv from the recorded pins, re-runs the recorded command with the recorded
     seed as a new captured run (tagged reprise.reproduction_of), then compares metrics, predictions, the files the
     run wrote and the numbers it printed, and explains. Exits 0 when identical or within tolerance, 1 when different
     or failed, 4 when nothing could be compared, 5 when the record was altered after capture or is corrupt.
+    A run nested in a captured run (a candidate model) is re-run through it and judged on its own metrics; a model
+    version through the run that produced it; a unified version through every run in it (a verdict each, and the
+    worst overall); a data version is checked out and every byte verified. Every verdict is kept in the metadata
+    store (see `reprise lineage show`).
 
         reprise reproduce 4c7db37c9e1b4f0a8a3e1f6e2b7d9c01 --html reproduction.html
+        reprise reproduce models:/breast_cancer_classifier@staging
     """
-    from reprise.reproduce.replay import reproduce_run
+    from reprise.reproduce.replay import Reproduction
+    from reprise.reproduce.targets import reproduce_target
 
     settings = settings_for(ctx)
-    result = reproduce_run(
-        run_id,
+    result = reproduce_target(
+        target,
         settings=settings,
         workdir=workdir,
         keep=keep,
@@ -90,6 +104,12 @@ def reproduce(
         echo=not quiet,
         on_step=say,
     )
+    if not isinstance(result, Reproduction):
+        _write(result, report, None)
+        emit(result.model_dump(mode="json"), as_json=json_output, render=lambda: _render_components(result))
+        if not result.verdict.ok:
+            raise typer.Exit(_UNVERIFIED if result.verdict.value == "unverified" else 1)
+        return
     _write(result, report, html)
     emit(result.model_dump(mode="json"), as_json=json_output, render=lambda: _render_reproduction(result))
     if json_output:
@@ -318,6 +338,16 @@ def _render_reproduction(result: Reproduction) -> None:
     )
     if result.workdir:
         say(f"kept: {result.workdir}")
+
+
+def _render_components(result: TargetReproduction) -> None:
+    from rich.markup import escape
+
+    colour = "green" if result.verdict.value == "identical" else "yellow" if result.verdict.ok else "red"
+    say(f"[bold {colour}]{escape(result.headline)}[/bold {colour}]")
+    for component in result.components:
+        say(f"  {component.verdict.value:<16} {escape(component.ref)}: {escape(component.headline)}")
+    say(f"recorded as reproduction:{result.reproduction_id}")
 
 
 def _render_validation(result: ValidationReport) -> None:

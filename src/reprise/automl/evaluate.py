@@ -201,17 +201,15 @@ def evaluate_trial(params: Mapping[str, Any], data: SearchData, constraints: Con
     )
 
 
-def score_holdout(model: Any, data: SearchData, constraints: Constraints) -> float:
-    """The winner's one score on the held-out test rows (stability has no test form: NaN without labels)."""
-    import numpy as np
-
+def score_holdout(model: Any, data: SearchData, constraints: Constraints) -> float | None:
+    """The winner's one score on the held-out test rows; None without labels (stability has no test form)."""
     held = data.features.iloc[data.test]
     if data.target is None:
-        return float("nan")
+        return None
     truth = data.target[data.test]
     if constraints.task == "classification":
         return _classification_score(model, held, truth, data.positive, constraints)
-    return _average_precision(truth == data.positive, _anomaly_scores(model, held)) if np.any(truth) else float("nan")
+    return _average_precision(truth == data.positive, _anomaly_scores(model, held))
 
 
 def _classification_score(model: Any, held: Any, truth: Any, positive: Any, constraints: Constraints) -> float:

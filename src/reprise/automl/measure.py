@@ -34,6 +34,8 @@ __all__ = ["Measurement", "folder_bytes", "host_facts", "measure_folder", "measu
 _CHECK_EVERY: Final = 25
 #: "Clearly over": the median so far is this many times the limit.
 _CLEARLY_OVER: Final = 2.0
+#: Files MLflow writes beside a logged model for itself; a registered version's files do not include them.
+_BOOKKEEPING: Final = frozenset({"registered_model_meta"})
 
 
 @dataclass(frozen=True)
@@ -152,8 +154,8 @@ def measure_folder(
 
 
 def folder_bytes(folder: Path) -> int:
-    """Total bytes of the regular files under ``folder``."""
-    return sum(path.stat().st_size for path in folder.rglob("*") if path.is_file())
+    """Total bytes of the model's files under ``folder`` (MLflow's own bookkeeping left out)."""
+    return sum(path.stat().st_size for path in folder.rglob("*") if path.is_file() and path.name not in _BOOKKEEPING)
 
 
 def host_facts() -> dict[str, Any]:

@@ -47,7 +47,7 @@ class WinnerReport:
     Attributes:
         trial: The winning trial's number, or None when no trial was feasible.
         run_id: The nested ``winner`` run (refit, test score, logged model), if there was a winner.
-        test_score: The one score on the held-out test rows (NaN without labels).
+        test_score: The one score on the held-out test rows (None without labels).
         measurement: The figures of the logged artifact.
         checks: Every limit against those figures.
         registered: Whether a model version was registered.
@@ -140,7 +140,7 @@ def settle_winner(
 
 def _refit_and_measure(
     parent: CapturedRun, experiment: str, data: SearchData, constraints: Constraints, best: TrialResult
-) -> tuple[str, float, Measurement, tuple[ConstraintCheck, ...]]:
+) -> tuple[str, float | None, Measurement, tuple[ConstraintCheck, ...]]:
     from reprise.tracking.models import fetch_model, log_model
     from reprise.tracking.records import log_files
     from reprise.tracking.runs import start_run
@@ -171,11 +171,12 @@ def _refit_and_measure(
             measurement = measure_folder(local, interpretability, data, constraints, best.seed)
         checks = check_constraints(measurement, best.metrics, constraints)
         feasible = all(check.ok for check in checks)
+        scores = {} if test_score is None else {"test_score": test_score}
         run.log_metrics(
             {
                 **best.metrics,
                 **measurement.metrics(),
-                "test_score": test_score,
+                **scores,
                 "feasible": float(feasible),
                 **{f"slack_{check.name}": check.slack for check in checks},
             }
@@ -211,6 +212,10 @@ def _explain(model: Any, data: SearchData) -> None:
     with warnings.catch_warnings():
         # The estimator was fitted inside the pipeline on an unnamed array; the names here only label the plots.
         warnings.filterwarnings("ignore", message="X has feature names", category=UserWarning)
+        # shap 0.51's beeswarm on matplotlib 3.10+ (not ours to fix; the plot is right).
+        warnings.filterwarnings(
+            "ignore", message="The set_(bad|over|under) function", category=PendingDeprecationWarning
+        )
         log_model_explanations(estimator, seen, data.target[data.test], task="classification")
 
 

@@ -143,7 +143,8 @@ def _render(result: SearchResult) -> None:
         verb = "kept (--keep)" if finding.kept else "excluded"
         say(f"leakage guard: {', '.join(finding.columns)} {verb}: {finding.detail}")
     if winner.trial is not None:
-        say(f"winner: trial {winner.trial}, test score {winner.test_score:.4f}")
+        scored = "no test score without labels" if winner.test_score is None else f"test score {winner.test_score:.4f}"
+        say(f"winner: trial {winner.trial}, {scored}")
         for check in winner.checks:
             say(f"  {check.describe()}")
     if winner.registered:

@@ -1,0 +1,204 @@
+"""Constrained AutoML against real components: MLflow SQLite store, skops artifacts loaded the way serve loads them,
+the registry, Optuna. Data is generated here; trial counts and timed rows are kept small."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from reprise.automl.checks import check_constraints
+from reprise.automl.evaluate import split_data
+from reprise.automl.leakage import screen_leaks
+from reprise.automl.measure import measure_folder
+from reprise.automl.presets import resolve_constraints
+from reprise.automl.search import automl
+from reprise.config import load_settings
+
+#: Small, fast searches: three cheap families, two folds, few timed rows; latency far from its limit so host noise
+#: cannot flip a trial's feasibility (the edge test below uses the real limits).
+_FAST = """
+families = ["logistic_regression", "decision_tree"]
+cv_folds = 2
+latency_rows = 8
+warmup_rows = 2
+max_latency_ms = 10000.0
+"""
+
+
+def _maintenance(rows: int = 400, seed: int = 0) -> pd.DataFrame:
+    """Sensor readings and a failure label, with planted leaks: an id, a flag equal to the target, and three alarm
+    flags that each mark a third of the failures (so only their OR gives the target away)."""
+    rng = np.random.default_rng(seed)
+    sensors = rng.normal(size=(rows, 5))
+    logit = 1.8 * sensors[:, 0] - 1.2 * sensors[:, 1] + 0.8 * sensors[:, 2] * sensors[:, 3] - 1.5
+    failure = (rng.random(rows) < 1 / (1 + np.exp(-logit))).astype(int)
+    frame = pd.DataFrame(sensors, columns=[f"sensor_{i}" for i in range(5)])
+    frame["site"] = rng.choice(["north", "south", "east"], size=rows)
+    frame["machine_id"] = [f"M-{i:05d}" for i in range(rows)]
+    frame["ticket_closed"] = failure
+    share = rng.integers(0, 3, size=rows)
+    for alarm in range(3):
+        frame[f"alarm_{alarm}"] = ((failure == 1) & (share == alarm)).astype(int)
+    frame["failure"] = failure
+    return frame
+
+
+def _write(project: Path, frame: pd.DataFrame, constraints: str = _FAST) -> tuple[Path, Path]:
+    data = project / "sensors.csv"
+    frame.to_csv(data, index=False)
+    extra = project / "fast.toml"
+    extra.write_text(constraints)
+    return data, extra
+
+
+def test_planted_leaks_are_excluded_and_reported_and_keep_overrides() -> None:
+    frame = _maintenance()
+    features, target = frame.drop(columns=["failure"]), frame["failure"]
+    findings = {finding.kind: finding for finding in screen_leaks(features, target)}
+    assert findings["identifier"].columns == ("machine_id",)
+    assert findings["determining_value"].columns == ("ticket_closed",)
+    assert set(findings["flag_group"].columns) == {"alarm_0", "alarm_1", "alarm_2"}
+    assert "OR" in findings["flag_group"].detail
+    assert not any(f"sensor_{i}" in finding.columns for finding in findings.values() for i in range(5))
+    kept = screen_leaks(features, target, keep=["ticket_closed"])
+    assert [finding.kept for finding in kept if finding.columns == ("ticket_closed",)] == [True]
+    assert all(not finding.kept for finding in kept if finding.columns != ("ticket_closed",))
+
+
+def test_the_edge_preset_refuses_a_model_over_10_mb_or_50_ms_and_says_by_how_much(tmp_path: Path) -> None:
+    from sklearn.ensemble import RandomForestClassifier
+    from sklearn.pipeline import Pipeline
+
+    from reprise.tracking.models import save_model
+
+    rng = np.random.default_rng(1)
+    frame = pd.DataFrame(rng.normal(size=(3000, 4)), columns=list("abcd"))
+    noisy = rng.integers(0, 2, size=3000)  # noise: every tree grows to about one leaf per row
+    constraints = resolve_constraints("predictive_maintenance", "edge")
+    data = split_data(frame, noisy, constraints, seed=3)
+    forest = RandomForestClassifier(n_estimators=90, n_jobs=2, random_state=0)
+    big = Pipeline([("model", forest)]).fit(frame, noisy)
+    folder = tmp_path / "model"
+    save_model(big, frame.head(5), folder)  # what reprise.log_model would log
+    quick = constraints.model_copy(update={"latency_rows": 10, "warmup_rows": 2})
+    measured = measure_folder(folder, "explainable", data, quick, seed=3)
+    checks = {check.name: check for check in check_constraints(measured, {}, constraints)}
+    assert measured.size_bytes > 10_000_000
+    assert not checks["size_mb"].ok
+    over = measured.size_bytes / 1e6 - 10
+    assert checks["size_mb"].describe() == f"size_mb {measured.size_mb:.4g} MB over the 10 MB limit by {over:.4g} MB"
+    assert measured.host["cpu_count"] and measured.model_format == "skops"
+    # A latency limit no single-row prediction can meet: refused with the overrun, and the timing stops early
+    # (after the first check) since the model is clearly over it.
+    strict = constraints.model_copy(update={"max_latency_ms": 1e-6, "latency_rows": 30, "warmup_rows": 2})
+    slow = measure_folder(folder, "explainable", data, strict, seed=3)
+    latency = {check.name: check for check in check_constraints(slow, {}, strict)}["latency_p95_ms"]
+    assert not latency.ok
+    assert latency.describe() == (
+        f"latency_p95_ms {slow.latency_p95_ms:.4g} ms over the 1e-06 ms limit by {slow.latency_p95_ms - 1e-6:.4g} ms"
+    )
+    assert slow.stopped_early and slow.rows_timed == 25
+
+
+def test_same_seed_same_trials_and_winner_with_1_and_2_workers_replay_exact_and_registered_figures_match(
+    tmp_project: Path,
+) -> None:
+    from reprise.automl.replay import replay_trial
+    from reprise.capture import layout
+    from reprise.registry.catalog import list_versions
+    from reprise.tracking.records import read_file, run_info
+
+    data, extra = _write(tmp_project, _maintenance())
+    settings = load_settings()
+    common = {"use_case": "predictive_maintenance", "environment": "edge", "constraints_file": extra}
+    first = automl(data, "failure", trials=6, batch=2, seed=11, workers=1, settings=settings, **common)
+    second = automl(data, "failure", trials=6, batch=2, seed=11, workers=2, register=False, settings=settings, **common)
+    assert [t.params for t in first.trials] == [t.params for t in second.trials]
+    assert [t.metrics for t in first.trials] == [t.metrics for t in second.trials]
+    assert first.winner.trial == second.winner.trial is not None
+    assert {t.params["family"] for t in first.trials} == {"logistic_regression", "decision_tree"}
+
+    # The leaks were excluded and recorded on the search's run, with the presets' sha256.
+    search = json.loads(read_file(settings, first.run_id, layout.AUTOML_SEARCH) or b"{}")
+    assert search["excluded"] == ["alarm_0", "alarm_1", "alarm_2", "machine_id", "ticket_closed"]
+    assert [source["id"] for source in search["constraints"]["sources"]] == [
+        "predictive_maintenance",
+        "edge",
+        str(extra),
+    ]
+    # One nested run per trial, with the trial's seed, per-fold metrics, figures and slack per constraint.
+    trial_run = run_info(settings, first.trials[3].run_id)
+    assert trial_run.parent_run_id == first.run_id
+    assert trial_run.params["seed"] == str(first.trials[3].seed)
+    assert {"fold_0_score", "fold_1_score", "latency_p95_ms", "size_bytes", "slack_size_mb", "feasible"} <= set(
+        trial_run.metrics
+    )
+
+    replay = replay_trial(first.run_id, 5, settings=settings)
+    assert replay.identical, replay.differences
+    assert replay.replayed == first.trials[5].metrics
+
+    # Registered with alias candidate; its figures are those of the logged artifact, and re-measuring the
+    # registered version's files gives the same bytes.
+    winner = first.winner
+    assert winner.registered and winner.measurement is not None
+    version = next(v for v in list_versions(winner.model_name or "", settings=settings) if v.version == winner.version)
+    assert "candidate" in version.aliases
+    assert version.metrics["size_bytes"] == winner.measurement.size_bytes
+    report = json.loads(read_file(settings, winner.run_id or "", layout.CONSTRAINT_REPORT) or b"{}")
+    assert report["feasible"] and report["measured"]["size_bytes"] == winner.measurement.size_bytes
+    assert report["trial"] == winner.trial
+    remeasured = _measure_registered(settings, winner.model_name or "", winner.version or 0)
+    assert remeasured == winner.measurement.size_bytes
+
+
+def _measure_registered(settings: object, name: str, version: int) -> int:
+    """Bytes of the registered version's files, downloaded the way serve downloads them."""
+    import tempfile
+
+    from mlflow.artifacts import download_artifacts
+
+    from reprise.automl.measure import folder_bytes
+    from reprise.tracking._client import client_for
+
+    uri = client_for(settings).get_model_version_download_uri(name, str(version))  # type: ignore[arg-type]
+    with tempfile.TemporaryDirectory() as tmp:
+        local = download_artifacts(artifact_uri=uri, dst_path=tmp, tracking_uri=settings.tracking_uri)  # type: ignore[attr-defined]
+        return folder_bytes(Path(local))
+
+
+def test_nothing_registered_when_no_trial_fits_exits_3_and_lists_the_nearest(
+    tmp_project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from reprise.cli.main import main
+
+    data, extra = _write(tmp_project, _maintenance(), _FAST + "max_size_mb = 0.001\n")
+    with pytest.raises(SystemExit) as exited:
+        main(["automl", "run", str(data), "--target", "failure", "--constraints-file", str(extra), "--trials", "3"])
+    assert exited.value.code == 3
+    err = capsys.readouterr().err
+    assert "nothing registered: no trial met every limit" in err
+    assert err.count("nearest: trial") == 3
+    assert "size_mb" in err and "over the 0.001 MB limit" in err
+
+
+def test_anomaly_detection_searches_without_labels(tmp_project: Path) -> None:
+    rng = np.random.default_rng(2)
+    normal = rng.normal(size=(300, 4))
+    outliers = rng.normal(loc=5.0, size=(15, 4))
+    frame = pd.DataFrame(np.vstack([normal, outliers]), columns=list("wxyz"))
+    data, extra = _write(
+        tmp_project,
+        frame,
+        "cv_folds = 2\nlatency_rows = 8\nwarmup_rows = 2\nmax_latency_ms = 10000.0\n",
+    )
+    result = automl(data, None, use_case="anomaly_detection", constraints_file=extra, trials=2, seed=5, register=False)
+    assert [t.params["family"] for t in result.trials[:2]] == ["isolation_forest", "local_outlier_factor"]
+    for trial in result.trials:
+        assert -1.0 <= trial.score <= 1.0  # stability: a rank correlation
+        assert {check.name for check in trial.checks} >= {"false_positive_rate", "latency_p95_ms"}
+    assert result.winner.trial is not None and result.winner.test_score is None

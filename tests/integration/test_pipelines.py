@@ -133,3 +133,38 @@ def test_a_column_transformer_round_trips_and_fits_only_the_bytes_of_its_data_ve
         reprise.apply_pipeline(out, "cols@0.1.0-rc.1", fit="nope")
     with pytest.raises(VersioningError, match="not a pipeline version reference"):
         reprise.apply_pipeline(out, "cols")
+
+
+def test_the_second_writer_of_a_version_or_fit_gets_the_first_ones_row(store_url: str) -> None:
+    from datetime import UTC, datetime
+
+    from reprise.store.pipelines import (
+        PipelineFitRow,
+        PipelineVersionRow,
+        insert_pipeline_fit,
+        insert_pipeline_version,
+        list_pipeline_fits,
+    )
+
+    engine = open_store(store_url)
+    now = datetime.now(UTC)
+
+    def version(content: str) -> PipelineVersionRow:
+        return PipelineVersionRow("prep", "1.0.0", 1, 0, 0, "", content, content, "a@h", now)
+
+    def fit(fit_id: str, run_id: str) -> PipelineFitRow:
+        return PipelineFitRow(
+            fit_id, "prep", "1.0.0", "train-v1", run_id, "p.skops", "0" * 64, ["numpy.dtype"], "a@h", now
+        )
+
+    first = version("sha256:" + "1" * 64)
+    assert insert_pipeline_version(engine, first, '{"a": 1}') == first
+    # Another process versioned other content under the same number a moment earlier: its row comes back.
+    assert insert_pipeline_version(engine, version("sha256:" + "2" * 64), '{"a": 2}').digest == first.digest
+    made = insert_pipeline_fit(engine, fit("f1", "run1"))
+    assert made.trusted_types == ["numpy.dtype"]
+    assert made.created_at.tzinfo is not None
+    assert insert_pipeline_fit(engine, fit("f2", "run2")).fit_id == "f1"
+    assert [f.fit_id for f in list_pipeline_fits(engine, "prep")] == ["f1"]
+    assert [r.ref for r in walk(engine, "fit:f1", "up")] == ["data:train-v1", "pipeline:prep@1.0.0"]
+    assert walk(engine, "fit:f2", "up") == []  # the refused fit left nothing behind

@@ -16,6 +16,7 @@ __all__ = [
     "INPUTS",
     "OUTPUTS",
     "PATCH",
+    "PIPELINE_FIT",
     "PREDICTIONS",
     "RECORD",
     "RECORD_DIGEST_TAG",
@@ -38,6 +39,8 @@ PREDICTIONS: Final = "predictions.npy"
 STDOUT: Final = "stdout.txt"
 #: Folder of the small outputs whose contents a reproduction compares.
 OUTPUTS: Final = "outputs"
+#: Folder of a fitted feature pipeline (skops), in its run of the ``reprise-pipelines`` experiment.
+PIPELINE_FIT: Final = "pipeline"
 #: A reproduction's verdict, as JSON and as a self-contained HTML page.
 REPRODUCTION_JSON: Final = "reproduction.json"
 REPRODUCTION_HTML: Final = "reproduction.html"

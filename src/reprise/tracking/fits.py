@@ -13,6 +13,7 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
+from reprise.capture import layout
 from reprise.errors import TrackingError
 from reprise.tracking._client import client_for, ensure_experiment, fetch_artifacts, quiet_downloads
 
@@ -26,7 +27,7 @@ __all__ = ["FITS_EXPERIMENT", "active_run_id", "discard_fit_run", "load_fitted_b
 #: The experiment whose runs hold fitted pipelines.
 FITS_EXPERIMENT: Final = "reprise-pipelines"
 #: Where, inside such a run, the fitted object is logged.
-_ARTIFACT_DIR: Final = "reprise/pipeline"
+_ARTIFACT_DIR: Final = f"{layout.ARTIFACT_DIR}/{layout.PIPELINE_FIT}"
 
 
 def log_fitted_bytes(

@@ -226,6 +226,59 @@ def diff(
     emit(result.model_dump(mode="json"), as_json=json_output, render=lambda: _render_diff(result))
 
 
+@app.command()
+def pull(
+    ctx: typer.Context,
+    uri: Annotated[
+        str | None, typer.Argument(help="A SQLAlchemy URI (postgresql://user@host/db, sqlite:///f.db).")
+    ] = None,
+    query: Annotated[str | None, typer.Argument(help="The SELECT to run.")] = None,
+    to: Annotated[Path | None, typer.Option("--to", help="The .parquet file to write (inside the project).")] = None,
+    name: Annotated[
+        str | None, typer.Option("--name", "-n", help="The version's name (with --refresh: the new version's).")
+    ] = None,
+    refresh: Annotated[
+        str | None, typer.Option("--refresh", help="Re-run the query of this pulled version; version it if changed.")
+    ] = None,
+    meta: Annotated[list[str] | None, typer.Option("--meta", help="Metadata as key=value (repeatable).")] = None,
+    json_output: _JSON = False,
+) -> None:
+    """Run a query on a database, write the rows as Parquet and version them; or refresh a pulled version.
+
+    The version keeps the query, the URI (password hidden), the row count and the content digest.
+
+    reprise data pull postgresql://analyst@db/sales "SELECT * FROM orders" --to data/orders.parquet --name orders
+    reprise data pull --refresh orders   (with --refresh, URI is needed only when the stored one hides a password)
+    """
+    from reprise.data.pull import pull_data, refresh_data
+    from reprise.data.sources import SqlSource
+
+    settings = settings_for(ctx)
+    if refresh is not None:
+        result = refresh_data(refresh, uri=uri, new_name=name, settings=settings)
+    else:
+        if uri is None or query is None or to is None or name is None:
+            raise ConfigError(
+                "data pull needs URI, QUERY, --to and --name (or --refresh NAME)",
+                hint='reprise data pull URI "SELECT ..." --to data/x.parquet --name NAME',
+            )
+        metadata = _parse_meta(meta or [])
+        result = pull_data(SqlSource(uri, query), to, version_name=name, metadata=metadata, settings=settings)
+
+    def render() -> None:
+        made = result.version
+        if not result.changed:
+            say(f"content unchanged since {result.refreshed} ({result.rows} rows, {result.content_digest})")
+            return
+        if result.refreshed is not None:
+            facts = result.change.summary() if result.change is not None else "the old bytes are not in the cache"
+            say(f"content changed since {result.refreshed}: {facts}")
+        if made is not None:
+            say(f"pulled {result.rows} rows into {made.file_path} as {made.name} (content {result.content_digest})")
+
+    emit(result.model_dump(mode="json"), as_json=json_output, render=render)
+
+
 def _parse_meta(items: list[str]) -> dict[str, Any]:
     pairs: dict[str, Any] = {}
     for item in items:

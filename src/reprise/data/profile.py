@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from reprise.data._tablefile import table_format
 from reprise.data.identity import TableIdentity
 from reprise.errors import DataError
 
@@ -37,7 +38,6 @@ __all__ = [
     "read_schema",
 ]
 
-_FORMATS: Final = {".csv": "csv", ".tsv": "tsv", ".parquet": "parquet", ".pq": "parquet"}
 _EPSILON: Final = 1e-4
 _TOP_CATEGORIES: Final = 50
 _LISTED: Final = 20
@@ -248,8 +248,7 @@ def population_stability_index(a: Any, b: Any) -> float:
 
 
 def _format(path: str) -> str | None:
-    dot = path.rfind(".")
-    return None if dot < 0 else _FORMATS.get(path[dot:].lower())
+    return table_format(path)
 
 
 def _read(file: Path, kind: str) -> Any:

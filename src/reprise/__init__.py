@@ -61,7 +61,8 @@ if TYPE_CHECKING:
     from reprise.tracking.data import log_manifest
     from reprise.tracking.models import LoggedModel, log_model
     from reprise.tracking.runs import CapturedRun, log_predictions, run_command, start_run
-    from reprise.versioning.pipelines import apply_pipeline, fit_pipeline, version_pipeline
+    from reprise.versioning.pipeline_fits import apply_pipeline, fit_pipeline
+    from reprise.versioning.pipelines import version_pipeline
 
 __version__ = "0.1.0"
 
@@ -96,7 +97,7 @@ _EXPORTS: dict[str, str] = {
     "ValidationReport": "reprise.reproduce.validate",
     "Verdict": "reprise.reproduce.compare",
     "alias_holder": "reprise.registry.history",
-    "apply_pipeline": "reprise.versioning.pipelines",
+    "apply_pipeline": "reprise.versioning.pipeline_fits",
     "audit_command": "reprise.reproduce.audit",
     "audit_stages": "reprise.reproduce.audit",
     "automl": "reprise.automl.search",
@@ -110,7 +111,7 @@ _EXPORTS: dict[str, str] = {
     "diff_data": "reprise.data.diff",
     "ensure_reproducibility": "reprise.seeding",
     "export_model": "reprise.registry.export",
-    "fit_pipeline": "reprise.versioning.pipelines",
+    "fit_pipeline": "reprise.versioning.pipeline_fits",
     "init_project": "reprise.project",
     "list_data_versions": "reprise.data.versions",
     "load_model": "reprise.registry.lifecycle",

@@ -95,7 +95,7 @@ def fit(
 
     reprise pipeline fit prep@1.0.0 train-v1
     """
-    from reprise.versioning.pipelines import fit_pipeline
+    from reprise.versioning.pipeline_fits import fit_pipeline
 
     made = fit_pipeline(ref, data_version, settings=settings_for(ctx))
     emit(made.model_dump(mode="json"), as_json=json_output, render=lambda: _render_fit(made))
@@ -118,7 +118,7 @@ def apply(
 
     reprise pipeline apply prep@1.0.0 data/new.csv -o features.parquet
     """
-    from reprise.versioning.pipelines import apply_pipeline_to_file
+    from reprise.versioning.pipeline_fits import apply_pipeline_to_file
 
     done = apply_pipeline_to_file(source, output, ref, fit_ref, settings=settings_for(ctx))
     emit(

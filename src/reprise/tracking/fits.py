@@ -1,6 +1,6 @@
 """Fitted feature pipelines in MLflow: each fit is one run of the ``reprise-pipelines`` experiment holding its bytes.
 
-:mod:`reprise.versioning.pipelines` fits, serialises (skops) and checks; this module only moves bytes in and out of
+:mod:`reprise.versioning.pipeline_fits` fits, serialises (skops) and checks; this module only moves bytes in and out of
 MLflow and says which run is active, so MLflow stays under ``tracking/``. The run is created with the client (never
 the fluent API), so a fit made inside a user's run neither ends nor replaces it, and without drawing from the global
 random generator the user may have seeded.

@@ -10,16 +10,17 @@ primary key or unique constraint: the second one gets back the row the first one
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from reprise.errors import StoreError
+from reprise.store._rows import row_values
 from reprise.store.db import one_line, reading, writing
 from reprise.store.documents import put_document
 from reprise.store.lineage import Edge, add_nodes_in, link_in, node
 
 if TYPE_CHECKING:
     from collections.abc import Callable
+    from datetime import datetime
 
     from sqlalchemy import Engine, RowMapping
 
@@ -245,17 +246,10 @@ def _insert_or_existing(write: Callable[[], None], existing: Callable[[], _T | N
 
 
 def _version(found: RowMapping) -> PipelineVersionRow:
-    return PipelineVersionRow(**_values(found, PipelineVersionRow.__dataclass_fields__))
+    return PipelineVersionRow(**row_values(found, PipelineVersionRow.__dataclass_fields__))
 
 
 def _fit(found: RowMapping) -> PipelineFitRow:
-    values = _values(found, PipelineFitRow.__dataclass_fields__)
+    values = row_values(found, PipelineFitRow.__dataclass_fields__)
     values["trusted_types"] = list(values["trusted_types"])
     return PipelineFitRow(**values)
-
-
-def _values(found: RowMapping, fields: dict[str, Any]) -> dict[str, Any]:
-    values = {key: found[key] for key in fields}
-    if values["created_at"].tzinfo is None:  # SQLite keeps no zone: everything is written in UTC
-        values["created_at"] = values["created_at"].replace(tzinfo=UTC)
-    return values

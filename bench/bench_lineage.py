@@ -22,8 +22,9 @@ starts (same run), and the anchors the issue quotes (not measured here: a git-ta
 tags, a popular lineage server's lineage endpoint 10-15 s). The CPU time of each query (this process, plus the
 PostgreSQL server process serving it) is given too: on a shared machine it is the part other work cannot inflate.
 
-Two variants of ``walk``'s statement are measured beside it, same checks (see :data:`WALKERS`): A drops the join to
-the nodes table (a node's kind is its REF's prefix), B is A with the impact kinds kept in SQL.
+Variants of ``walk``'s statement are measured beside it, interleaved, same checks (see :data:`WALKERS`): A drops the
+join to the nodes table (a node's kind is its REF's prefix), B is A with the impact kinds kept in SQL, C is B with
+hash and merge joins turned off for the query's transaction on PostgreSQL (the same as B on SQLite).
 
 PostgreSQL: a scratch database ``reprise_bench_lineage`` on ``--postgres`` (made, ``ANALYZE``d after the load, as
 autovacuum would, and dropped at the end; ``--no-analyze`` keeps the planner without statistics, as on a server with
@@ -232,11 +233,13 @@ def current_walk(engine: Engine, ref: str, qt: QueryType) -> list[Reached]:
     return [r for r in found if r.kind in IMPACT_KINDS] if qt.impact else found
 
 
-def _variant(*, kinds_in_sql: bool) -> Walker:
+def _variant(*, kinds_in_sql: bool, nested_loop: bool = False) -> Walker:
     """``walk``'s CTE unchanged, without the join to the nodes table (a node's kind is its REF's prefix).
 
     With ``kinds_in_sql`` an impact query also keeps only model, version and release nodes in SQL, so the other
-    reached nodes never leave the database.
+    reached nodes never leave the database. With ``nested_loop``, on PostgreSQL the transaction first turns hash and
+    merge joins off (``SET LOCAL``), so each step of the recursion follows the edge index whatever the planner's
+    statistics say (without them it scans the whole edge table at every step).
     """
 
     def variant(engine: Engine, ref: str, qt: QueryType) -> list[Reached]:
@@ -256,6 +259,8 @@ def _variant(*, kinds_in_sql: bool) -> Walker:
             """
         )
         with db.reading(engine) as conn:
+            if nested_loop and conn.dialect.name == "postgresql":
+                conn.exec_driver_sql("SET LOCAL enable_hashjoin = off; SET LOCAL enable_mergejoin = off")
             rows = conn.execute(query, {"start": ref, "limit": qt.depth or 1000}).all()
         found = [Reached(ref=str(r[0]), kind=kind_of(str(r[0])), depth=int(r[1])) for r in rows]
         return [r for r in found if r.kind in IMPACT_KINDS] if qt.impact else found
@@ -267,6 +272,7 @@ WALKERS: dict[str, Walker] = {
     "walk() as it is": current_walk,
     "variant A: no join to the nodes table": _variant(kinds_in_sql=False),
     "variant B: A + impact kinds kept in SQL": _variant(kinds_in_sql=True),
+    "variant C: B + no hash/merge join (PostgreSQL)": _variant(kinds_in_sql=True, nested_loop=True),
 }
 
 

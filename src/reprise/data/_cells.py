@@ -2,7 +2,7 @@
 
 A batch column is typed as ``null``, ``bool``, ``int``, ``float`` or ``string`` by the rules of
 :mod:`reprise.data.identity`, then each cell gets two 64-bit lanes: ``fmix64(value ^ key)`` for numbers and booleans
-(a bijection, so two different values of one column never share a lane), a position-keyed sum over the bytes for
+(a bijection, so two different values of one column never share a lane), a sum of position-keyed 8-byte words for
 strings, and one constant per column for null. Keys come from sha256 of (scheme, column name, type, lane), so the
 same value in another column, or under another type, hashes differently. ``fmix64`` is MurmurHash3's finaliser;
 numpy's uint64 arithmetic wraps modulo 2**64, which is what the scheme specifies.
@@ -237,39 +237,41 @@ def _float_bytes(column: pa.Array, text: _Text, valid: np.ndarray) -> bool:
 
 def _strict_ints(text: _Text, valid: np.ndarray) -> bool:
     """Whether each valid cell is in canonical decimal form: no leading zero, no ``-0`` (Arrow refuses ``+``)."""
-    head, body, ends, data = _bodies(text, valid)
-    if head is None:
+    found = _bodies(text, valid)
+    if found is None:
         return False
-    return not bool(((data[body] == ord("0")) & ((body + 1 < ends) | (head == ord("-")))).any())
+    head, body, ends, _after = found
+    return not bool(((text.data[body] == ord("0")) & ((body + 1 < ends) | (head == ord("-")))).any())
 
 
 def _strict_floats(text: _Text, valid: np.ndarray) -> bool:
     """Whether no valid cell is written loosely: a leading ``+``/``.``/zero before a digit, or a trailing ``.``."""
-    head, body, ends, data = _bodies(text, valid)
-    if head is None:
+    found = _bodies(text, valid)
+    if found is None:
         return False
-    first = data[body]
-    loose = (first == ord(".")) | (first == ord("+")) | (data[ends - 1] == ord("."))
-    loose |= (first == ord("0")) & (body + 1 < ends) & _ANY_OF[_DIGITS][data[body + 1]]
+    _head, body, ends, after = found
+    first = text.data[body]
+    loose = (first == ord(".")) | (first == ord("+")) | (text.data[ends - 1] == ord("."))
+    loose |= (first == ord("0")) & (body + 1 < ends) & _ANY_OF[_DIGITS][after]
     return not bool(loose.any())
 
 
-def _bodies(text: _Text, valid: np.ndarray) -> tuple[Any, Any, Any, np.ndarray]:
-    """Per valid cell: its first byte, where its digits start (past a ``-``), where it ends; and the padded bytes.
+def _bodies(text: _Text, valid: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:
+    """Per valid cell: its first byte, where it starts past a ``-``, where it ends, and the byte after that start.
 
-    The first byte is None when a cell is a lone ``-``.
+    None when a cell is a lone ``-``. The byte after the start is the cell's own only where ``start + 1 < end``.
     """
     import numpy as np
 
     everywhere = bool(valid.all())
     starts = text.offsets[:-1] if everywhere else text.offsets[:-1][valid]
     ends = text.offsets[1:] if everywhere else text.offsets[1:][valid]
-    data = np.concatenate([text.data, np.zeros(2, np.uint8)])  # cells of one byte look past their end safely
-    head = data[starts]
+    head = text.data[starts]
     body = starts + (head == ord("-"))
     if (body >= ends).any():
-        return None, body, ends, data
-    return head, body, ends, data
+        return None
+    after = text.data[np.minimum(body + 1, len(text.data) - 1)]
+    return head, body, ends, after
 
 
 def _text_bool(column: pa.Array, valid: np.ndarray) -> Typed | None:
@@ -321,27 +323,28 @@ def _string_lanes(text: _Text) -> tuple[np.ndarray, np.ndarray]:
     """Per cell, two lanes over its bytes, 8 at a time, folded with its length.
 
     Word ``k`` of a cell is its bytes ``8k .. 8k+7`` as a little-endian uint64 (bytes past the end zeroed); lane 0
-    sums ``fmix64(word + key_k)`` over the cell's words, lane 1 the same terms rotated left by 31 bits. Words are
-    read straight out of the data buffer through an unaligned strided view, so the cost is per word, not per byte.
+    sums ``fmix64(word + key_k)`` over the cell's words (at least one: an empty cell has word 0 = 0), lane 1 the same
+    terms rotated left by 31 bits. Words are read straight out of the data buffer through an unaligned strided view,
+    so the cost is per word, not per byte.
     """
     import numpy as np
 
-    count = len(text.lengths)
     padded = np.zeros(len(text.data) + 8, dtype=np.uint8)
     padded[: len(text.data)] = text.data
     words = np.ndarray(shape=(len(text.data) + 1,), dtype="<u8", buffer=padded, strides=(1,))
     masks = np.array([(1 << (8 * width)) - 1 for width in range(9)], dtype=np.uint64)
-    sums = [np.zeros(count, dtype=np.uint64), np.zeros(count, dtype=np.uint64)]
-    cells = np.arange(count)
     starts, lengths = text.offsets[:-1], text.lengths
-    word = 0
-    while len(cells := cells[lengths[cells] > 8 * word]):
+    # Word 0 of every cell (an empty cell's is 0: its length tells it apart); later words only where cells reach.
+    term = mix((words[starts] & masks[np.minimum(lengths, 8)]) + np.uint64(key("word", "0")))
+    sums = [term, (term << np.uint64(31)) | (term >> np.uint64(33))]
+    cells = np.flatnonzero(lengths > 8)
+    word = 1
+    while len(cells):
         left = np.minimum(lengths[cells] - 8 * word, 8)
-        term = words[starts[cells] + 8 * word] & masks[left]
-        term += np.uint64(key("word", str(word)))
-        term = mix(term)
+        term = mix((words[starts[cells] + 8 * word] & masks[left]) + np.uint64(key("word", str(word))))
         sums[0][cells] += term
         sums[1][cells] += (term << np.uint64(31)) | (term >> np.uint64(33))
         word += 1
+        cells = cells[lengths[cells] > 8 * word]
     folded = text.lengths.astype(np.uint64) * np.uint64(_M1)
     return mix(sums[0] ^ folded), mix(sums[1] ^ folded)

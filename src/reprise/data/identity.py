@@ -21,8 +21,9 @@ any change to these rules gets a new scheme name):
 3. **Encode every cell with its type** in two 64-bit lanes, each keyed by sha256(scheme, column name, type, lane):
    int as its int64 bits, float as its IEEE-754 float64 bits (``-0.0`` as ``0.0``; parsed correctly rounded, so
    ``1.50`` and ``1.5`` are one value and a rounded column is another), bool as 0/1, each put through MurmurHash3's
-   ``fmix64`` after the key is XOR-ed in; a string as ``fmix64`` of (the sum over its bytes of
-   ``fmix64((position << 8 | byte) + byte key)``, XOR its length times a constant); null as one constant per
+   ``fmix64`` after the key is XOR-ed in; a string as ``fmix64`` of (the sum over its 8-byte little-endian words
+   ``w_k``, bytes past its end zeroed, at least one word, of ``fmix64(w_k + word key k)``, lane 1 each term rotated
+   left by 31 bits; XOR its byte length times a constant), then keyed as above; null as one constant per
    column. All arithmetic is modulo 2**64.
 4. **Hash each row** over its (column name, cell) pairs: per lane, ``fmix64`` of the sum of its cells' lanes plus a
    row key. A sum does not see column order; the keys tie each cell to its column and type.

@@ -8,6 +8,7 @@ random generator the user may have seeded.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
 from pathlib import Path
@@ -53,6 +54,7 @@ def log_fitted_bytes(
     from reprise.tracking.runs import _unseeded
 
     client = client_for(settings)
+    run_id = None
     try:
         with _unseeded():  # MLflow may draw ids from the global generator the user seeded
             experiment_id = ensure_experiment(settings, FITS_EXPERIMENT)
@@ -62,9 +64,13 @@ def log_fitted_bytes(
             path.write_bytes(data)
             client.log_artifact(run_id, str(path), _ARTIFACT_DIR)
         client.set_terminated(run_id, "FINISHED")
-    except MlflowException as exc:
+    except (MlflowException, OSError) as exc:
+        if run_id is not None:  # not left RUNNING: the run holds no usable fit
+            with contextlib.suppress(MlflowException):
+                client.set_terminated(run_id, "FAILED")
+        reason = exc.message if isinstance(exc, MlflowException) else exc.strerror or str(exc)
         raise TrackingError(
-            f"cannot store the fitted pipeline {file_name} in {settings.tracking_uri}: {exc.message}",
+            f"cannot store the fitted pipeline {file_name} in {settings.tracking_uri}: {reason}",
             hint="check tracking_uri in reprise.toml and that the artifact store is writable",
         ) from exc
     return run_id, f"{_ARTIFACT_DIR}/{file_name}"

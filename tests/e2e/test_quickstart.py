@@ -113,6 +113,61 @@ def test_the_evaluate_run_record_fingerprints_the_predictions(classification: tu
     assert record["randomness"]["seed"] == 42
 
 
+def _json(cli: Cli, root: Path, *args: str, timeout: float = 120) -> Any:
+    result = cli(*args, "--json", cwd=root, env=_QUIET, timeout=timeout)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return json.loads(result.stdout)
+
+
+def test_the_raw_data_is_a_data_version_whose_impact_reaches_the_registered_model(
+    cli: Cli, classification: tuple[Path, dict[str, Any]]
+) -> None:
+    root, summary = classification
+    assert [version["name"] for version in _json(cli, root, "data", "list")] == ["raw@v1"]
+    impact = _json(cli, root, "lineage", "impact", "data:raw@v1")
+    assert impact["models"] == ["model:breast_cancer_classifier/1"]
+    assert f"run:{summary['best']['run_id']}" in impact["runs"]
+
+
+def test_a_unified_version_refuses_dirty_runs_and_its_digest_covers_identity_only(
+    cli: Cli, classification: tuple[Path, dict[str, Any]]
+) -> None:
+    root, summary = classification
+    best = summary["best"]["run_id"]
+    args = ("version", "create", "--run", best, "--model", "breast_cancer_classifier@staging")
+    # The stages ran with uncommitted changes (dvc.lock, metrics.json): refused unless --allow-dirty.
+    refused = cli(*args[:2], "qs-refused", *args[2:], cwd=root, env=_QUIET)
+    assert refused.returncode != 0
+    assert "uncommitted changes" in refused.stderr and "--allow-dirty" in refused.stderr
+    assert "Traceback" not in refused.stderr
+    first = _json(cli, root, *args[:2], "qs-a", *args[2:], "--allow-dirty")
+    second = _json(cli, root, *args[:2], "qs-b", *args[2:], "--allow-dirty")
+    assert first["digest"] == second["digest"]
+    assert second["same_as"] == ["qs-a"]
+    assert [data["name"] for data in first["data"]] == ["raw@v1"]
+    assert (first["model"]["name"], first["model"]["version"]) == ("breast_cancer_classifier", 1)
+    assert first["patch_digests"]
+    assert _json(cli, root, "lineage", "impact", "data:raw@v1")["versions"] == ["version:qs-a", "version:qs-b"]
+
+
+def test_the_best_candidate_and_the_staging_model_reproduce_identical(
+    cli: Cli, classification: tuple[Path, dict[str, Any]]
+) -> None:
+    root, summary = classification
+    best = summary["best"]["run_id"]
+    # The best model is a candidate run nested in the captured train stage: re-run through it, judged on its own.
+    in_place = _json(cli, root, "reproduce", best, "--in-place", "-q", timeout=600)
+    assert in_place["verdict"] == "identical", in_place["explanation"]
+    assert in_place["focus"]["run_id"] == best
+    assert len(in_place["comparison"]["metrics"]) > 0
+    isolated = _json(cli, root, "reproduce", "models:/breast_cancer_classifier@staging", "-q", timeout=900)
+    assert isolated["verdict"] == "identical", isolated["explanation"]
+    assert isolated["focus"]["run_id"] == best
+    view = _json(cli, root, "lineage", "show", "model:breast_cancer_classifier/1", "--depth", "1")
+    assert view["nodes"][0]["ref"] == "model:breast_cancer_classifier/1"
+    assert view["nodes"][0]["last_reproduction"].startswith("identical at ")
+
+
 def test_a_second_quickstart_gives_identical_metrics(
     cli: Cli, classification: tuple[Path, dict[str, Any]], tmp_path: Path
 ) -> None:

@@ -78,54 +78,14 @@ def fit_pipeline(ref: str, data_version: str, *, settings: Settings | None = Non
     """
     settings = settings or load_settings()
     from reprise.store.db import open_store
-    from reprise.store.pipelines import PipelineFitRow, insert_pipeline_fit, list_pipeline_fits
-    from reprise.tracking.fits import discard_fit_run, log_fitted_bytes
+    from reprise.store.pipelines import list_pipeline_fits
 
     engine = open_store(settings)
     row = find_version_row(engine, ref)
-    done = next(
-        (fit for fit in list_pipeline_fits(engine, row.name, row.version) if fit.data_version == data_version), None
-    )
+    fits = list_pipeline_fits(engine, row.name, row.version)
+    done = next((fit for fit in fits if fit.data_version == data_version), None)
     if done is None:
-        skops_io = _skops()
-        table = _version_table(data_version, settings)
-        pipeline = build_pipeline(stored_spec(engine, row))
-        try:
-            fitted = pipeline.fit(table)
-        except Exception as exc:  # any estimator may raise anything on data it cannot take
-            raise VersioningError(
-                f"fitting pipeline {row.name}@{row.version} on {data_version} failed: {type(exc).__name__}: {exc}",
-                hint="check that the pipeline's steps fit the data version's columns and types",
-            ) from exc
-        blob = skops_io.dumps(fitted)
-        fit_id = uuid.uuid4().hex
-        run_id, artifact_path = log_fitted_bytes(
-            settings,
-            blob,
-            file_name=f"{row.name}-{row.version}.skops",
-            run_name=f"fit {row.name}@{row.version} on {data_version}",
-            tags={
-                "reprise.pipeline": f"{row.name}@{row.version}",
-                "reprise.pipeline_digest": row.digest,
-                "reprise.data_version": data_version,
-                "reprise.fit_id": fit_id,
-            },
-        )
-        made = PipelineFitRow(
-            fit_id=fit_id,
-            pipeline=row.name,
-            version=row.version,
-            data_version=data_version,
-            run_id=run_id,
-            artifact_path=artifact_path,
-            sha256=hashlib.sha256(blob).hexdigest(),
-            trusted_types=sorted(skops_io.get_untrusted_types(data=blob)),
-            actor=current_actor(),
-            created_at=datetime.now(UTC),
-        )
-        done = insert_pipeline_fit(engine, made)
-        if done.fit_id != fit_id:  # another process stored this fit first: its run is the one to keep
-            discard_fit_run(settings, run_id)
+        done = _fit_and_store(settings, engine, row, data_version)
     _link_to_active_run(engine, done)
     return PipelineFit.from_row(done)
 
@@ -195,6 +155,55 @@ def apply_pipeline_to_file(
         rows=len(result),
         columns=tuple(str(column) for column in result.columns),
     )
+
+
+def _fit_and_store(settings: Settings, engine: Engine, row: PipelineVersionRow, data_version: str) -> PipelineFitRow:
+    """Fit ``row`` on the data version's table, log it to MLflow, record it: the fit stored (maybe another's)."""
+    from reprise.store.pipelines import PipelineFitRow, insert_pipeline_fit
+    from reprise.tracking.fits import discard_fit_run, log_fitted_bytes
+
+    skops_io = _skops()
+    table = _version_table(data_version, settings)
+    pipeline = build_pipeline(stored_spec(engine, row))
+    try:
+        fitted = pipeline.fit(table)
+    except Exception as exc:  # any estimator may raise anything on data it cannot take
+        raise VersioningError(
+            f"fitting pipeline {row.name}@{row.version} on {data_version} failed: {type(exc).__name__}: {exc}",
+            hint="check that the pipeline's steps fit the data version's columns and types",
+        ) from exc
+    blob = skops_io.dumps(fitted)
+    fit_id = uuid.uuid4().hex
+    run_id, artifact_path = log_fitted_bytes(
+        settings,
+        blob,
+        file_name=f"{row.name}-{row.version}.skops",
+        run_name=f"fit {row.name}@{row.version} on {data_version}",
+        tags={
+            "reprise.pipeline": f"{row.name}@{row.version}",
+            "reprise.pipeline_digest": row.digest,
+            "reprise.data_version": data_version,
+            "reprise.fit_id": fit_id,
+        },
+    )
+    stored = insert_pipeline_fit(
+        engine,
+        PipelineFitRow(
+            fit_id=fit_id,
+            pipeline=row.name,
+            version=row.version,
+            data_version=data_version,
+            run_id=run_id,
+            artifact_path=artifact_path,
+            sha256=hashlib.sha256(blob).hexdigest(),
+            trusted_types=sorted(skops_io.get_untrusted_types(data=blob)),
+            actor=current_actor(),
+            created_at=datetime.now(UTC),
+        ),
+    )
+    if stored.fit_id != fit_id:  # another process stored this fit first: its run is the one to keep
+        discard_fit_run(settings, run_id)
+    return stored
 
 
 def _apply(settings: Settings, frame: Any, ref: str, fit: str | None) -> tuple[Any, PipelineFitRow]:

@@ -29,7 +29,7 @@ __all__ = ["Layout", "TableStream", "open_table", "table_format"]
 
 _FORMATS: Final = {".csv": "csv", ".tsv": "tsv", ".parquet": "parquet", ".pq": "parquet"}
 _SAMPLE: Final = 64 << 10
-_BLOCK: Final = 16 << 20
+_BLOCK: Final = 4 << 20
 _PARQUET_BATCH: Final = 131_072
 _DELIMITERS: Final = (",", "\t", ";", "|")
 

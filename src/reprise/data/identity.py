@@ -37,7 +37,7 @@ any change to these rules gets a new scheme name):
 A row hash is 128 bits from fixed constants: it detects any accidental change (one changed numeric cell always
 changes its row's hash, since each lane of a cell is a bijection of its value), but it is not a cryptographic hash;
 the sha256 of the bytes in the manifest stays the check against tampering. Reading is streaming: one pass of
-pyarrow's parser over 16 MiB blocks, typed and hashed per block with numpy, with memory bounded by a few blocks.
+pyarrow's parser over 4 MiB blocks, typed and hashed per block with numpy, with memory bounded by a few blocks.
 When a later block widens a column's type (ints, then a float), the file is read a second time with the final
 types, so a digest never depends on where blocks fall.
 

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CONFIG_FILE",
+    "DEFAULT_ENVIRONMENTS",
     "DEFAULT_SEED",
     "ENV_VARS",
     "STATE_DIR",
@@ -38,6 +39,8 @@ __all__ = [
 CONFIG_FILE: Final = "reprise.toml"
 STATE_DIR: Final = ".reprise"
 DEFAULT_SEED: Final = 42
+#: The environments a release moves through when ``environments`` is not set, first to last.
+DEFAULT_ENVIRONMENTS: Final = ("dev", "staging", "production")
 
 
 @dataclass(frozen=True)
@@ -57,6 +60,7 @@ _KEYS: Final[dict[str, _Key]] = {
     "seed": _Key(int, "REPRISE_SEED", "root random seed of every run"),
     "experiment": _Key(str, "REPRISE_EXPERIMENT", "MLflow experiment name for runs"),
     "capture_env_vars": _Key(list, "REPRISE_CAPTURE_ENV_VARS", "extra env-var globs to capture (secrets redacted)"),
+    "environments": _Key(list, "REPRISE_ENVIRONMENTS", "environments releases move through, first to last"),
 }
 
 #: Settings that say where a store lives: an empty one is a mistake, never "the default".
@@ -78,6 +82,7 @@ class Settings:
         seed: Root seed for runs.
         experiment: Default MLflow experiment name.
         capture_env_vars: Extra environment-variable globs recorded with each run.
+        environments: The environments releases are promoted through, in order (the last one is production).
         config_file: The file the settings were read from, if any.
     """
 
@@ -88,6 +93,7 @@ class Settings:
     seed: int = DEFAULT_SEED
     experiment: str = "default"
     capture_env_vars: tuple[str, ...] = ()
+    environments: tuple[str, ...] = DEFAULT_ENVIRONMENTS
     config_file: Path | None = None
 
     @property
@@ -145,6 +151,7 @@ def load_settings(
         seed=values.get("seed", DEFAULT_SEED),
         experiment=values.get("experiment", root.name or "default"),
         capture_env_vars=tuple(values.get("capture_env_vars", ())),
+        environments=_environments(values.get("environments", DEFAULT_ENVIRONMENTS)),
         config_file=config_file,
     )
 
@@ -249,6 +256,17 @@ def _check_type(key: str, value: Any, where: str) -> Any:
         # MLflow would take an empty tracking URI as "./mlflow.db in whatever folder the command runs in".
         raise ConfigError(f"{where} is empty", hint=f'remove the line to use the default, or write {key} = "..."')
     return value
+
+
+def _environments(names: Any) -> tuple[str, ...]:
+    """The ordered environments: at least one, each named once (each becomes a registry alias)."""
+    ordered = tuple(str(name).strip() for name in names)
+    if not ordered or any(not name for name in ordered) or len(set(ordered)) != len(ordered):
+        raise ConfigError(
+            f"environments {list(ordered)!r} must name at least one environment, each once",
+            hint='write environments = ["dev", "staging", "production"] (first to last)',
+        )
+    return ordered
 
 
 def _unknown_key(key: str, where: str) -> ConfigError:

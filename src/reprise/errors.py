@@ -51,6 +51,7 @@ __all__ = [
     "PredictionError",
     "RecordIntegrityError",
     "RegistryError",
+    "ReleaseGuardError",
     "RepriseError",
     "ReproducibilityWarning",
     "ReproductionError",
@@ -187,6 +188,20 @@ class LineageError(VersioningError):
     """A lineage relation was refused (it would close a cycle), or a lineage REF is malformed."""
 
     code = "lineage-error"
+
+
+class ReleaseGuardError(VersioningError):
+    """A release promotion, rollback or creation was refused by a guard; ``guard`` names which one.
+
+    Attributes:
+        guard: ``verified``, ``revoked``, ``gates``, ``prerelease``, ``order`` or ``status``.
+    """
+
+    code = "release-guard"
+
+    def __init__(self, guard: str, message: str, *, hint: str | None = None) -> None:
+        super().__init__(f"guard '{guard}': {message}", hint=hint)
+        self.guard = guard
 
 
 class ServingError(RepriseError):

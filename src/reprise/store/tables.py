@@ -17,7 +17,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import JSONB
 
-from reprise.store.migrations import m0002_lineage
+from reprise.store.migrations import m0002_lineage, m0003_releases
 
 __all__ = [
     "data_versions",
@@ -29,7 +29,12 @@ __all__ = [
     "pipeline_fits",
     "pipeline_versions",
     "registry_events",
+    "release_environments",
+    "release_events",
+    "release_heads",
+    "releases",
     "reproductions",
+    "revocations",
     "schema_migrations",
     "unified_versions",
 ]
@@ -96,3 +101,11 @@ pipeline_versions = metadata.tables["reprise_pipeline_versions"]
 pipeline_fits = metadata.tables["reprise_pipeline_fits"]
 unified_versions = metadata.tables["reprise_unified_versions"]
 markers = metadata.tables["reprise_markers"]
+
+# Migration 3's tables, likewise.
+m0003_releases.define(metadata)
+releases = metadata.tables["reprise_releases"]
+release_events = metadata.tables["reprise_release_events"]
+release_heads = metadata.tables["reprise_release_heads"]
+release_environments = metadata.tables["reprise_release_environments"]
+revocations = metadata.tables["reprise_revocations"]

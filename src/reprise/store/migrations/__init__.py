@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Final, Protocol
 
 from reprise.errors import ConfigError
-from reprise.store.migrations import m0001_data_versions, m0002_lineage
+from reprise.store.migrations import m0001_data_versions, m0002_lineage, m0003_releases
 
 if TYPE_CHECKING:
     from sqlalchemy import Connection, Engine
@@ -35,7 +35,7 @@ class _Migration(Protocol):
     def upgrade(self, connection: Connection) -> None: ...
 
 
-MIGRATIONS: Final[tuple[_Migration, ...]] = (m0001_data_versions, m0002_lineage)
+MIGRATIONS: Final[tuple[_Migration, ...]] = (m0001_data_versions, m0002_lineage, m0003_releases)
 HEAD: Final = MIGRATIONS[-1].VERSION
 
 

@@ -178,8 +178,11 @@ def _text_typed(column: pa.Array) -> Typed:
     import numpy as np
 
     text = _text_parts(column)
-    valid = np.asarray(column.is_valid()) & (text.lengths > 0)
-    three = np.flatnonzero(valid & (text.lengths == 3))
+    valid = text.lengths > 0
+    if column.null_count:
+        valid &= np.asarray(column.is_valid())
+    three = np.flatnonzero(text.lengths == 3)
+    three = three[valid[three]]  # the valid cells of three bytes: NaN, nan or NAN are null
     if len(three):
         starts = text.offsets[three]
         code = text.data[starts].astype(np.uint32) << 16 | text.data[starts + 1].astype(np.uint32) << 8
@@ -188,7 +191,8 @@ def _text_typed(column: pa.Array) -> Typed:
         valid[three[np.isin(code, tokens)]] = False
     if not valid.any():
         return Typed("null", valid, None)
-    first = text.data[text.offsets[:-1][valid]]
+    everywhere = bool(valid.all())
+    first = text.data[text.offsets[:-1] if everywhere else text.offsets[:-1][valid]]
     if _ANY_OF[_NUMERIC_FIRST][first].all():
         found = _text_number(column, text, valid)
         if found is not None:
@@ -202,10 +206,9 @@ def _text_typed(column: pa.Array) -> Typed:
 
 def _text_number(column: pa.Array, text: _Text, valid: np.ndarray) -> Typed | None:
     """Int when every valid cell is a strict integer that fits int64; else float when every one is a strict float."""
-    import numpy as np
     import pyarrow as pa  # type: ignore[import-untyped,unused-ignore]
 
-    masked = _with_validity(column, valid)
+    masked = column if valid.all() and not column.null_count else _with_validity(column, valid)
     if not _float_bytes(column, text, valid):
         try:
             ints = masked.cast(pa.int64())
@@ -213,14 +216,23 @@ def _text_number(column: pa.Array, text: _Text, valid: np.ndarray) -> Typed | No
             return None  # integers beyond int64 stay exact, as text
         if not _strict_ints(text, valid):
             return None
-        return Typed("int", valid, np.asarray(ints.fill_null(0).to_numpy(zero_copy_only=False), dtype=np.int64))
+        return Typed("int", valid, _filled(ints, 0))
     try:
         floats = masked.cast(pa.float64())
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
         return None
     if not _strict_floats(text, valid):
         return None
-    return Typed("float", valid, np.asarray(floats.fill_null(0.0).to_numpy(zero_copy_only=False), dtype=np.float64))
+    return Typed("float", valid, _filled(floats, 0.0))
+
+
+def _filled(values: pa.Array, fill: float) -> np.ndarray:
+    """A numeric Arrow array as numpy, nulls as ``fill`` (without a copy when there is no null)."""
+    import numpy as np
+
+    if values.null_count:
+        values = values.fill_null(fill)
+    return np.asarray(values.to_numpy(zero_copy_only=False))
 
 
 def _float_bytes(column: pa.Array, text: _Text, valid: np.ndarray) -> bool:
@@ -304,9 +316,7 @@ def _numbers(column: pa.Array, kind: CellType) -> Typed:
         valid &= ~np.asarray(pc.is_nan(column).fill_null(False))
     if not valid.any():
         return Typed("null", valid, None)
-    fill = 0.0 if kind == "float" else 0
-    dtype = np.float64 if kind == "float" else np.int64
-    return Typed(kind, valid, np.asarray(column.fill_null(fill).to_numpy(zero_copy_only=False), dtype=dtype))
+    return Typed(kind, valid, _filled(column, 0.0 if kind == "float" else 0))
 
 
 def _with_validity(column: pa.Array, valid: np.ndarray) -> pa.Array:

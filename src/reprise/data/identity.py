@@ -226,9 +226,7 @@ def _rows(cells: Mapping[str, Typed], count: int, pool: Executor | None) -> np.n
     """Each row's two lanes: fmix64 of the row key plus the sum of its cells' lanes (cells hashed on ``pool``)."""
     import numpy as np
 
-    out = np.empty((count, 2), dtype=np.uint64)
-    for lane in (0, 1):
-        out[:, lane] = np.uint64(_ROW_KEYS[lane])
+    sums = [np.full(count, _ROW_KEYS[0], dtype=np.uint64), np.full(count, _ROW_KEYS[1], dtype=np.uint64)]
     items = list(cells.items())
     hashed = (
         pool.map(cell_lanes, *zip(*items, strict=True))
@@ -236,11 +234,9 @@ def _rows(cells: Mapping[str, Typed], count: int, pool: Executor | None) -> np.n
         else (cell_lanes(column, values) for column, values in items)
     )
     for lanes in hashed:
-        out[:, 0] += lanes[0]
-        out[:, 1] += lanes[1]
-    for lane in (0, 1):
-        out[:, lane] = mix(out[:, lane].copy())
-    return out
+        sums[0] += lanes[0]
+        sums[1] += lanes[1]
+    return np.stack([mix(sums[0]), mix(sums[1])], axis=1)
 
 
 def _read_ahead(batches: Iterator[_T]) -> Iterator[_T]:

@@ -10,6 +10,7 @@ numpy's uint64 arithmetic wraps modulo 2**64, which is what the scheme specifies
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final, Literal
@@ -61,6 +62,7 @@ def mix(x: np.ndarray) -> np.ndarray:
     return x
 
 
+@functools.cache
 def key(*parts: str) -> int:
     """A 64-bit key: the first 8 bytes (little-endian) of sha256 over the scheme and ``parts``, NUL-separated."""
     raw = "\x00".join((SCHEME, *parts)).encode()
@@ -134,6 +136,7 @@ def cell_lanes(name: str, cells: Typed) -> tuple[np.ndarray, np.ndarray]:
     return lanes[0], lanes[1]
 
 
+@functools.cache
 def _null(name: str, lane: int) -> int:
     import numpy as np
 

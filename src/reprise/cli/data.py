@@ -279,6 +279,26 @@ def pull(
     emit(result.model_dump(mode="json"), as_json=json_output, render=render)
 
 
+@app.command()
+def revoke(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="The data version (NAME or data:NAME).", show_default=False)],
+    reason: Annotated[str, typer.Option("--reason", help="Why it is bad (kept with the revocation).")] = "",
+    json_output: _JSON = False,
+) -> None:
+    """Revoke a data version found bad: no release depending on it is promoted any more (unless forced).
+
+    Prints the releases active in each environment that depend on it, with who promoted them and when.
+
+        reprise data revoke raw@v3 --reason "labels shifted by one row"
+    """
+    from reprise.cli.releases import render_revocation
+    from reprise.versioning.revocations import revoke_data
+
+    revocation = revoke_data(name, reason=reason, settings=settings_for(ctx))
+    emit(revocation.model_dump(mode="json"), as_json=json_output, render=lambda: render_revocation(revocation))
+
+
 def _parse_meta(items: list[str]) -> dict[str, Any]:
     pairs: dict[str, Any] = {}
     for item in items:

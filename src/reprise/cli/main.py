@@ -17,6 +17,7 @@ from reprise.cli import pipeline as pipeline_cli
 from reprise.cli import project as project_cli
 from reprise.cli import quickstart as quickstart_cli
 from reprise.cli import registry as registry_cli
+from reprise.cli import releases as releases_cli
 from reprise.cli import reproduce as reproduce_cli
 from reprise.cli import run as run_cli_module
 from reprise.cli import serve as serve_cli
@@ -69,6 +70,7 @@ app.add_typer(env_cli.app, name="env")
 app.add_typer(lineage_cli.app, name="lineage")
 app.add_typer(pipeline_cli.app, name="pipeline")
 app.add_typer(registry_cli.app, name="registry")
+app.add_typer(releases_cli.app, name="release")
 app.add_typer(team_cli.app, name="team")
 app.add_typer(versions_cli.app, name="version")
 

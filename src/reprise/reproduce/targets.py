@@ -7,6 +7,8 @@
 * ``version:NAME``: every run of the unified version (and its model's run), a verdict per component and an overall
   verdict: the worst of them.
 * ``data:NAME``: the version checked out of DVC and every byte verified against its manifest.
+* ``release:NAME@VERSION``: the release's unified version, reproduced as above but recorded against the release,
+  and the verdict appended to the release's history (a good one makes a draft a candidate for promotion).
 Each reproduction is recorded in the metadata store and linked in lineage.
 """
 
@@ -110,8 +112,10 @@ def reproduce_target(
         return _version(settings, key, options)
     if kind == "data":
         return _data(settings, key)
+    if kind == "release":
+        return _release(settings, key, options)
     raise LineageError(
-        f"{ref} cannot be reproduced: only runs, model versions, unified versions and data versions can",
+        f"{ref} cannot be reproduced: only runs, model versions, unified versions, data versions and releases can",
         hint=f"give one of: {GRAMMAR}",
     )
 
@@ -130,7 +134,24 @@ def _model_run(settings: Settings, ref: str) -> str:
     return described.run_id
 
 
-def _version(settings: Settings, name: str, options: dict[str, Any]) -> TargetReproduction:
+def _release(settings: Settings, key: str, options: dict[str, Any]) -> TargetReproduction:
+    from reprise.versioning.releases import get_release, record_verification
+
+    release = get_release(key, settings=settings)
+    result = _version(settings, release.unified_version, options, target=release.ref)
+    record_verification(
+        release.ref,
+        verdict=result.verdict.value,
+        reproduction_id=result.reproduction_id,
+        headline=result.headline,
+        settings=settings,
+    )
+    return result
+
+
+def _version(
+    settings: Settings, name: str, options: dict[str, Any], *, target: str | None = None
+) -> TargetReproduction:
     from reprise.versioning.unified import get_version
 
     started = time.perf_counter()
@@ -151,7 +172,8 @@ def _version(settings: Settings, name: str, options: dict[str, Any]) -> TargetRe
                 reproduction_id=result.parent_run_id,
             )
         )
-    return _recorded(settings, f"version:{name}", components, time.perf_counter() - started, tuple(reproductions))
+    seconds = time.perf_counter() - started
+    return _recorded(settings, target or f"version:{name}", components, seconds, tuple(reproductions))
 
 
 def _data(settings: Settings, name: str) -> TargetReproduction:

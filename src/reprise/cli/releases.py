@@ -1,0 +1,252 @@
+"""``reprise release``: semver'd releases promoted through environments behind guards, with a chained history."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from reprise.cli._context import settings_for
+from reprise.cli._output import emit, out_console, say
+
+if TYPE_CHECKING:
+    from reprise.versioning.release_history import ReleaseHistory
+    from reprise.versioning.releases import Release
+    from reprise.versioning.revocations import Revocation
+
+__all__ = ["app", "render_revocation"]
+
+app = typer.Typer(
+    help="Releases: a semver'd, immutable set of components promoted dev -> staging -> production behind guards.",
+    no_args_is_help=True,
+)
+
+_JSON = Annotated[bool, typer.Option("--json", help="Print the result as JSON on stdout.")]
+_REF = Annotated[str, typer.Argument(help="The release, NAME@VERSION.", show_default=False)]
+_REASON = Annotated[str, typer.Option("--reason", help="Why (kept in the history).")]
+_FORCE = Annotated[bool, typer.Option("--force", help="Override failing guards (needs --reason; recorded).")]
+
+
+@app.command()
+def create(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="The release name (letters, digits, ._-).", show_default=False)],
+    version: Annotated[str, typer.Argument(help="A semantic version: 1.2.0, v2.0.0-rc.1...", show_default=False)],
+    from_version: Annotated[
+        str, typer.Option("--from", help="The unified version to release (version:NAME).", show_default=False)
+    ],
+    notes: Annotated[str, typer.Option("--notes", help="Free text kept with the release.")] = "",
+    json_output: _JSON = False,
+) -> None:
+    """Freeze a unified version's components, with their digests, as release NAME@VERSION (a draft).
+
+    reprise release create churn 1.2.0 --from version:churn-2026-12
+    """
+    from reprise.versioning.releases import create_release
+
+    release = create_release(name, version, from_version=from_version, notes=notes, settings=settings_for(ctx))
+    emit(release.model_dump(mode="json"), as_json=json_output, render=lambda: _render(release))
+
+
+@app.command("list")
+def list_(
+    ctx: typer.Context,
+    name: Annotated[str | None, typer.Argument(help="Only this release name.", show_default=False)] = None,
+    json_output: _JSON = False,
+) -> None:
+    """Every release, by name then semver precedence."""
+    from rich.table import Table
+
+    from reprise.versioning.releases import list_releases
+
+    releases = list_releases(name, settings=settings_for(ctx))
+
+    def render() -> None:
+        table = Table("release", "status", "from", "model", "created")
+        for release in releases:
+            table.add_row(
+                f"{release.name}@{release.version}",
+                release.status,
+                release.unified_version,
+                release.model or "",
+                f"{release.created_at:%Y-%m-%d %H:%M} by {release.actor}",
+            )
+        out_console().print(table)
+
+    emit([release.model_dump(mode="json") for release in releases], as_json=json_output, render=render)
+
+
+@app.command()
+def show(ctx: typer.Context, ref: _REF, json_output: _JSON = False) -> None:
+    """One release and every component with its digest."""
+    from reprise.versioning.releases import get_release
+
+    release = get_release(ref, settings=settings_for(ctx))
+    emit(release.model_dump(mode="json"), as_json=json_output, render=lambda: _render(release))
+
+
+@app.command()
+def promote(
+    ctx: typer.Context,
+    ref: _REF,
+    to: Annotated[str, typer.Option("--to", help="The environment to promote to.", show_default=False)],
+    force: _FORCE = False,
+    reason: _REASON = "",
+    json_output: _JSON = False,
+) -> None:
+    """Promote a release one environment up; the environment's alias follows its model version.
+
+    Refused (naming the guard) when the release skips an environment, is deprecated, has no good reproduction, depends
+    on something revoked, its model failed its gates, or is a pre-release going to the last environment.
+
+    reprise release promote churn@1.2.0 --to staging
+    """
+    from reprise.versioning.promotion import promote_release
+
+    move = promote_release(ref, to, force=force, reason=reason, settings=settings_for(ctx))
+    emit(move.model_dump(mode="json"), as_json=json_output, render=lambda: out_console().print(move.describe()))
+
+
+@app.command()
+def rollback(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="The release name.", show_default=False)],
+    env: Annotated[str, typer.Option("--env", help="The environment to roll back.", show_default=False)],
+    reason: Annotated[str, typer.Option("--reason", help="Why (required; kept in the history).", show_default=False)],
+    to: Annotated[str | None, typer.Option("--to", help="The version to put back (default: the previous).")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Put back a revoked release anyway (recorded).")] = False,
+    json_output: _JSON = False,
+) -> None:
+    """Put back the release that ran in ENV before the current one (its own event in the history).
+
+    reprise release rollback churn --env production --reason "latency regression"
+    """
+    from reprise.versioning.promotion import rollback_release
+
+    move = rollback_release(name, env, reason=reason, to=to, force=force, settings=settings_for(ctx))
+    emit(move.model_dump(mode="json"), as_json=json_output, render=lambda: out_console().print(move.describe()))
+
+
+@app.command()
+def verify(
+    ctx: typer.Context,
+    ref: _REF,
+    in_place: Annotated[
+        bool, typer.Option("--in-place", help="Use the current checkout and interpreter (no worktree, no venv).")
+    ] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Do not show the re-runs' own output.")] = False,
+    json_output: _JSON = False,
+) -> None:
+    """Reproduce every component of a release in isolation and record the verdict in its history.
+
+    Same as `reprise reproduce release:NAME@VERSION`. Exits 1 unless identical or within tolerance.
+    """
+    from reprise.reproduce.targets import reproduce_target
+
+    result = reproduce_target(f"release:{ref.removeprefix('release:')}", settings=settings_for(ctx), in_place=in_place,
+                              echo=not quiet, on_step=say)  # fmt: skip
+    emit(result.model_dump(mode="json"), as_json=json_output, render=lambda: say(result.headline))
+    if not result.verdict.ok:
+        raise typer.Exit(1)
+
+
+@app.command()
+def deprecate(ctx: typer.Context, ref: _REF, reason: _REASON = "", json_output: _JSON = False) -> None:
+    """Mark a release deprecated: it stays where it runs, and is not promoted any more."""
+    from reprise.versioning.releases import deprecate_release
+
+    release = deprecate_release(ref, reason=reason, settings=settings_for(ctx))
+    emit(release.model_dump(mode="json"), as_json=json_output, render=lambda: _render(release))
+
+
+@app.command()
+def revoke(ctx: typer.Context, ref: _REF, reason: _REASON = "", json_output: _JSON = False) -> None:
+    """Revoke a release: it is not promoted any more; lists where it runs now."""
+    from reprise.versioning.revocations import revoke_release
+
+    revocation = revoke_release(ref, reason=reason, settings=settings_for(ctx))
+    emit(revocation.model_dump(mode="json"), as_json=json_output, render=lambda: render_revocation(revocation))
+
+
+@app.command()
+def history(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="The release name.", show_default=False)],
+    env: Annotated[str | None, typer.Option("--env", help="Only this environment.")] = None,
+    at: Annotated[
+        str | None, typer.Option("--at", help="Up to this time (ISO, UTC if no zone): what ran where then.")
+    ] = None,
+    verify_chain: Annotated[
+        bool, typer.Option("--verify-chain", help="Recompute the hash chain; exit 1 if an event was edited or deleted.")
+    ] = False,
+    json_output: _JSON = False,
+) -> None:
+    """Every create, verify, promote, rollback, deprecate and revoke of NAME, with who, when, from, to and why.
+
+    reprise release history churn --env production --at 2026-11-01T12:00
+    """
+    from reprise.registry.history import parse_time
+    from reprise.versioning.release_history import release_history
+
+    found = release_history(
+        name,
+        environment=env,
+        at=parse_time(at) if at else None,
+        verify_chain=verify_chain,
+        settings=settings_for(ctx),
+    )
+    emit(found.model_dump(mode="json"), as_json=json_output, render=lambda: _render_history(found))
+    if found.chain_problems:
+        raise typer.Exit(1)
+
+
+def render_revocation(revocation: Revocation) -> None:
+    """Print a revocation and the releases active in an environment that depend on it."""
+    console = out_console()
+    console.print(f"revoked {revocation.ref}: {revocation.reason}", highlight=False, markup=False)
+    console.print(f"  releases depending on it: {', '.join(revocation.releases) or 'none'}", highlight=False)
+    for active in revocation.active:
+        console.print(
+            f"  active in {active.environment}: {active.release} (promoted by {active.promoted_by} at "
+            f"{active.promoted_at:%Y-%m-%d %H:%M} UTC)",
+            highlight=False,
+            markup=False,
+        )
+
+
+def _render(release: Release) -> None:
+    console = out_console()
+    build = f"+{release.build}" if release.build else ""
+    console.print(f"{release.ref}{build}  [{release.status}]", highlight=False, markup=False)
+    console.print(f"  from         version:{release.unified_version}", highlight=False)
+    for component in release.components:
+        console.print(f"  component    {component.ref}  {component.digest or ''}", highlight=False, markup=False)
+    if release.attestation_digest:
+        console.print(f"  attestation  {release.attestation_digest}", highlight=False)
+    if release.notes:
+        console.print(f"  notes        {release.notes}", highlight=False, markup=False)
+    console.print(f"  created      {release.created_at:%Y-%m-%d %H:%M:%S} UTC by {release.actor}", highlight=False)
+
+
+def _render_history(found: ReleaseHistory) -> None:
+    console = out_console()
+    for event in found.events:
+        console.print(
+            f"{event.position:>4}  {event.at:%Y-%m-%d %H:%M:%S} UTC  {event.actor:<24} {event.describe()}",
+            highlight=False,
+            markup=False,
+        )
+    when = f" at {found.at:%Y-%m-%d %H:%M:%S} UTC" if found.at else " now"
+    for active in found.active:
+        console.print(
+            f"active in {active.environment}{when}: {found.name}@{active.version} ({active.kind} by {active.by} at "
+            f"{active.since:%Y-%m-%d %H:%M:%S} UTC)",
+            highlight=False,
+            markup=False,
+        )
+    if found.chain_verified:
+        if found.chain_problems:
+            for problem in found.chain_problems:
+                say(f"[red]chain broken:[/red] {problem}")
+        else:
+            say(f"chain intact: {len(found.events)} events, every hash recomputed")

@@ -69,6 +69,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     import numpy as np
+    import pyarrow as pa  # type: ignore[import-untyped,unused-ignore]
 
 __all__ = ["SCHEME", "TableColumn", "TableIdentity", "TableLayout", "is_table", "row_hashes", "table_identity"]
 
@@ -158,7 +159,7 @@ def table_identity(file: Path, name: str | None = None) -> TableIdentity:
 def row_hashes(file: Path, name: str, types: Mapping[str, CellType]) -> Iterator[np.ndarray]:
     """The 128-bit hash of every row of ``file`` over the columns in ``types`` only, typed as given, in file order.
 
-    The diff uses it to compare two tables on their common columns (:mod:`reprise.data.rowdiff`).
+    The diff uses it to compare two tables on their common columns (:mod:`reprise.data.tablediff`).
 
     Args:
         file: The table.
@@ -174,8 +175,8 @@ def row_hashes(file: Path, name: str, types: Mapping[str, CellType]) -> Iterator
     stream = open_table(file, name)
     index = {column: position for position, column in enumerate(stream.names)}
     for batch in stream.batches:
-        cells = {column: pinned(batch[index[column]], kind) for column, kind in types.items()}
-        yield _rows(cells, len(batch[0]) if batch else 0, None)
+        count = len(batch[0]) if batch else 0
+        yield _rows([cell_lanes(column, pinned(batch[index[column]], kind)) for column, kind in types.items()], count)
 
 
 def _digest_pass(stream: TableStream, pins: dict[str, CellType], pool: Executor) -> TableIdentity | None:
@@ -189,18 +190,22 @@ def _digest_pass(stream: TableStream, pins: dict[str, CellType], pool: Executor)
     rows, widened = 0, False
     for batch in _read_ahead(stream.batches):
         count = len(batch[0]) if batch else 0
-        cells: dict[str, Typed] = {}
-        for column, values, found in zip(stream.names, batch, pool.map(typed, batch), strict=True):
+        lanes: list[tuple[np.ndarray, np.ndarray]] = []
+        for column, values, (found, hashed_cells) in zip(
+            stream.names, batch, pool.map(_typed_lanes, stream.names, batch), strict=True
+        ):
             before = pins[column]
             pins[column] = grown = join_types(before, found.type)
             # Cells hashed so far under a narrower type would hash differently now (null cells do not).
             widened = widened or before not in ("null", grown)
             if not widened:
-                cells[column] = found if found.type in (grown, "null") else pinned(values, grown)
+                # A batch narrower than its column (ints in a float column) is hashed again under the column's type.
+                same = found.type in (grown, "null")
+                lanes.append(hashed_cells if same else cell_lanes(column, pinned(values, grown)))
         rows += count
         if widened or not count:
             continue
-        hashed = _rows(cells, count, pool)
+        hashed = _rows(lanes, count)
         ordered.update(np.ascontiguousarray(hashed, dtype="<u8").tobytes())
         for lane in (0, 1):
             sums[lane] = (sums[lane] + int(hashed[:, lane].sum())) & _MASK
@@ -222,20 +227,20 @@ def _digest_pass(stream: TableStream, pins: dict[str, CellType], pool: Executor)
     )
 
 
-def _rows(cells: Mapping[str, Typed], count: int, pool: Executor | None) -> np.ndarray:
-    """Each row's two lanes: fmix64 of the row key plus the sum of its cells' lanes (cells hashed on ``pool``)."""
+def _typed_lanes(column: str, values: pa.Array) -> tuple[Typed, tuple[np.ndarray, np.ndarray]]:
+    """One batch column typed by its own values and hashed under that type (one task on the pool)."""
+    found = typed(values)
+    return found, cell_lanes(column, found)
+
+
+def _rows(lanes: list[tuple[np.ndarray, np.ndarray]], count: int) -> np.ndarray:
+    """Each row's two lanes: fmix64 of the row key plus the sum of its cells' lanes."""
     import numpy as np
 
     sums = [np.full(count, _ROW_KEYS[0], dtype=np.uint64), np.full(count, _ROW_KEYS[1], dtype=np.uint64)]
-    items = list(cells.items())
-    hashed = (
-        pool.map(cell_lanes, *zip(*items, strict=True))
-        if pool is not None and items
-        else (cell_lanes(column, values) for column, values in items)
-    )
-    for lanes in hashed:
-        sums[0] += lanes[0]
-        sums[1] += lanes[1]
+    for first, second in lanes:
+        sums[0] += first
+        sums[1] += second
     return np.stack([mix(sums[0]), mix(sums[1])], axis=1)
 
 

@@ -171,19 +171,24 @@ def _measure_registered(settings: object, name: str, version: int) -> int:
         return folder_bytes(Path(local))
 
 
-def test_nothing_registered_when_no_trial_fits_exits_3_and_lists_the_nearest(
+def test_nothing_registered_when_no_trial_fits_exits_3_and_lists_the_nearest_and_a_trial_replays_from_the_cli(
     tmp_project: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     from reprise.cli.main import main
 
     data, extra = _write(tmp_project, _maintenance(), _FAST + "max_size_mb = 0.001\n")
+    args = ["automl", "run", str(data), "--target", "failure", "--constraints-file", str(extra), "--trials", "3"]
     with pytest.raises(SystemExit) as exited:
-        main(["automl", "run", str(data), "--target", "failure", "--constraints-file", str(extra), "--trials", "3"])
+        main([*args, "--json"])
     assert exited.value.code == 3
-    err = capsys.readouterr().err
-    assert "nothing registered: no trial met every limit" in err
-    assert err.count("nearest: trial") == 3
-    assert "size_mb" in err and "over the 0.001 MB limit" in err
+    result = json.loads(capsys.readouterr().out)
+    assert not result["winner"]["registered"] and result["winner"]["reason"] == "no trial met every limit"
+    assert sorted(item["trial"] for item in result["winner"]["nearest"]) == [0, 1, 2]
+    assert all("over the 0.001 MB limit" in item["failures"] for item in result["winner"]["nearest"])
+    with pytest.raises(SystemExit) as replayed:
+        main(["automl", "replay", result["run_id"], "--trial", "2"])
+    assert replayed.value.code == 0
+    assert f"trial 2 of {result['run_id']}: " in capsys.readouterr().err
 
 
 def test_anomaly_detection_searches_without_labels(tmp_project: Path) -> None:

@@ -152,3 +152,42 @@ def audit(
     emit(data, as_json=json_output, render=render)
     if not report.ok:
         raise typer.Exit(1)
+
+
+@app.command("verify")
+def verify(
+    ctx: typer.Context,
+    runs: Annotated[list[str], typer.Argument(help="Run ids to re-verify.")],
+    workers: Annotated[int, typer.Option("--workers", min=1, help="Local Dask worker processes.")] = 2,
+    cluster: Annotated[
+        str | None, typer.Option("--cluster", help="A running Dask scheduler (tcp://HOST:8786) instead of local.")
+    ] = None,
+    in_place: Annotated[
+        bool, typer.Option("--in-place", help="Re-run in this checkout instead of a worktree and a fresh venv each.")
+    ] = False,
+    json_output: Annotated[bool, typer.Option("--json", help="Print the verdicts as JSON.")] = False,
+) -> None:
+    """Re-verify many runs at once on Dask workers: one verdict per run and a summary; exit 1 unless all reproduce."""
+    from dataclasses import asdict
+
+    from reprise.cli._context import settings_for
+    from reprise.team.batch import verify_batch
+
+    report = verify_batch(runs, settings=settings_for(ctx), workers=workers, cluster=cluster, in_place=in_place)
+    data = {
+        "cluster": report.cluster,
+        "workers": report.workers,
+        "seconds": round(report.seconds, 3),
+        "summary": report.summary,
+        "verdicts": [asdict(item) for item in report.verdicts],
+    }
+
+    def render() -> None:
+        for item in report.verdicts:
+            typer.echo(f"{item.verdict:<17} {item.target}  {item.summary}")
+        counts = ", ".join(f"{count} {verdict}" for verdict, count in report.summary.items())
+        say(f"{len(report.verdicts)} run(s) on {report.workers} worker(s) in {report.seconds:.0f} s: {counts}")
+
+    emit(data, as_json=json_output, render=render)
+    if not report.ok:
+        raise typer.Exit(1)

@@ -191,6 +191,17 @@ def test_nothing_registered_when_no_trial_fits_exits_3_and_lists_the_nearest_and
     assert f"trial 2 of {result['run_id']}: " in capsys.readouterr().err
 
 
+def test_a_configuration_that_cannot_fit_fails_alone_and_is_recorded(tmp_project: Path) -> None:
+    frame = _maintenance()
+    frame.loc[::7, "sensor_0"] = np.nan  # trees take missing values; logistic regression cannot
+    data, extra = _write(tmp_project, frame)
+    result = automl(data, "failure", constraints_file=extra, trials=2, seed=4, register=False)
+    assert [(item["number"], item["params"]["family"]) for item in result.failed] == [(0, "logistic_regression")]
+    assert "NaN" in result.failed[0]["error"]
+    assert [(trial.number, trial.params["family"]) for trial in result.trials] == [(1, "decision_tree")]
+    assert result.winner.trial == 1
+
+
 def test_anomaly_detection_searches_without_labels(tmp_project: Path) -> None:
     rng = np.random.default_rng(2)
     normal = rng.normal(size=(300, 4))

@@ -58,7 +58,6 @@ class SearchData:
         train: Row positions searched on (cross-validated).
         test: Row positions held out for the winner's one test score.
         folds: ``(fit rows, held-out rows)`` per fold, as positions into ``features``.
-        impute: Some numeric value is missing: the pipelines impute.
     """
 
     features: Any
@@ -69,7 +68,6 @@ class SearchData:
     train: Any
     test: Any
     folds: tuple[tuple[Any, Any], ...] = field(repr=False)
-    impute: bool = False
 
 
 @dataclass(frozen=True)
@@ -146,13 +144,12 @@ def split_data(features: Any, target: Any | None, constraints: Constraints, seed
     folds = tuple((train[fit], train[held]) for fit, held in parts)
     numeric = tuple(str(c) for c in features.columns if features[c].dtype.kind in "fiub")
     categorical = tuple(str(c) for c in features.columns if str(c) not in numeric)
-    impute = bool(features[list(numeric)].isna().to_numpy().any()) if numeric else False
-    return SearchData(features, target, positive, numeric, categorical, train, test, folds, impute)
+    return SearchData(features, target, positive, numeric, categorical, train, test, folds)
 
 
 def fit_model(params: Mapping[str, Any], data: SearchData, rows: Any, seed: int) -> Any:
     """Fit the pipeline of ``params`` on ``rows`` with ``seed`` (anomaly detectors see no labels)."""
-    model = build_pipeline(params, seed, data.numeric, data.categorical, impute=data.impute)
+    model = build_pipeline(params, seed, data.numeric, data.categorical)
     frame = data.features.iloc[rows]
     if data.target is None or _is_anomaly(params):
         return model.fit(frame)

@@ -225,24 +225,21 @@ def suggest_params(trial: optuna.Trial, families: Sequence[str]) -> dict[str, An
     return {"family": name, **FAMILIES[str(name)]._suggest(trial)}
 
 
-def build_pipeline(
-    params: Mapping[str, Any], seed: int, numeric: Sequence[str], categorical: Sequence[str], *, impute: bool
-) -> Any:
+def build_pipeline(params: Mapping[str, Any], seed: int, numeric: Sequence[str], categorical: Sequence[str]) -> Any:
     """The unfitted pipeline of a configuration: scale numbers, one-hot text, then the estimator.
 
-    Missing numbers are imputed (median) only when the data has some: scikit-learn's imputer keeps a
-    ``numpy.dtype`` that ``reprise serve`` will not trust without ``--allow-pickle``, so a model of complete data
-    stays free of it. Text columns arrive with missing values already spelt ``missing``.
+    Missing numbers are not imputed: scikit-learn's imputer keeps a ``numpy.dtype`` that ``reprise serve`` will not
+    trust without ``--allow-pickle``. Trees (decision tree, random forest, LightGBM, isolation forest) take missing
+    values natively; a family that cannot fails its trials on such data, and the search goes on without it. Text
+    columns arrive with missing values already spelt ``missing``.
     """
     from sklearn.compose import ColumnTransformer
-    from sklearn.impute import SimpleImputer
     from sklearn.pipeline import Pipeline
     from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
     parts: list[tuple[str, Any, list[str]]] = []
     if numeric:
-        steps = [("impute", SimpleImputer(strategy="median"))] if impute else []
-        parts.append(("numeric", Pipeline([*steps, ("scale", StandardScaler())]), list(numeric)))
+        parts.append(("numeric", StandardScaler(), list(numeric)))
     if categorical:
         # dtype as a string: a numpy type object would be one more type for skops to trust at load.
         encode = OneHotEncoder(handle_unknown="ignore", sparse_output=False, dtype="float64")

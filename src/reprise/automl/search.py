@@ -101,6 +101,7 @@ class SearchResult:
         leaks: What the leakage guard found (excluded, or kept on request).
         winner: The winner's refit, test score, re-measurement and registration (or why nothing was registered).
         stopped_by: ``trials`` or ``time_budget``.
+        failed: Trials whose configuration could not be fitted, saved or served: number, params, seed, error.
     """
 
     run_id: str
@@ -109,6 +110,7 @@ class SearchResult:
     leaks: tuple[LeakFinding, ...]
     winner: WinnerReport
     stopped_by: str = "trials"
+    failed: tuple[dict[str, Any], ...] = ()
     seconds: float = field(default=0.0, compare=False)
 
     @property
@@ -130,6 +132,7 @@ class SearchResult:
             "leaks": [finding.to_dict() for finding in self.leaks],
             "winner": self.winner.to_dict(),
             "stopped_by": self.stopped_by,
+            "failed": list(self.failed),
             "seconds": self.seconds,
         }
 
@@ -264,8 +267,8 @@ def automl(
         settings=settings,
     ) as parent:
         study = _study(optuna, seed, families, batch)
-        results, stopped_by = _search(study, parent, searched, constraints, families, spec, started, progress)
-        spec["stopped_by"] = stopped_by
+        results, failed, stopped_by = _search(study, parent, searched, constraints, families, spec, started, progress)
+        spec.update(stopped_by=stopped_by, failed=failed)
         files = {
             layout.AUTOML_SEARCH: canonical_json(spec),
             layout.AUTOML_TRIALS: canonical_json([trial.to_dict() for trial in results]),
@@ -276,7 +279,11 @@ def automl(
             parent, searched, constraints, results, name, experiment=experiment_name, register=register
         )
         best = best_feasible(results)
-        summary = {"trials": float(len(results)), "feasible_trials": float(sum(t.feasible for t in results))}
+        summary = {
+            "trials": float(len(results)),
+            "failed_trials": float(len(failed)),
+            "feasible_trials": float(sum(t.feasible for t in results)),
+        }
         if best is not None:
             summary["best_cv_score"] = best.score
         if winner.test_score is not None:
@@ -289,6 +296,7 @@ def automl(
         leaks=leaks,
         winner=winner,
         stopped_by=stopped_by,
+        failed=tuple(failed),
         seconds=time.perf_counter() - started,
     )
 
@@ -302,21 +310,36 @@ def _search(
     spec: dict[str, Any],
     started: float,
     progress: Callable[[TrialResult, TrialResult | None, int], None] | None,
-) -> tuple[list[TrialResult], str]:
-    """Ask, evaluate (in parallel), measure and tell, round by round; return the trials and why it stopped."""
+) -> tuple[list[TrialResult], list[dict[str, Any]], str]:
+    """Ask, evaluate (in parallel), measure and tell, round by round.
+
+    Returns:
+        The trials, the failed trials, and why the search stopped.
+    """
+    from optuna.trial import TrialState
+
     total, batch, budget, seed = spec["trials"], spec["batch"], spec["time_budget"], spec["seed"]
     results: list[TrialResult] = []
+    failed: list[dict[str, Any]] = []
     with ThreadPoolExecutor(max_workers=spec["workers"], thread_name_prefix="reprise-automl") as pool:
-        while len(results) < total:
+        while len(results) + len(failed) < total:
             if budget is not None and time.perf_counter() - started >= budget:
-                return results, "time_budget"
-            asked = [study.ask() for _ in range(min(batch, total - len(results)))]
+                return results, failed, "time_budget"
+            asked = [study.ask() for _ in range(min(batch, total - len(results) - len(failed)))]
             configs = [suggest_params(trial, families) for trial in asked]
             seeds = [trial_seed(seed, trial.number) for trial in asked]
-            evaluations = list(pool.map(lambda config, s: evaluate_trial(config, data, constraints, s), configs, seeds))
-            for trial, config, trial_seed_, evaluation in zip(asked, configs, seeds, evaluations, strict=True):
+            futures = [
+                pool.submit(evaluate_trial, c, data, constraints, s) for c, s in zip(configs, seeds, strict=True)
+            ]
+            for trial, config, trial_seed_, future in zip(asked, configs, seeds, futures, strict=True):
                 interpretability = FAMILIES[config["family"]].interpretability
-                measurement = measure_model(evaluation.model, interpretability, data, constraints, trial_seed_)
+                try:
+                    evaluation = future.result()
+                    measurement = measure_model(evaluation.model, interpretability, data, constraints, trial_seed_)
+                except Exception as exc:  # a configuration that cannot be fitted or served fails alone, not the search
+                    study.tell(trial, state=TrialState.FAIL)
+                    failed.append({"number": trial.number, "params": config, "seed": trial_seed_, "error": repr(exc)})
+                    continue
                 checks = check_constraints(measurement, evaluation.metrics(), constraints)
                 result = _log_trial(
                     parent, spec["experiment"], trial.number, config, trial_seed_, evaluation, measurement, checks
@@ -327,7 +350,7 @@ def _search(
                 results.append(result)
                 if progress is not None:
                     progress(result, best_feasible(results), sum(r.feasible for r in results))
-    return results, "trials"
+    return results, failed, "trials"
 
 
 def _log_trial(

@@ -138,7 +138,10 @@ def replay(
 
 def _render(result: SearchResult) -> None:
     winner = result.winner
-    say(f"search {result.run_id}: {len(result.trials)} trials, {len(result.feasible)} met every limit")
+    failed = f", {len(result.failed)} failed" if result.failed else ""
+    say(f"search {result.run_id}: {len(result.trials)} trials{failed}, {len(result.feasible)} met every limit")
+    for item in result.failed:
+        say(f"  trial {item['number']} ({item['params']['family']}) failed: {item['error']}")
     for finding in result.leaks:
         verb = "kept (--keep)" if finding.kept else "excluded"
         say(f"leakage guard: {', '.join(finding.columns)} {verb}: {finding.detail}")

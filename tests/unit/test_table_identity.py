@@ -180,3 +180,35 @@ def test_a_type_widened_in_a_later_block_gives_the_digest_of_one_block(
     blocks = table_identity(path)
     assert [column.type for column in blocks.columns] == ["int", "float"]
     assert (blocks.content_digest, blocks.ordered_digest) == (whole.content_digest, whole.ordered_digest)
+
+
+@pytest.mark.parametrize(
+    ("name", "data", "columns", "layout"),
+    [
+        ("cr.csv", b"a,b\r1,x\r2,y\r", [("a", "int"), ("b", "string")], ("utf-8", "cr")),
+        ("latin1.csv", "a,b\n1,caf\xe9\n2,y\n".encode("latin-1"), [("a", "int"), ("b", "string")], ("latin-1", "lf")),
+        ("utf16.csv", "a,b\n1,café\n2,y\n".encode("utf-16"), [("a", "int"), ("b", "string")], ("utf-16", "lf")),
+        ("big.csv", b"a,b\n99999999999999999999,x\n1,y\n", [("a", "string"), ("b", "string")], ("utf-8", "lf")),
+        ("zero.csv", b"a,b\n-0,x\n-5,y\n", [("a", "float"), ("b", "string")], ("utf-8", "lf")),
+    ],
+)
+def test_encodings_line_endings_and_edge_numbers(
+    tmp_path: Path, name: str, data: bytes, columns: list[tuple[str, str]], layout: tuple[str, str]
+) -> None:
+    path = tmp_path / name
+    path.write_bytes(data)
+    found = table_identity(path)
+    assert [(c.name, c.type) for c in found.columns] == columns
+    assert (found.layout.encoding, found.layout.line_ending) == layout
+    assert found.rows == 2
+
+
+def test_nested_parquet_columns_are_refused_with_a_hint(tmp_path: Path) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = tmp_path / "nested.parquet"
+    pq.write_table(pa.table({"l": [[1, 2], [3]]}), path)
+    with pytest.raises(DataError, match=r"type list<.*> has no text form") as raised:
+        table_identity(path)
+    assert raised.value.hint is not None and "flatten nested columns" in raised.value.hint

@@ -15,6 +15,8 @@ import hashlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final, Literal
 
+from reprise.errors import DataError
+
 if TYPE_CHECKING:
     import numpy as np
     import pyarrow as pa  # type: ignore[import-untyped,unused-ignore]
@@ -150,7 +152,13 @@ def _as_text(column: pa.Array) -> pa.Array:
         column = column.dictionary_decode()
     if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
         return column
-    return column.cast(pa.string())
+    try:
+        return column.cast(pa.string())
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+        raise DataError(
+            f"a column of type {column.type} has no text form the table identity can read",
+            hint="flatten nested columns (lists, structs, maps) into plain ones before versioning the table",
+        ) from exc
 
 
 @dataclass(frozen=True)
@@ -217,9 +225,9 @@ def _text_number(column: pa.Array, text: _Text, valid: np.ndarray) -> Typed | No
             ints = masked.cast(pa.int64())
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
             return None  # integers beyond int64 stay exact, as text
-        if not _strict_ints(text, valid):
-            return None
-        return Typed("int", valid, _filled(ints, 0))
+        if _strict_ints(text, valid):
+            return Typed("int", valid, _filled(ints, 0))
+        # Not canonical (007, -0): a float if each is a strict float (-0), else the text stays a string.
     try:
         floats = masked.cast(pa.float64())
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):

@@ -52,7 +52,7 @@ def commit_dvc_file(root: Path, dvc_file: Path, text: str, version_name: str) ->
         message = f"reprise: data version {version_name} ({rel})"
         _git(root, ["commit", "-q", "--only", "-m", message, "--", *paths], version_name)
     head = run_git(root, ["rev-parse", "--verify", "-q", "HEAD"], check=False).stdout.decode().strip()
-    held = run_git(root, ["show", f"HEAD:{rel}"], check=False)
+    held = run_git(root, ["show", f"HEAD:./{rel}"], check=False)  # ./: relative to the project, not the repo top
     if not head or held.returncode != 0 or held.stdout.decode() != text:
         raise DataError(
             f"the commit {head[:12] or '(none)'} does not hold {rel} as data version {version_name} wrote it",

@@ -128,7 +128,7 @@ def _csv(file: Path, kind: str) -> TableStream:
     with file.open("rb") as handle:
         sample = handle.read(_SAMPLE)
     layout, text = _sniff(sample, kind)
-    header = next(csv.reader(io.StringIO(text), delimiter=layout.delimiter or ","), None)
+    header = next(csv.reader(io.StringIO(text, newline=""), delimiter=layout.delimiter or ","), None)
     if header is None:
         return TableStream(layout, (), iter(()))
     width = len(header)

@@ -61,8 +61,6 @@ def run(
     console = err_console()
 
     def progress(trial: TrialResult, best: TrialResult | None, feasible: int) -> None:
-        if json_output:
-            return
         mark = "[green]fits[/]" if trial.feasible else "[red]over[/]"
         lead = f"best {best.score:.4f} (trial {best.number})" if best is not None else "no feasible trial yet"
         console.print(

@@ -43,7 +43,7 @@ if TYPE_CHECKING:
     from reprise.config import Settings
     from reprise.tracking.runs import CapturedRun
 
-__all__ = ["SearchResult", "TrialResult", "automl", "load_search_data", "trial_seed"]
+__all__ = ["SearchResult", "TrialResult", "automl", "best_feasible", "load_search_data", "trial_seed"]
 
 #: Trials asked per round: fixed, so the sampler's history does not depend on the worker count.
 DEFAULT_BATCH: Final = 4

@@ -25,8 +25,8 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from reprise.errors import ConfigError
 
 __all__ = [
-    "INTERPRETABILITY",
     "Constraints",
+    "INTERPRETABILITY",
     "Preset",
     "PresetSource",
     "list_presets",

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -84,3 +86,35 @@ def postgres_url() -> str:
             pytest.fail(f"{reason} (REPRISE_REQUIRE_POSTGRES=1)")
         pytest.skip(reason)
     return base
+
+
+#: A fixture shared by the tests of one module or class: a trained project, a running server, a quickstart.
+_SHARED_FIXTURE = re.compile(r"@pytest\.fixture\([^)]*scope\s*=\s*[\"'](?:module|class|package)[\"']")
+
+
+@pytest.hookimpl(optionalhook=True)  # a pytest-xdist hook: absent without it
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """``--dist loadgroup``: the tests of a module that defines a module- or class-scoped fixture run on one worker.
+
+    Such a fixture is built once per worker that runs one of its tests: spread over two workers, a module's trained
+    project or running server would be built twice, which is most of what ``-n 2`` used to gain. Every other test
+    goes to whichever worker is free. (pytest-xdist's own ``loadgroup`` reads ``xdist_group`` marks through a node id
+    rewrite that pytest 9.2 no longer honours, so the groups are decided here, from the test files.)
+    """
+    if config.getvalue("dist") != "loadgroup":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    root = config.rootpath
+    shared = {
+        path.relative_to(root).as_posix()
+        for path in (root / "tests").rglob("test_*.py")
+        if _SHARED_FIXTURE.search(path.read_text(encoding="utf-8"))
+    }
+
+    class SharedFixtureScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            module = nodeid.split("::", 1)[0]
+            return module if module in shared else nodeid
+
+    return SharedFixtureScheduling(config, log)

@@ -1,0 +1,311 @@
+"""Releases on a real project (git, DVC, MLflow on SQLite) with the metadata store on SQLite and on PostgreSQL:
+creation and semver uniqueness, a real verification, promotion moving the MLflow alias, a rollback, history at a time,
+an edited and a deleted event caught by the chain, and every guard refusing then recording ``--force --reason``.
+
+One project per backend is built per module: a data version, a captured training run (a script run by
+``python train.py``, so it can be re-run), three registrations of its model (one failing a gate) and four unified
+versions. Each test works on its own release names.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from mlflow import MlflowClient
+from sqlalchemy import delete, func, select, update
+
+import reprise
+from reprise.cli.main import main
+from reprise.config import Settings, load_settings
+from reprise.errors import ReleaseGuardError, VersioningError
+from reprise.reproduce.replay import record_reproduction
+from reprise.reproduce.targets import reproduce_target
+from reprise.store.db import open_store, writing
+from reprise.store.lineage import walk
+from reprise.store.tables import release_events
+from reprise.versioning.promotion import promote_release, rollback_release
+from reprise.versioning.release_history import release_history
+from reprise.versioning.releases import (
+    create_release,
+    deprecate_release,
+    get_release,
+    list_releases,
+    record_verification,
+)
+from reprise.versioning.revocations import revoke_data, revoke_release
+from reprise.versioning.unified import create_version
+
+TRAIN = """\
+import mlflow
+import reprise
+from mlflow.models import infer_signature
+from sklearn.datasets import load_iris
+from sklearn.linear_model import LogisticRegression
+
+with reprise.start_run("train", inputs=["data"], params={"C": 1.0}) as run:
+    X, y = load_iris(return_X_y=True, as_frame=True)
+    model = LogisticRegression(C=1.0, max_iter=500).fit(X, y)
+    run.log_metrics({"accuracy": float(model.score(X, y))})
+    mlflow.sklearn.log_model(
+        model, name="model", signature=infer_signature(X, model.predict(X)), serialization_format="cloudpickle",
+        pip_requirements=["scikit-learn"],
+    )
+print(run.run_id)
+"""
+_GIT = ["git", "-c", "user.name=Reprise Tests", "-c", "user.email=tests@reprise.invalid"]
+
+
+@dataclass(frozen=True)
+class Project:
+    settings: Settings
+    run_id: str
+    env: dict[str, str]
+
+    @property
+    def client(self) -> MlflowClient:
+        return MlflowClient(tracking_uri=self.settings.tracking_uri)
+
+
+@pytest.fixture(scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def project(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, mlflow_db_template: Path
+) -> Iterator[Project]:
+    """Unified versions ``good`` (model clf/1), ``bad`` (clf/2, failed its gate), ``next`` (clf/3) and ``extra`` (clf/1
+    and the data version ``extra@v1``), all from one captured run that read ``table@v1``."""
+    import shutil
+
+    root = tmp_path_factory.mktemp("releases") / "project"
+    url = (
+        f"sqlite:///{root.parent / 'store.db'}"
+        if request.param == "sqlite"
+        else request.getfixturevalue("postgres_databases")()
+    )
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("REPRISE_", "MLFLOW_"))},
+        "REPRISE_STORE_URI": url,
+        "MLFLOW_DISABLE_TELEMETRY": "true",
+        "DVC_NO_ANALYTICS": "1",
+        "DO_NOT_TRACK": "1",
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+    }
+    with pytest.MonkeyPatch.context() as patch:
+        for key in ("REPRISE_STORE_URI", "MLFLOW_DISABLE_TELEMETRY", "DVC_NO_ANALYTICS", "DO_NOT_TRACK"):
+            patch.setenv(key, env[key])
+        reprise.init_project(root)
+        shutil.copyfile(mlflow_db_template, root / ".reprise" / "mlflow.db")
+        settings = load_settings(root)
+        (root / "train.py").write_text(TRAIN)
+        subprocess.run([*_GIT, "add", "-A"], cwd=root, check=True)
+        subprocess.run([*_GIT, "commit", "-q", "-m", "init"], cwd=root, check=True)
+        (root / "data").mkdir()
+        (root / "data" / "table.csv").write_text("a,b\n1,2\n3,4\n")
+        (root / "extra.csv").write_text("x\n1\n")
+        reprise.version_data(root / "data" / "table.csv", version_name="table@v1", settings=settings)
+        reprise.version_data(root / "extra.csv", version_name="extra@v1", settings=settings)
+        done = subprocess.run(
+            ["python", "train.py"], cwd=root, env=env, capture_output=True, text=True, timeout=300, check=False
+        )
+        assert done.returncode == 0, done.stderr[-3000:]
+        run_id = done.stdout.strip().splitlines()[-1]
+        for gates in ([], ["accuracy >= 2.0"], []):
+            reprise.register_model(run_id, "clf", gates=gates, settings=settings)
+        create_version("good", runs=[run_id], model="clf/1", settings=settings)
+        create_version("bad", runs=[run_id], model="clf/2", settings=settings)
+        create_version("next", runs=[run_id], model="clf/3", settings=settings)
+        create_version("extra", runs=[run_id], data=["extra@v1"], model="clf/1", settings=settings)
+        yield Project(settings, run_id, env)
+
+
+def _verified(project: Project, ref: str) -> str:
+    """Record an identical reproduction of ``ref`` the way ``release verify`` does (its re-run is tested once, in
+    :func:`test_verify_promote_through_every_environment_roll_back_and_read_the_history_at_a_time`)."""
+    reproduction_id = uuid.uuid4().hex
+    record_reproduction(
+        project.settings,
+        reproduction_id=reproduction_id,
+        target=ref,
+        verdict="identical",
+        causes=[],
+        details={},
+        report_path=None,
+        seconds=0.1,
+    )
+    return reproduction_id
+
+
+def _alias(project: Project, alias: str) -> int:
+    return int(project.client.get_model_version_by_alias("clf", alias).version)
+
+
+def test_a_release_freezes_its_components_with_digests_and_its_semver_is_unique(project: Project) -> None:
+    settings = project.settings
+    release = create_release("frozen", "v1.0.0+build.1", from_version="version:good", notes="first", settings=settings)
+    assert (release.ref, release.build, release.status, release.model) == (
+        "release:frozen@1.0.0",
+        "build.1",
+        "draft",
+        "model:clf/1",
+    )
+    digests = {component.ref: component.digest for component in release.components}
+    assert digests["data:table@v1"].startswith("sha256:")
+    assert digests[f"run:{project.run_id}"].startswith("sha256:")
+    assert any(ref.startswith("commit:") for ref in digests)
+    with pytest.raises(VersioningError, match="exists already"):
+        create_release("frozen", "1.0.0+build.2", from_version="good", settings=settings)  # build metadata aside
+    with pytest.raises(VersioningError, match="not a semantic version"):
+        create_release("frozen", "1.0", from_version="good", settings=settings)
+    for version in ("1.0.0-rc.1", "0.9.0", "1.0.0-alpha", "1.0.0-rc.1.1"):
+        create_release("frozen", version, from_version="good", settings=settings)
+    assert [r.version for r in list_releases("frozen", settings=settings)] == [
+        "0.9.0",
+        "1.0.0-alpha",
+        "1.0.0-rc.1",
+        "1.0.0-rc.1.1",
+        "1.0.0",
+    ]
+    upstream = {reached.ref for reached in walk(open_store(settings), release.ref, "up")}
+    assert {"version:good", "data:table@v1", "model:clf/1", f"run:{project.run_id}"} <= upstream
+    assert get_release("release:frozen@1.0.0", settings=settings).notes == "first"
+
+
+def test_verify_promote_through_every_environment_roll_back_and_read_the_history_at_a_time(
+    project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = project.settings
+    monkeypatch.setenv("REPRISE_STORE_URI", project.env["REPRISE_STORE_URI"])
+    create_release("flow", "1.0.0", from_version="good", settings=settings)
+    with pytest.raises(ReleaseGuardError, match=r"guard 'verified'.*no recorded reproduction") as refused:
+        promote_release("flow@1.0.0", "dev", settings=settings)
+    assert refused.value.hint is not None and "reprise release verify flow@1.0.0" in refused.value.hint
+
+    if project.env["REPRISE_STORE_URI"].startswith("sqlite"):  # the re-run itself once (~20 s), not per backend
+        result = reproduce_target("release:flow@1.0.0", settings=settings, in_place=True, echo=False)
+        assert result.verdict.value == "identical", result.headline
+    else:
+        reproduction = _verified(project, "release:flow@1.0.0")
+        record_verification(
+            "flow@1.0.0", verdict="identical", reproduction_id=reproduction, headline="", settings=settings
+        )
+    assert get_release("flow@1.0.0", settings=settings).status == "candidate"
+    for environment in settings.environments:
+        move = promote_release("flow@1.0.0", environment, settings=settings)
+        assert (move.from_version, move.to_version, move.forced) == (None, "1.0.0", ())
+        assert _alias(project, environment) == 1
+    assert get_release("flow@1.0.0", settings=settings).status == "released"
+    assert not promote_release("flow@1.0.0", "production", settings=settings).changed
+    between = datetime.now(UTC)
+
+    create_release("flow", "1.1.0", from_version="next", settings=settings)
+    _verified(project, "release:flow@1.1.0")
+    for environment in settings.environments:
+        promote_release("flow@1.1.0", environment, settings=settings)
+    assert _alias(project, "production") == 3
+    back = rollback_release("flow", "production", reason="latency regression", settings=settings)
+    assert (back.kind, back.from_version, back.to_version) == ("rolled_back", "1.1.0", "1.0.0")
+    assert _alias(project, "production") == 1
+    with pytest.raises(ReleaseGuardError, match="guard 'reason'"):
+        rollback_release("flow", "staging", reason=" ", settings=settings)
+
+    then = release_history("flow", environment="production", at=between, settings=settings)
+    assert [(a.environment, a.version) for a in then.active] == [("production", "1.0.0")]
+    now = release_history("flow", verify_chain=True, settings=settings)
+    assert now.chain_problems == ()
+    promoted = ["promoted"] * 3
+    assert [event.kind for event in now.events] == [
+        "created",
+        "verified",
+        *promoted,
+        "created",
+        *promoted,
+        "rolled_back",
+    ]
+    assert {a.environment: a.version for a in now.active} == {"dev": "1.1.0", "staging": "1.1.0", "production": "1.0.0"}
+    assert now.events[-1].reason == "latency regression"
+
+    engine = open_store(settings)
+    table = release_events
+    with writing(engine) as conn:  # someone rewrites who promoted 1.1.0 to production
+        conn.execute(
+            update(table)
+            .where(table.c.name == "flow", table.c.kind == "promoted", table.c.to_version == "1.1.0")
+            .values(actor="mallory@nowhere")
+        )
+    problems = release_history("flow", verify_chain=True, settings=settings).chain_problems
+    assert len(problems) == 3 and all("was edited" in p for p in problems), problems
+    with writing(engine) as conn:  # and deletes the rollback
+        last = conn.execute(select(func.max(table.c.position)).where(table.c.name == "flow")).scalar_one()
+        conn.execute(delete(table).where(table.c.name == "flow", table.c.position == last))
+    problems = release_history("flow", verify_chain=True, settings=settings).chain_problems
+    assert any("its head says" in p for p in problems), problems
+
+    assert _cli(project, monkeypatch, "release", "history", "flow", "--verify-chain") == 1
+
+
+def test_each_guard_refuses_naming_itself_and_force_with_a_reason_is_recorded(
+    project: Project, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = project.settings
+    create_release("g-order", "1.0.0", from_version="good", settings=settings)
+    create_release("g-status", "1.0.0", from_version="good", settings=settings)
+    create_release("g-revoked", "1.0.0", from_version="extra", settings=settings)
+    create_release("g-gates", "1.0.0", from_version="bad", settings=settings)
+    create_release("g-pre", "2.0.0-rc.1", from_version="good", settings=settings)
+    for name in ("g-order", "g-status", "g-revoked", "g-gates"):
+        _verified(project, f"release:{name}@1.0.0")
+    _verified(project, "release:g-pre@2.0.0-rc.1")
+    deprecate_release("g-status@1.0.0", reason="superseded", settings=settings)
+    promote_release("g-revoked@1.0.0", "dev", settings=settings)
+    revocation = revoke_data("extra@v1", reason="labels shifted by one row", settings=settings)
+    assert revocation.releases == ("release:g-revoked@1.0.0",)
+    assert [(a.environment, a.release) for a in revocation.active] == [("dev", "release:g-revoked@1.0.0")]
+    promote_release("g-pre@2.0.0-rc.1", "dev", settings=settings)
+    promote_release("g-pre@2.0.0-rc.1", "staging", settings=settings)
+
+    cases = [
+        ("g-order@1.0.0", "staging", "order"),
+        ("g-status@1.0.0", "dev", "status"),
+        ("g-revoked@1.0.0", "staging", "revoked"),
+        ("g-gates@1.0.0", "dev", "gates"),
+        ("g-pre@2.0.0-rc.1", "production", "prerelease"),
+    ]
+    for ref, environment, guard in cases:
+        with pytest.raises(ReleaseGuardError) as refused:
+            promote_release(ref, environment, settings=settings)
+        assert refused.value.guard == guard, (ref, refused.value)
+        assert "\n" not in refused.value.message and "--force --reason" in (refused.value.hint or "")
+        with pytest.raises(ReleaseGuardError, match="guard 'reason'"):
+            promote_release(ref, environment, force=True, settings=settings)
+        move = promote_release(ref, environment, force=True, reason=f"accepted {guard} risk", settings=settings)
+        assert move.forced == (guard,)
+        last = release_history(ref.split("@")[0], settings=settings).events[-1]
+        assert (last.kind, last.forced, last.details["forced_guards"], last.reason) == (
+            "promoted",
+            True,
+            [guard],
+            f"accepted {guard} risk",
+        )
+    assert _alias(project, "dev") == 2  # the forced promotion of g-gates moved dev to the failing version
+
+    revoke_release("g-order@1.0.0", reason="wrong order", settings=settings)
+    assert get_release("g-order@1.0.0", settings=settings).status == "revoked"
+    capsys.readouterr()
+    assert _cli(project, monkeypatch, "release", "promote", "g-order@1.0.0", "--to", "production") == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: guard 'revoked'") and len(err.strip().splitlines()) == 2  # message + hint
+
+
+def _cli(project: Project, monkeypatch: pytest.MonkeyPatch, *args: str) -> int:
+    """Run ``reprise ARGS`` in this process, in the project, against its store; the exit code."""
+    monkeypatch.setenv("REPRISE_STORE_URI", project.env["REPRISE_STORE_URI"])
+    monkeypatch.chdir(project.settings.project_dir)
+    with pytest.raises(SystemExit) as exited:
+        main(list(args))
+    return int(exited.value.code or 0)

@@ -19,7 +19,7 @@ from reprise.data.diff import diff_data
 from reprise.data.manifest import build_manifest
 from reprise.data.tablediff import DIFFERENT_CONTENT, SAME_TABLE
 from reprise.data.versions import get_data_version, load_version_manifest
-from reprise.errors import ManifestMismatchError
+from reprise.errors import DataError, ManifestMismatchError
 from reprise.reproduce._data import verify_inputs
 
 
@@ -159,3 +159,25 @@ def test_cli_diff_prints_the_verdict_and_the_rows(tmp_project: Path) -> None:
     ).stdout
     assert "train.csv: different content (rows 30 -> 30)" in text
     assert "+ row 3: age=32, city=brest, income=2.6" in text
+
+
+def test_the_dvc_file_commit_without_a_git_identity_and_its_refusal_by_a_hook(
+    tmp_project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("GIT_AUTHOR_NAME", "GIT_AUTHOR_EMAIL", "GIT_COMMITTER_NAME", "GIT_COMMITTER_EMAIL"):
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("HOME", str(tmp_project.parent))  # no ~/.gitconfig
+    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
+    monkeypatch.setenv("EMAIL", "")
+    (tmp_project / "a.csv").write_text("x\n1\n")
+    made = reprise.version_data("a.csv", version_name="a1")
+    assert (
+        _git(tmp_project, "log", "-1", "--format=%an <%ae>", made.git_commit or "") == "Reprise <data@reprise.invalid>"
+    )
+    hook = tmp_project / ".git" / "hooks" / "pre-commit"
+    hook.write_text("#!/bin/sh\necho 'no commits today' >&2\nexit 1\n")
+    hook.chmod(0o755)
+    (tmp_project / "b.csv").write_text("x\n2\n")
+    with pytest.raises(DataError, match=r"git commit of the \.dvc file of data version b1 failed: no commits today"):
+        reprise.version_data("b.csv", version_name="b1")
+    assert [v.name for v in reprise.list_data_versions()] == ["a1"]

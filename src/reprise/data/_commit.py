@@ -4,12 +4,14 @@
 recorded ``HEAD`` at that moment would name the commit *before* its ``.dvc`` file: checking that commit out and
 running ``dvc checkout`` would not restore it. So Reprise commits exactly those two paths (``git commit -- PATHS``
 leaves anything else the user staged as it was), or, when ``HEAD`` already holds them unchanged, records ``HEAD``.
-A commit git refuses (a merge in progress, a hook, no identity) stops the versioning with git's reason.
+Where git has no identity configured (a fresh machine, the quickstart's new repository), the commit is authored as
+``Reprise <data@reprise.invalid>``, as the quickstart commits its own files. A commit git refuses (a merge in
+progress, a failing hook) stops the versioning with git's reason.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 from reprise._git import git_available, run_git
 from reprise.errors import DataError
@@ -18,6 +20,9 @@ if TYPE_CHECKING:
     from pathlib import Path
 
 __all__ = ["commit_dvc_file"]
+
+#: The author of the commit when git has none configured.
+_IDENTITY: Final = ("-c", "user.name=Reprise", "-c", "user.email=data@reprise.invalid")
 
 
 def commit_dvc_file(root: Path, dvc_file: Path, text: str, version_name: str) -> str | None:
@@ -50,7 +55,8 @@ def commit_dvc_file(root: Path, dvc_file: Path, text: str, version_name: str) ->
     _git(root, ["add", "--", *paths], version_name)
     if run_git(root, ["diff", "--cached", "--quiet", "--", *paths], check=False).returncode != 0:
         message = f"reprise: data version {version_name} ({rel})"
-        _git(root, ["commit", "-q", "--only", "-m", message, "--", *paths], version_name)
+        who = [] if run_git(root, ["var", "GIT_COMMITTER_IDENT"], check=False).returncode == 0 else list(_IDENTITY)
+        _git(root, [*who, "commit", "-q", "--only", "-m", message, "--", *paths], version_name)
     head = run_git(root, ["rev-parse", "--verify", "-q", "HEAD"], check=False).stdout.decode().strip()
     held = run_git(root, ["show", f"HEAD:./{rel}"], check=False)  # ./: relative to the project, not the repo top
     if not head or held.returncode != 0 or held.stdout.decode() != text:
@@ -64,8 +70,9 @@ def commit_dvc_file(root: Path, dvc_file: Path, text: str, version_name: str) ->
 def _git(root: Path, args: list[str], version_name: str) -> None:
     result = run_git(root, args, check=False)
     if result.returncode != 0:
+        command = next(arg for arg in args if not arg.startswith("-") and "=" not in arg)
         reason = next((line for line in result.stderr.decode(errors="replace").splitlines() if line.strip()), "")
         raise DataError(
-            f"git {args[0]} of the .dvc file of data version {version_name} failed: {reason.strip()[:300]}",
-            hint="fix what git reports (a merge in progress, a hook, `git config user.email`), then version again",
+            f"git {command} of the .dvc file of data version {version_name} failed: {reason.strip()[:300]}",
+            hint="fix what git reports (a merge in progress, a failing hook), then version the data again",
         )

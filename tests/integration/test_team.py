@@ -213,3 +213,56 @@ def test_audit_of_the_real_server_finds_no_route_that_answers_when_it_should_ref
     assert report.requests == 3 * sum(2 if probe.path.startswith("/api/") else 1 for probe in PROBES)
     assert report.leaks == ()
     assert report.refusals == ()  # readers read, editors edit: the roles work on every family
+
+
+SEEDED = """\
+import numpy as np
+import reprise
+
+with reprise.start_run("shared", params={"n": 100}) as run:
+    values = np.random.default_rng(run.seeds.seed).normal(size=100)
+    run.log_metrics({"mean": float(values.mean())})
+"""
+
+
+def test_a_teammate_reproduces_a_run_from_the_shared_stores_and_a_clone_alone(
+    team: Team, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mlflow import MlflowClient
+
+    from reprise.config import load_settings
+    from reprise.project import TeamLink, init_project
+    from reprise.reproduce.replay import reproduce_run
+
+    alice, bob = tmp_path / "alice", tmp_path / "bob"
+    init_project(alice, create_stores=True, team=TeamLink(team.url, team.store_uri, team.dvc_remote))
+    (alice / "seeded.py").write_text(SEEDED)
+    subprocess.run(["git", "add", "-A"], cwd=alice, check=True)
+    subprocess.run(["git", "commit", "-q", "-m", "seeded"], cwd=alice, check=True)
+    login = {"MLFLOW_TRACKING_USERNAME": "editor", "MLFLOW_TRACKING_PASSWORD": team.passwords["editor"]}
+    path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"
+    done = subprocess.run(
+        ["python", "seeded.py"],
+        cwd=alice,
+        env=_clean_env(PATH=path, **login),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    _login(monkeypatch, team, "maintainer")
+    client = MlflowClient(tracking_uri=team.url)
+    experiment = client.get_experiment_by_name("shared")
+    assert experiment is not None
+    (captured,) = client.search_runs([experiment.experiment_id])
+
+    # Bob has a clone of the code and his own login; the runs, records and artifacts come from the server.
+    subprocess.run(["git", "clone", "-q", str(alice), str(bob)], check=True)
+    init_project(bob)
+    monkeypatch.chdir(bob)
+    monkeypatch.setenv("PATH", path)
+    result = reproduce_run(captured.info.run_id, settings=load_settings(bob), in_place=True)
+    assert result.verdict.value == "identical", result.headline
+    again = client.get_run(str(result.reproduction_run_id))
+    assert again.data.metrics["mean"] == captured.data.metrics["mean"]

@@ -64,6 +64,11 @@ INCIDENTAL_ENV_VARS: Final = frozenset(
         "MLFLOW_RUN_ID",
         "MLFLOW_PARENT_RUN_ID",
         "MLFLOW_TRACKING_URI",
+        # Who logs it (a teammate reproducing logs in as herself): never restored from another member's record.
+        "MLFLOW_TRACKING_USERNAME",
+        "MLFLOW_TRACKING_PASSWORD",
+        "MLFLOW_TRACKING_TOKEN",
+        "MLFLOW_TRACKING_AUTH",
         "MLFLOW_EXPERIMENT_ID",
         "MLFLOW_EXPERIMENT_NAME",
         "MLFLOW_RUN_NAME",

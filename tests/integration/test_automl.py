@@ -57,13 +57,18 @@ def _write(project: Path, frame: pd.DataFrame, constraints: str = _FAST) -> tupl
 
 def test_planted_leaks_are_excluded_and_reported_and_keep_overrides() -> None:
     frame = _maintenance()
+    # A risk factor, not a leak: model B never failed here, and half the healthy machines are model B.
+    healthy_b = np.random.default_rng(3).random(len(frame)) < 0.5
+    frame["model"] = np.where((frame["failure"] == 0) & healthy_b, "B", "A")
     features, target = frame.drop(columns=["failure"]), frame["failure"]
-    findings = {finding.kind: finding for finding in screen_leaks(features, target)}
+    found = screen_leaks(features, target)
+    assert len(found) == 3
+    findings = {finding.kind: finding for finding in found}
     assert findings["identifier"].columns == ("machine_id",)
     assert findings["determining_value"].columns == ("ticket_closed",)
     assert set(findings["flag_group"].columns) == {"alarm_0", "alarm_1", "alarm_2"}
     assert "OR" in findings["flag_group"].detail
-    assert not any(f"sensor_{i}" in finding.columns for finding in findings.values() for i in range(5))
+    assert not {*(f"sensor_{i}" for i in range(5)), "model", "site"} & {c for f in findings.values() for c in f.columns}
     kept = screen_leaks(features, target, keep=["ticket_closed"])
     assert [finding.kept for finding in kept if finding.columns == ("ticket_closed",)] == [True]
     assert all(not finding.kept for finding in kept if finding.columns != ("ticket_closed",))

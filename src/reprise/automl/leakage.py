@@ -4,8 +4,8 @@ Three screens, each cheap and each explainable in one sentence:
 
 - **identifiers**: a column that is not a float and is nearly unique (>= 95% distinct values) names rows; a model
   can only memorise it.
-- **determining values**: one value of a column (with at least 20 rows) that fixes the target in >= 98% of its rows
-  and covers at least half of that target class: a flag written after the fact ("replaced_part"), a status code.
+- **determining values**: one value of a column (with at least 20 rows) whose rows are >= 98% positive (failure,
+  defect, anomaly) and hold at least half of the positives: a flag written after the fact ("replaced_part").
 - **flag groups**: binary columns whose OR (or AND) agrees with the target in >= 98% of rows, though no single one
   does. A univariate screen misses these: each flag explains a share of the failures, together they are the label.
 
@@ -74,7 +74,7 @@ def screen_leaks(features: Any, target: Any | None, keep: Sequence[str] = ()) ->
         labels = np.asarray(target)
         positive = positive_class(labels)
         flagged = {finding.columns[0] for finding in findings}
-        findings += _determining_values(features, labels, flagged)
+        findings += _determining_values(features, labels == positive, flagged)
         flagged |= {column for finding in findings for column in finding.columns}
         findings += _flag_groups(features, labels == positive, flagged)
     kept = set(keep)
@@ -94,13 +94,18 @@ def _identifiers(features: Any) -> list[LeakFinding]:
     return found
 
 
-def _determining_values(features: Any, labels: Any, flagged: set[str]) -> list[LeakFinding]:
+def _determining_values(features: Any, positive: Any, flagged: set[str]) -> list[LeakFinding]:
+    """Values whose rows are (almost) all positive and hold at least half of the positives.
+
+    Only the positive (rarer) class: a value that marks half of the negatives with few failures among them is a
+    risk factor, the very thing to learn, not a leak.
+    """
     import numpy as np
 
-    classes, class_counts = np.unique(labels, return_counts=True)
+    total = int(positive.sum())
     found = []
     for column in features.columns:
-        if str(column) in flagged or features[column].nunique(dropna=True) > _MAX_LEVELS:
+        if str(column) in flagged or total == 0 or features[column].nunique(dropna=True) > _MAX_LEVELS:
             continue
         values = features[column].to_numpy()
         for value in _levels(values):
@@ -108,14 +113,12 @@ def _determining_values(features: Any, labels: Any, flagged: set[str]) -> list[L
             support = int(rows.sum())
             if support < _MIN_SUPPORT:
                 continue
-            inside, counts = np.unique(labels[rows], return_counts=True)
-            top = int(np.argmax(counts))
-            purity = counts[top] / support
-            coverage = counts[top] / class_counts[np.searchsorted(classes, inside[top])]
+            purity = float(np.mean(positive[rows]))
+            coverage = float(positive[rows].sum()) / total
             if purity >= _PURITY and coverage >= _CLASS_COVERAGE:
                 detail = (
-                    f"{column} = {_plain(value)!r} gives target {_plain(inside[top])!r} in {purity:.1%} of its "
-                    f"{support} rows ({coverage:.0%} of that class)"
+                    f"{column} = {_plain(value)!r} marks a positive row in {purity:.1%} of its {support} rows "
+                    f"and {coverage:.0%} of all positives"
                 )
                 found.append(LeakFinding("determining_value", (str(column),), detail))
                 break

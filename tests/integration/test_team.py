@@ -256,6 +256,10 @@ def test_a_teammate_reproduces_a_run_from_the_shared_stores_and_a_clone_alone(
     experiment = client.get_experiment_by_name("shared")
     assert experiment is not None
     (captured,) = client.search_runs([experiment.experiment_id])
+    record = Path(client.download_artifacts(captured.info.run_id, "reprise/record.json", str(tmp_path / "dl")))
+    recorded_env = json.loads(record.read_text())["environment"]["env_vars"]
+    assert recorded_env["MLFLOW_TRACKING_PASSWORD"] == "***"
+    assert team.passwords["editor"] not in record.read_text()
 
     # Bob has a clone of the code and his own login; the runs, records and artifacts come from the server.
     subprocess.run(["git", "clone", "-q", str(alice), str(bob)], check=True)

@@ -61,6 +61,7 @@ _KEYS: Final[dict[str, _Key]] = {
     "experiment": _Key(str, "REPRISE_EXPERIMENT", "MLflow experiment name for runs"),
     "capture_env_vars": _Key(list, "REPRISE_CAPTURE_ENV_VARS", "extra env-var globs to capture (secrets redacted)"),
     "environments": _Key(list, "REPRISE_ENVIRONMENTS", "environments releases move through, first to last"),
+    "keys_dir": _Key(str, "REPRISE_KEYS_DIR", "folder of private signing keys, outside any repository"),
 }
 
 #: Settings that say where a store lives: an empty one is a mistake, never "the default".
@@ -83,6 +84,7 @@ class Settings:
         experiment: Default MLflow experiment name.
         capture_env_vars: Extra environment-variable globs recorded with each run.
         environments: The environments releases are promoted through, in order (the last one is production).
+        keys_dir: Where private signing keys are kept (default: ``$XDG_CONFIG_HOME/reprise/keys``), never in a repo.
         config_file: The file the settings were read from, if any.
     """
 
@@ -94,6 +96,7 @@ class Settings:
     experiment: str = "default"
     capture_env_vars: tuple[str, ...] = ()
     environments: tuple[str, ...] = DEFAULT_ENVIRONMENTS
+    keys_dir: Path | None = None
     config_file: Path | None = None
 
     @property
@@ -152,6 +155,7 @@ def load_settings(
         experiment=values.get("experiment", root.name or "default"),
         capture_env_vars=tuple(values.get("capture_env_vars", ())),
         environments=_environments(values.get("environments", DEFAULT_ENVIRONMENTS)),
+        keys_dir=Path(values["keys_dir"]).expanduser().resolve() if "keys_dir" in values else None,
         config_file=config_file,
     )
 

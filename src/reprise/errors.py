@@ -34,6 +34,7 @@ happened and where), a ``hint`` (the next command to run), a stable kebab-case `
 from __future__ import annotations
 
 __all__ = [
+    "AttestationError",
     "CaptureError",
     "ConfigError",
     "DataError",
@@ -202,6 +203,14 @@ class ReleaseGuardError(VersioningError):
     def __init__(self, guard: str, message: str, *, hint: str | None = None) -> None:
         super().__init__(f"guard '{guard}': {message}", hint=hint)
         self.guard = guard
+
+
+class AttestationError(VersioningError):
+    """A release's attestation is missing, signed by no trusted key (or a revoked one), or no longer matches the
+    release or the model's bytes; ``reprise serve --require-attestation`` refuses such a model."""
+
+    code = "attestation-failed"
+    exit_code = 6
 
 
 class ServingError(RepriseError):

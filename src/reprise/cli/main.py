@@ -12,6 +12,7 @@ import typer
 from reprise.cli import automl as automl_cli
 from reprise.cli import data as data_cli
 from reprise.cli import env as env_cli
+from reprise.cli import keys as keys_cli
 from reprise.cli import lineage as lineage_cli
 from reprise.cli import pipeline as pipeline_cli
 from reprise.cli import project as project_cli
@@ -67,6 +68,7 @@ serve_cli.register(app)
 app.add_typer(automl_cli.app, name="automl")
 app.add_typer(data_cli.app, name="data")
 app.add_typer(env_cli.app, name="env")
+app.add_typer(keys_cli.app, name="keys")
 app.add_typer(lineage_cli.app, name="lineage")
 app.add_typer(pipeline_cli.app, name="pipeline")
 app.add_typer(registry_cli.app, name="registry")

@@ -200,6 +200,55 @@ def history(
         raise typer.Exit(1)
 
 
+@app.command()
+def attest(
+    ctx: typer.Context,
+    ref: _REF,
+    key: Annotated[
+        str | None, typer.Option("--key", help="The key id to sign with (default: the newest here).")
+    ] = None,
+    export: Annotated[
+        bool, typer.Option("--export", help="Also write releases/NAME/VERSION.intoto.jsonl in the project.")
+    ] = False,
+    json_output: _JSON = False,
+) -> None:
+    """Sign an in-toto/SLSA provenance attestation of the release (DSSE, Ed25519) and store it with the release."""
+    from reprise.versioning.attestation import attest_release
+
+    made = attest_release(ref, key_id=key, export=export, settings=settings_for(ctx))
+
+    def render() -> None:
+        where = f", exported to {made.path}" if made.path else ""
+        out_console().print(
+            f"attested {made.release}: {len(made.subjects)} model files, signed by {made.key_id}{where}",
+            highlight=False,
+            markup=False,
+        )
+
+    emit(made.model_dump(mode="json"), as_json=json_output, render=render)
+
+
+@app.command("verify-attestation")
+def verify_attestation(ctx: typer.Context, ref: _REF, json_output: _JSON = False) -> None:
+    """Check the release's attestation: a trusted, unrevoked key's signature, the release and model bytes unchanged.
+
+    Exits 6 when it does not verify.
+    """
+    from reprise.errors import AttestationError
+    from reprise.versioning.attestation import verify_attestation as verify
+
+    check = verify(ref, settings=settings_for(ctx))
+    if json_output:
+        emit(check.model_dump(mode="json"), as_json=True)
+    if not check.ok:
+        raise AttestationError(
+            f"{check.release}: attestation refused: {'; '.join(check.problems)}",
+            hint=f"find out why, then re-attest: reprise release attest {check.release.removeprefix('release:')}",
+        )
+    if not json_output:
+        out_console().print(f"{check.release}: attestation verified, signed by {check.key_id}", highlight=False)
+
+
 def render_revocation(revocation: Revocation) -> None:
     """Print a revocation and the releases active in an environment that depend on it."""
     console = out_console()

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, Final
 from reprise.errors import StoreError, VersioningError
 from reprise.store._rows import row_values
 from reprise.store.db import reading, writing
+from reprise.store.documents import put_document
 from reprise.store.lineage import Edge, link_in, node
 from reprise.store.release_events import ReleaseEventRow, StaleHeadError, append_event_in
 
@@ -102,6 +103,7 @@ def record_release_event(
     status: str | None = None,
     activate: str | None = None,
     attestation_digest: str | None = None,
+    document: tuple[str, str, str] | None = None,
 ) -> ReleaseEventRow:
     """Append ``event`` and, in the same transaction, apply what it changes.
 
@@ -111,6 +113,7 @@ def record_release_event(
         status: The release's new status, when the event changes it.
         activate: An environment whose active release becomes ``event.version``.
         attestation_digest: The digest of the release's new attestation document.
+        document: ``(digest, kind, body)`` of a document to store with the event (the attestation itself).
 
     Returns:
         The event as stored.
@@ -121,6 +124,8 @@ def record_release_event(
     from reprise.store.tables import release_environments, releases
 
     def write(conn: Connection) -> None:
+        if document is not None:
+            put_document(conn, *document)
         changes: dict[str, Any] = {}
         if status is not None:
             changes["status"] = status

@@ -35,6 +35,7 @@ __all__ = [
     "releases",
     "reproductions",
     "revocations",
+    "signing_keys",
     "schema_migrations",
     "unified_versions",
 ]
@@ -109,3 +110,4 @@ release_events = metadata.tables["reprise_release_events"]
 release_heads = metadata.tables["reprise_release_heads"]
 release_environments = metadata.tables["reprise_release_environments"]
 revocations = metadata.tables["reprise_revocations"]
+signing_keys = metadata.tables["reprise_signing_keys"]

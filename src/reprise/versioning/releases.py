@@ -132,15 +132,20 @@ def create_release(
     *,
     from_version: str,
     notes: str = "",
+    sign: bool = True,
     settings: Settings | None = None,
 ) -> Release:
     """Create release ``name@version`` from the unified version ``from_version``; it starts as a draft.
+
+    When this machine holds a trusted signing key (``reprise keys generate``), the release is attested at once
+    (:func:`reprise.versioning.attestation.attest_release`).
 
     Args:
         name: The release name (letters, digits and ``._-``).
         version: A semantic version (``1.2.0``, ``v2.0.0-rc.1``, ``1.0.0+build.7``).
         from_version: The unified version (``NAME`` or ``version:NAME``); it must name a model version.
         notes: Free text kept with the release.
+        sign: Attest the release when a signing key is at hand.
         settings: Project settings (default: loaded from the working directory).
 
     Returns:
@@ -154,6 +159,7 @@ def create_release(
     from reprise.registry.history import Actor
     from reprise.store.db import open_store
     from reprise.store.releases import ReleaseRow, insert_release
+    from reprise.versioning.keys import has_signer
     from reprise.versioning.unified import get_version
 
     settings = settings or load_settings()
@@ -185,8 +191,13 @@ def create_release(
         created_at=now,
     )
     details = {"unified_version": unified.name, "unified_digest": unified.digest}
-    insert_release(open_store(settings), row, new_event(row.name, row.version, "created", details=details))
-    return _release(row)
+    engine = open_store(settings)
+    insert_release(engine, row, new_event(row.name, row.version, "created", details=details))
+    if sign and has_signer(settings=settings):
+        from reprise.versioning.attestation import attest_release
+
+        attest_release(f"{row.name}@{row.version}", settings=settings)
+    return _found(engine, row.name, row.version)
 
 
 def get_release(ref: str, *, settings: Settings | None = None) -> Release:

@@ -8,6 +8,8 @@
   row a writer updates conditionally to append (two writers cannot both take the same position).
 * ``reprise_release_environments``: the release active in each (name, environment), who put it there and when.
 * ``reprise_revocations``: data versions and releases found bad, with who, when and why.
+* ``reprise_signing_keys``: the public halves of the Ed25519 keys trusted to sign release attestations, and when
+  each was revoked (the private halves never enter the store).
 
 The tables are defined here as they were at this version.
 """
@@ -22,7 +24,7 @@ if TYPE_CHECKING:
 __all__ = ["NAME", "VERSION", "define", "upgrade"]
 
 VERSION: Final = 3
-NAME: Final = "releases, release events, environments and revocations"
+NAME: Final = "releases, release events, environments, revocations and signing keys"
 
 
 def define(metadata: MetaData) -> None:
@@ -114,6 +116,16 @@ def define(metadata: MetaData) -> None:
         Column("reason", Text, nullable=False),
         Column("actor", String(255), nullable=False),
         Column("at", DateTime(timezone=True), nullable=False),
+    )
+    Table(
+        "reprise_signing_keys",
+        metadata,
+        Column("key_id", String(80), primary_key=True),
+        Column("public_key", Text, nullable=False),
+        Column("actor", String(255), nullable=False),
+        Column("created_at", DateTime(timezone=True), nullable=False),
+        Column("revoked_at", DateTime(timezone=True)),
+        Column("revoke_reason", Text),
     )
 
 

@@ -217,7 +217,18 @@ def test_anomaly_detection_searches_without_labels(tmp_project: Path) -> None:
         frame,
         "cv_folds = 2\nlatency_rows = 8\nwarmup_rows = 2\nmax_latency_ms = 10000.0\n",
     )
-    result = automl(data, None, use_case="anomaly_detection", constraints_file=extra, trials=2, seed=5, register=False)
+    result = automl(
+        data,
+        None,
+        use_case="anomaly_detection",
+        constraints_file=extra,
+        trials=10,
+        batch=2,
+        time_budget=1e-9,  # spent before the first round: that round runs, no other
+        seed=5,
+        register=False,
+    )
+    assert result.stopped_by == "time_budget" and len(result.trials) == 2
     assert [t.params["family"] for t in result.trials[:2]] == ["isolation_forest", "local_outlier_factor"]
     for trial in result.trials:
         assert -1.0 <= trial.score <= 1.0  # stability: a rank correlation

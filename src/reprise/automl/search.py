@@ -10,8 +10,8 @@ bad luck; the figures and their host are recorded so such a case can be seen.)
 
 Constraints reach Optuna through ``Trial.set_constraint`` (values <= 0 are feasible), so TPE steers away from
 infeasible regions and ``study.best_trial`` is a feasible one. Each family's cheap starting configuration is
-enqueued first. ``time_budget`` stops the search after the round in which it ran out: the trials run are still
-reproducible, their number depends on the machine.
+enqueued first. ``time_budget`` stops the search after the round in which it ran out (the first round always
+runs): the trials run are still reproducible, their number depends on the machine.
 """
 
 from __future__ import annotations
@@ -323,7 +323,8 @@ def _search(
     failed: list[dict[str, Any]] = []
     with ThreadPoolExecutor(max_workers=spec["workers"], thread_name_prefix="reprise-automl") as pool:
         while len(results) + len(failed) < total:
-            if budget is not None and time.perf_counter() - started >= budget:
+            ran = results or failed  # the first round always runs: a search with no trial answers nothing
+            if budget is not None and ran and time.perf_counter() - started >= budget:
                 return results, failed, "time_budget"
             asked = [study.ask() for _ in range(min(batch, total - len(results) - len(failed)))]
             configs = [suggest_params(trial, families) for trial in asked]

@@ -67,6 +67,15 @@ def serve(
             help="Serve a model whose loading runs code from its files (pickle, cloudpickle): only if you trust it.",
         ),
     ] = False,
+    require_attestation: Annotated[
+        bool,
+        typer.Option(
+            "--require-attestation",
+            envvar="REPRISE_SERVE_REQUIRE_ATTESTATION",
+            help="Load only versions whose files a trusted signed release attestation vouches for (checked on "
+            "every load; a refused reload keeps the previous model and shows in /health).",
+        ),
+    ] = False,
     json_output: Annotated[bool, typer.Option("--json", help="Print where it serves as JSON before starting.")] = False,
 ) -> None:
     """Serve a registered model over HTTP until Ctrl+C.
@@ -88,6 +97,7 @@ def serve(
         batching=batching,
         batch_wait_ms=batch_wait_ms,
         allow_pickle=allow_pickle,
+        require_attestation=require_attestation,
     )
     settings = settings_for(ctx)
     url = f"http://{host}:{port}"

@@ -94,6 +94,7 @@ def create_app(settings: Settings, model_ref: str, *, options: ServeOptions | No
         import fastapi  # noqa: F401 - fail early with the install line
     except ImportError as exc:
         raise MissingExtraError("fastapi", "serve") from exc
+    from reprise.serve.attested import load_attested
     from reprise.serve.batching import MicroBatcher
     from reprise.serve.loader import ModelSlot, prepare
     from reprise.serve.metrics import ServiceMetrics
@@ -102,14 +103,18 @@ def create_app(settings: Settings, model_ref: str, *, options: ServeOptions | No
     from reprise.tracking.serving import load_servable
 
     chosen = options or ServeOptions()
-    prepared = prepare(settings, model_ref, allow_pickle=chosen.allow_pickle)
+    prepared = prepare(
+        settings, model_ref, allow_pickle=chosen.allow_pickle, require_attestation=chosen.require_attestation
+    )
     metrics = ServiceMetrics()
     slot = ModelSlot(
         settings,
         prepared,
         reload_interval=chosen.reload_interval,
         metrics=metrics,
-        load=functools.partial(load_servable, allow_pickle=chosen.allow_pickle),
+        load=functools.partial(
+            load_attested if chosen.require_attestation else load_servable, allow_pickle=chosen.allow_pickle
+        ),
         freeze_gc=chosen.freeze_gc,
     )
     batcher = MicroBatcher(

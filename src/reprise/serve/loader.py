@@ -74,17 +74,21 @@ class SlotStatus:
     loading_since: datetime | None = None
 
 
-def prepare(settings: Settings, ref_text: str, *, allow_pickle: bool = False) -> Prepared:
+def prepare(
+    settings: Settings, ref_text: str, *, allow_pickle: bool = False, require_attestation: bool = False
+) -> Prepared:
     """Resolve ``ref_text`` (``name@alias``, ``name/3`` or ``name``) and read the signature of the version it names.
 
     Nothing of the model is loaded: its ``MLmodel`` file says how it is stored, and a model whose loading would run
-    code from its files (pickle...) is refused here unless ``allow_pickle``.
+    code from its files (pickle...) is refused here unless ``allow_pickle``. With ``require_attestation`` the
+    version's files are checked against a signed release attestation first (:mod:`reprise.serve.attested`).
 
     Raises:
         RegistryError: The reference is malformed, or the version cannot be served (no signature, stored as a
             pickle without ``allow_pickle``...).
         NotFoundError: No such model, version or alias.
         TrackingError: The registry could not be read.
+        AttestationError: ``require_attestation`` and the version's attestation does not verify.
     """
     from reprise.registry.refs import parse_model_ref
     from reprise.registry.resolve import describe_version, target_version
@@ -95,6 +99,10 @@ def prepare(settings: Settings, ref_text: str, *, allow_pickle: bool = False) ->
     version = describe_version(settings, ref.name, number, alias=ref.alias)
     spec = read_model_spec(settings, version)
     check_loadable(spec, f"{version.name} v{version.version}", allow_pickle=allow_pickle)
+    if require_attestation:
+        from reprise.serve.attested import check_attested
+
+        check_attested(settings, version.name, version.version)
     return Prepared(ref=ref, version=version, spec=spec)
 
 

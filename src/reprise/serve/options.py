@@ -29,6 +29,8 @@ class ServeOptions:
             cycles among objects created before the load.
         allow_pickle: Serve models whose loading runs code from their files (pickle, cloudpickle, custom
             ``python_function`` models, shipped code). Off: such a model is refused before anything of it is loaded.
+        require_attestation: Load only a version whose files a trusted signed release attestation vouches for,
+            checked before every load (:mod:`reprise.serve.attested`).
     """
 
     reload_interval: float = 30.0
@@ -40,6 +42,7 @@ class ServeOptions:
     model_threads: int = 1
     freeze_gc: bool = True
     allow_pickle: bool = False
+    require_attestation: bool = False
 
     def __post_init__(self) -> None:
         checks = {

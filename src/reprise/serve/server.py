@@ -71,7 +71,7 @@ def run_server(
     from reprise.serve.loader import prepare
 
     # Fail here, once, with a clear message, rather than in every worker.
-    prepare(settings, model_ref, allow_pickle=chosen.allow_pickle)
+    prepare(settings, model_ref, allow_pickle=chosen.allow_pickle, require_attestation=chosen.require_attestation)
     os.environ[ENV_MODEL] = model_ref
     os.environ[ENV_PROJECT] = str(settings.project_dir)
     os.environ[ENV_OPTIONS] = chosen.to_json()

@@ -22,9 +22,8 @@ starts (same run), and the anchors the issue quotes (not measured here: a git-ta
 tags, a popular lineage server's lineage endpoint 10-15 s). The CPU time of each query (this process, plus the
 PostgreSQL server process serving it) is given too: on a shared machine it is the part other work cannot inflate.
 
-Variants of ``walk``'s statement are measured beside it, interleaved, same checks (see :data:`WALKERS`): A drops the
-join to the nodes table (a node's kind is its REF's prefix), B is A with the impact kinds kept in SQL, C is B with
-hash and merge joins turned off for the query's transaction on PostgreSQL (the same as B on SQLite).
+Two variants of ``walk``'s statement are measured beside it, interleaved, same checks (see :data:`WALKERS`): A drops
+the join to the nodes table (a node's kind is its REF's prefix), B is A with the impact kinds kept in SQL.
 
 PostgreSQL: a scratch database ``reprise_bench_lineage`` on ``--postgres`` (made, ``ANALYZE``d after the load, as
 autovacuum would, and dropped at the end; ``--no-analyze`` keeps the planner without statistics, as on a server with
@@ -233,13 +232,11 @@ def current_walk(engine: Engine, ref: str, qt: QueryType) -> list[Reached]:
     return [r for r in found if r.kind in IMPACT_KINDS] if qt.impact else found
 
 
-def _variant(*, kinds_in_sql: bool, nested_loop: bool = False) -> Walker:
+def _variant(*, kinds_in_sql: bool) -> Walker:
     """``walk``'s CTE unchanged, without the join to the nodes table (a node's kind is its REF's prefix).
 
     With ``kinds_in_sql`` an impact query also keeps only model, version and release nodes in SQL, so the other
-    reached nodes never leave the database. With ``nested_loop``, on PostgreSQL the transaction first turns hash and
-    merge joins off (``SET LOCAL``), so each step of the recursion follows the edge index whatever the planner's
-    statistics say (without them it scans the whole edge table at every step).
+    reached nodes never leave the database.
     """
 
     def variant(engine: Engine, ref: str, qt: QueryType) -> list[Reached]:
@@ -259,8 +256,6 @@ def _variant(*, kinds_in_sql: bool, nested_loop: bool = False) -> Walker:
             """
         )
         with db.reading(engine) as conn:
-            if nested_loop and conn.dialect.name == "postgresql":
-                conn.exec_driver_sql("SET LOCAL enable_hashjoin = off; SET LOCAL enable_mergejoin = off")
             rows = conn.execute(query, {"start": ref, "limit": qt.depth or 1000}).all()
         found = [Reached(ref=str(r[0]), kind=kind_of(str(r[0])), depth=int(r[1])) for r in rows]
         return [r for r in found if r.kind in IMPACT_KINDS] if qt.impact else found
@@ -272,7 +267,6 @@ WALKERS: dict[str, Walker] = {
     "walk() as it is": current_walk,
     "variant A: no join to the nodes table": _variant(kinds_in_sql=False),
     "variant B: A + impact kinds kept in SQL": _variant(kinds_in_sql=True),
-    "variant C: B + no hash/merge join (PostgreSQL)": _variant(kinds_in_sql=True, nested_loop=True),
 }
 
 
@@ -407,9 +401,9 @@ def explain(engine: Engine, walker: Walker, qtype: QueryType, ref: str) -> None:
         walker(engine, ref, qtype)
     finally:
         event.remove(engine, "before_cursor_execute", grab)
-    statement, parameters = captured[0]
     sqlite = engine.dialect.name == "sqlite"
     prefix = "EXPLAIN QUERY PLAN " if sqlite else "EXPLAIN (ANALYZE, BUFFERS) "
+    statement, parameters = captured[0]
     with db.reading(engine) as conn:
         rows = conn.exec_driver_sql(prefix + statement, parameters).all()
     print("```")

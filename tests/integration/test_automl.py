@@ -98,9 +98,13 @@ def test_the_edge_preset_refuses_a_model_over_10_mb_or_50_ms_and_says_by_how_muc
     assert checks["size_mb"].describe() == f"size_mb {measured.size_mb:.4g} MB over the 10 MB limit by {over:.4g} MB"
     assert measured.host["cpu_count"] and measured.model_format == "skops"
     # A latency limit no single-row prediction can meet: refused with the overrun, and the timing stops early
-    # (after the first check) since the model is clearly over it.
+    # (after the first check) since the model is clearly over it. A small model: the limit does the refusing.
+    from sklearn.linear_model import LogisticRegression
+
+    small = tmp_path / "small"
+    save_model(Pipeline([("model", LogisticRegression())]).fit(frame, noisy), frame.head(5), small)
     strict = constraints.model_copy(update={"max_latency_ms": 1e-6, "latency_rows": 30, "warmup_rows": 2})
-    slow = measure_folder(folder, "explainable", data, strict, seed=3)
+    slow = measure_folder(small, "glass_box", data, strict, seed=3)
     latency = {check.name: check for check in check_constraints(slow, {}, strict)}["latency_p95_ms"]
     assert not latency.ok
     assert latency.describe() == (
@@ -120,8 +124,8 @@ def test_same_seed_same_trials_and_winner_with_1_and_2_workers_replay_exact_and_
     data, extra = _write(tmp_project, _maintenance())
     settings = load_settings()
     common = {"use_case": "predictive_maintenance", "environment": "edge", "constraints_file": extra}
-    first = automl(data, "failure", trials=6, batch=2, seed=11, workers=1, settings=settings, **common)
-    second = automl(data, "failure", trials=6, batch=2, seed=11, workers=2, register=False, settings=settings, **common)
+    first = automl(data, "failure", trials=5, batch=2, seed=11, workers=1, settings=settings, **common)
+    second = automl(data, "failure", trials=5, batch=2, seed=11, workers=2, register=False, settings=settings, **common)
     assert [t.params for t in first.trials] == [t.params for t in second.trials]
     assert [t.metrics for t in first.trials] == [t.metrics for t in second.trials]
     assert first.winner.trial == second.winner.trial is not None
@@ -143,9 +147,9 @@ def test_same_seed_same_trials_and_winner_with_1_and_2_workers_replay_exact_and_
         trial_run.metrics
     )
 
-    replay = replay_trial(first.run_id, 5, settings=settings)
+    replay = replay_trial(first.run_id, 4, settings=settings)
     assert replay.identical, replay.differences
-    assert replay.replayed == first.trials[5].metrics
+    assert replay.replayed == first.trials[4].metrics
 
     # Registered with alias candidate; its figures are those of the logged artifact, and re-measuring the
     # registered version's files gives the same bytes.

@@ -130,8 +130,7 @@ def test_same_table_in_new_bytes_is_one_verdict_naming_what_differs(saved: dict[
     found = compare_table_files("t.csv", saved["plain"], saved["crlf"])
     assert found.layout == ("line endings: lf -> crlf",)
     found = compare_table_files("t.csv", saved["plain"], saved["parquet"], name_b="t.parquet")
-    assert found.verdict == SAME_TABLE
-    assert found.layout[0] == "format: csv -> parquet"
+    assert (found.verdict, found.layout) == (SAME_TABLE, ("format: csv -> parquet",))
     shuffled = tmp_path / "shuffled.csv"
     _frame().iloc[::-1].to_csv(shuffled, index=False)
     assert compare_table_files("t.csv", saved["plain"], shuffled).layout == ("row order",)

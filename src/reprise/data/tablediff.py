@@ -192,9 +192,11 @@ def _same(path: str, a: TableIdentity, b: TableIdentity, verdict: str) -> TableC
 
 
 def _layout_changes(a: TableIdentity, b: TableIdentity) -> tuple[str, ...]:
+    # Across formats (CSV to Parquet) the text layout (encoding, delimiter...) is moot: the format says it all.
+    fields = _LAYOUT_FIELDS[:1] if a.layout.format != b.layout.format else _LAYOUT_FIELDS
     changes = [
         f"{label}: {_shown(getattr(a.layout, field))} -> {_shown(getattr(b.layout, field))}"
-        for field, label in _LAYOUT_FIELDS
+        for field, label in fields
         if getattr(a.layout, field) != getattr(b.layout, field)
     ]
     if a.layout_digest != b.layout_digest and {c.name for c in a.columns} == {c.name for c in b.columns}:

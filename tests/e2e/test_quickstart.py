@@ -150,6 +150,7 @@ def test_a_unified_version_refuses_dirty_runs_and_its_digest_covers_identity_onl
     assert _json(cli, root, "lineage", "impact", "data:raw@v1")["versions"] == ["version:qs-a", "version:qs-b"]
 
 
+@pytest.mark.timeout(1200)  # two re-runs of the train stage (one in a fresh venv), on a loaded machine
 def test_the_best_candidate_and_the_staging_model_reproduce_identical(
     cli: Cli, classification: tuple[Path, dict[str, Any]]
 ) -> None:

@@ -34,6 +34,7 @@ def show(
     output_format: Annotated[
         str, typer.Option("--format", help="text, json, mermaid or html (a standalone page on stdout).")
     ] = "text",
+    json_output: Annotated[bool, typer.Option("--json", help="Same as --format json.")] = False,
 ) -> None:
     """The lineage around REF, with the last reproduction of each run, model version and version.
 
@@ -43,6 +44,8 @@ def show(
     from reprise.errors import ConfigError
     from reprise.versioning.lineage import show_lineage
 
+    if json_output:
+        output_format = "json"
     if output_format not in ("text", "json", "mermaid", "html"):
         raise ConfigError(f"--format {output_format!r} is not a format", hint="use text, json, mermaid or html")
     direction: Literal["up", "down", "both"] = "up" if up and not down else "down" if down and not up else "both"

@@ -9,15 +9,24 @@ versions. Each test works on its own release names.
 
 from __future__ import annotations
 
+import asyncio
+import base64
+import dataclasses
+import json
 import os
+import stat
 import subprocess
 import sys
+import time
+import urllib.parse
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
 from mlflow import MlflowClient
 from sqlalchemy import delete, func, select, update
@@ -25,12 +34,17 @@ from sqlalchemy import delete, func, select, update
 import reprise
 from reprise.cli.main import main
 from reprise.config import Settings, load_settings
-from reprise.errors import ReleaseGuardError, VersioningError
+from reprise.errors import AttestationError, ConfigError, ReleaseGuardError, VersioningError
 from reprise.reproduce.replay import record_reproduction
 from reprise.reproduce.targets import reproduce_target
+from reprise.serve.app import create_app
+from reprise.serve.loader import prepare
+from reprise.serve.options import ServeOptions
 from reprise.store.db import open_store, writing
 from reprise.store.lineage import walk
 from reprise.store.tables import release_events
+from reprise.versioning.attestation import attest_release, verify_attestation
+from reprise.versioning.keys import generate_key, revoke_key
 from reprise.versioning.promotion import promote_release, rollback_release
 from reprise.versioning.release_history import release_history
 from reprise.versioning.releases import (
@@ -309,3 +323,84 @@ def _cli(project: Project, monkeypatch: pytest.MonkeyPatch, *args: str) -> int:
     with pytest.raises(SystemExit) as exited:
         main(list(args))
     return int(exited.value.code or 0)
+
+
+def test_attested_releases_are_served_and_a_changed_model_file_or_a_revoked_key_is_refused(
+    project: Project, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = dataclasses.replace(project.settings, keys_dir=tmp_path / "keys")
+    with pytest.raises(ConfigError, match="inside the project"):
+        generate_key(settings=dataclasses.replace(settings, keys_dir=settings.project_dir / "keys"))
+    key = generate_key(settings=settings)
+    private = tmp_path / "keys" / (key.key_id.replace(":", "-") + ".pem")
+    assert stat.S_IMODE(private.stat().st_mode) == 0o600
+    assert b"PRIVATE KEY" in private.read_bytes() and "PRIVATE" not in key.model_dump_json()
+
+    assert create_release("signed", "1.0.0", from_version="good", settings=settings).attestation_digest
+    made = attest_release("signed@1.0.0", export=True, settings=settings)
+    assert made.path == settings.project_dir / "releases" / "signed" / "1.0.0.intoto.jsonl"
+    (line,) = made.path.read_text().splitlines()
+    envelope = json.loads(line)
+    statement = json.loads(base64.b64decode(envelope["payload"]))
+    assert (envelope["payloadType"], statement["_type"], statement["predicateType"]) == (
+        "application/vnd.in-toto+json",
+        "https://in-toto.io/Statement/v1",
+        "https://slsa.dev/provenance/v1",
+    )
+    assert "MLmodel" in {subject["name"] for subject in statement["subject"]}
+    dependencies = {
+        d.get("name") or d.get("uri") for d in statement["predicate"]["buildDefinition"]["resolvedDependencies"]
+    }
+    assert {"data:table@v1", "models:/clf/1"} <= dependencies
+    assert verify_attestation("signed@1.0.0", settings=settings).ok
+    _verified(project, "release:signed@1.0.0")
+    for environment in settings.environments:
+        promote_release("signed@1.0.0", environment, settings=settings)
+    create_release("signed", "1.1.0", from_version="next", settings=settings)  # clf/3: the same files as clf/1
+    _verified(project, "release:signed@1.1.0")
+
+    options = ServeOptions(
+        reload_interval=0.2, batching=False, freeze_gc=False, allow_pickle=True, require_attestation=True
+    )
+    app = create_app(settings, "clf@production", options=options)
+    requirements = _stored_model_folder(project, 3) / "requirements.txt"
+    original = requirements.read_bytes()
+
+    async def exercise() -> tuple[dict[str, Any], dict[str, Any]]:
+        async with (
+            app.router.lifespan_context(app),
+            httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://app") as client,
+        ):
+            deadline = time.monotonic() + 60
+            while (await client.get("/health")).status_code != 200:
+                assert time.monotonic() < deadline, (await client.get("/health")).json()
+                await asyncio.sleep(0.05)
+            requirements.write_bytes(original + b"evil-package\n")  # changed after the attestation
+            for environment in settings.environments:
+                await asyncio.to_thread(promote_release, "signed@1.1.0", environment, settings=settings)
+            while (health := (await client.get("/health")).json())["last_error"] is None:
+                assert time.monotonic() < deadline, health
+                await asyncio.sleep(0.05)
+            return health, (await client.get("/model/info")).json()
+
+    try:
+        health, info = asyncio.run(exercise())
+        assert (health["status"], info["version"]) == ("degraded", 1)  # the previous model keeps serving
+        assert "model file requirements.txt changed since the attestation" in health["last_error"]["message"]
+        with pytest.raises(AttestationError, match=r"requirements\.txt changed since the attestation"):
+            prepare(settings, "clf/3", allow_pickle=True, require_attestation=True)
+    finally:
+        requirements.write_bytes(original)
+    assert verify_attestation("signed@1.1.0", settings=settings).ok
+
+    revoke_key(key.key_id, reason="laptop stolen", settings=settings)
+    check = verify_attestation("signed@1.0.0", settings=settings)
+    assert not check.ok and "revoked" in check.problems[0] and "laptop stolen" in check.problems[0]
+    with pytest.raises(AttestationError, match="revoked"):
+        prepare(settings, "clf@production", allow_pickle=True, require_attestation=True)
+    assert _cli(project, monkeypatch, "release", "verify-attestation", "signed@1.0.0") == 6
+
+
+def _stored_model_folder(project: Project, version: int) -> Path:
+    """Where the registry keeps the files of ``clf`` v``version`` (a logged model's artifact folder)."""
+    return Path(urllib.parse.urlparse(project.client.get_model_version("clf", str(version)).source).path)

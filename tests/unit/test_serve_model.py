@@ -176,6 +176,10 @@ TREE = "sklearn.tree._tree.Tree"  # what reprise.log_model lists for a random fo
             _meta("mlflow.sklearn", {**SKOPS, "skops_trusted_types": ["posix.system", "numpy.load", TREE]}),
             ("skops trusting numpy.load, posix.system", True),
         ),
+        (  # a SimpleImputer keeps a numpy.dtype: a lower-case NumPy class that only holds data
+            _meta("mlflow.sklearn", {**SKOPS, "skops_trusted_types": ["numpy.dtype", TREE]}),
+            ("skops", False),
+        ),
         (
             _meta("mlflow.lightgbm", {**LGBM_SKLEARN, **SKOPS, "skops_trusted_types": ["collections.OrderedDict"]}),
             ("lightgbm skops", False),

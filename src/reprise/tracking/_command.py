@@ -132,7 +132,8 @@ class StdoutTee:
         if self._size < STDOUT_BYTES:
             self._kept.append(text)
             self._size += len(text)
-        return int(self._stream.write(text))
+        written = self._stream.write(text)
+        return len(text) if written is None else int(written)  # a wrapped stream (colorama) may return None
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._stream, name)

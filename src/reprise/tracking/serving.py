@@ -54,6 +54,10 @@ _DTYPES: Final = {
     "string": "object",
 }
 _UNKNOWN: Final = "unknown"
+#: NumPy's lower-case classes that only hold data (a dtype, an array, a scalar).
+_NUMPY_DATA_CLASSES: Final = frozenset(
+    {"numpy.dtype", "numpy.ndarray", "numpy.float64", "numpy.float32", "numpy.int64", "numpy.int32", "numpy.bool_"}
+)
 #: Packages whose classes skops may be told to trust without that running code (see :func:`model_format`).
 _DATA_PACKAGES: Final = frozenset({"sklearn", "numpy", "scipy", "lightgbm", "xgboost", "collections"})
 
@@ -309,8 +313,14 @@ def _sklearn_format(conf: dict[str, Any], prefix: str, default: str = "pickle") 
 
 
 def _harmless_type(name: str) -> bool:
-    """A class (capitalised, by these libraries' conventions) of a package whose classes only hold data."""
+    """A class (capitalised, by these libraries' conventions) of a package whose classes only hold data.
+
+    NumPy names its data classes in lower case (``numpy.dtype``, which scikit-learn's ``SimpleImputer`` keeps):
+    those are listed one by one, so a lower-case function of the same package (``numpy.load``) is not trusted.
+    """
     module, _, leaf = name.rpartition(".")
+    if name in _NUMPY_DATA_CLASSES:
+        return True
     return module.split(".", 1)[0] in _DATA_PACKAGES and leaf[:1].isupper()
 
 

@@ -30,9 +30,10 @@ from reprise.automl.families import FAMILIES, check_families, suggest_params
 from reprise.automl.leakage import LeakFinding, screen_leaks
 from reprise.automl.measure import Measurement, measure_model
 from reprise.automl.presets import Constraints, resolve_constraints
-from reprise.automl.table import file_sha256, read_table, split_target
+from reprise.automl.table import file_sha256, split_target
 from reprise.capture import layout
 from reprise.config import load_settings
+from reprise.data.tables import read_table
 from reprise.errors import ConfigError, MissingExtraError
 from reprise.seeding import derive_seed
 

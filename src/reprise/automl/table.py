@@ -7,32 +7,14 @@ do not appear in it).
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from reprise.errors import ConfigError, DataError
 
-__all__ = ["file_sha256", "read_table", "split_target"]
+if TYPE_CHECKING:
+    from pathlib import Path
 
-
-def read_table(path: str | Path) -> Any:
-    """Read a CSV or Parquet file into a DataFrame.
-
-    Raises:
-        DataError: The file is missing, of another kind, or unreadable.
-    """
-    import pandas as pd  # type: ignore[import-untyped]  # pandas ships no type information
-
-    source = Path(path)
-    if not source.is_file():
-        raise DataError(f"no data file {source}", hint="pass a CSV or Parquet file: reprise automl run data.csv ...")
-    reader = {".csv": pd.read_csv, ".parquet": pd.read_parquet, ".pq": pd.read_parquet}.get(source.suffix.lower())
-    if reader is None:
-        raise DataError(f"{source} is neither .csv nor .parquet", hint="convert it to CSV or Parquet")
-    try:
-        return reader(source)
-    except (OSError, ValueError) as exc:
-        raise DataError(f"cannot read {source}: {exc}", hint="is it a valid CSV / Parquet file?") from exc
+__all__ = ["file_sha256", "split_target"]
 
 
 def split_target(frame: Any, target: str | None, drop: tuple[str, ...] = ()) -> tuple[Any, Any | None]:
@@ -60,7 +42,7 @@ def split_target(frame: Any, target: str | None, drop: tuple[str, ...] = ()) -> 
             typed[str(column)] = values.astype("float64")
         else:
             typed[str(column)] = values.astype(object).fillna("missing").astype(str)
-    import pandas as pd
+    import pandas as pd  # type: ignore[import-untyped]  # pandas ships no type information
 
     return pd.DataFrame(typed, index=features.index).reset_index(drop=True), labels
 

@@ -142,7 +142,7 @@ def apply_pipeline_to_file(
         NotFoundError: The pipeline version, or a fit of it, does not exist.
         HashMismatchError: The stored artifact is not the one recorded.
     """
-    from reprise.versioning._tables import read_table, write_table
+    from reprise.data.tables import read_table, write_table
 
     source, output = Path(source), Path(output)
     result, chosen = _apply(settings or load_settings(), read_table(source), ref, fit)
@@ -263,8 +263,8 @@ def _load_fit(settings: Settings, row: PipelineFitRow) -> Any:
 
 def _version_table(data_version: str, settings: Settings) -> Any:
     """The table of a data version, read from the work tree once it is checked to hold the version's bytes."""
+    from reprise.data.tables import read_table
     from reprise.data.versions import get_data_version, verify_data
-    from reprise.versioning._tables import read_table
 
     version = get_data_version(data_version, settings=settings)
     if version.kind != "file":

@@ -1,4 +1,8 @@
-"""Tables in and out of feature pipelines: CSV, TSV or Parquet read with pandas, written atomically."""
+"""Tables in and out as pandas DataFrames: CSV, TSV or Parquet by the file's suffix, written atomically.
+
+The one reader for every part of Reprise that needs a whole table in memory (fitting and applying feature pipelines,
+an AutoML search); :mod:`reprise.data.identity` streams tables instead, for digests over files of any size.
+"""
 
 from __future__ import annotations
 
@@ -15,8 +19,8 @@ _SUFFIXES: Final = (".csv", ".tsv", ".parquet", ".pq")
 _HINT: Final = "give a .csv, .tsv or .parquet file"
 
 
-def read_table(path: Path) -> Any:
-    """Read a CSV, TSV or Parquet file into a pandas DataFrame (the same reader for fitting and applying).
+def read_table(path: Path | str) -> Any:
+    """Read a CSV, TSV or Parquet file into a pandas DataFrame.
 
     Args:
         path: The file.
@@ -29,6 +33,7 @@ def read_table(path: Path) -> Any:
     """
     import pandas as pd  # type: ignore[import-untyped,unused-ignore]
 
+    path = Path(path)
     suffix = _suffix(path)
     if not path.is_file():
         raise DataError(f"no table file {path}", hint=_HINT)

@@ -45,6 +45,7 @@ from reprise.store.lineage import walk
 from reprise.store.tables import release_events
 from reprise.versioning.attestation import attest_release, verify_attestation
 from reprise.versioning.keys import generate_key, revoke_key
+from reprise.versioning.lineage import impact
 from reprise.versioning.promotion import promote_release, rollback_release
 from reprise.versioning.release_history import release_history
 from reprise.versioning.releases import (
@@ -280,6 +281,11 @@ def test_each_guard_refuses_naming_itself_and_force_with_a_reason_is_recorded(
     revocation = revoke_data("extra@v1", reason="labels shifted by one row", settings=settings)
     assert revocation.releases == ("release:g-revoked@1.0.0",)
     assert [(a.environment, a.release) for a in revocation.active] == [("dev", "release:g-revoked@1.0.0")]
+    deployed = impact("data:extra@v1", environment="dev", settings=settings).deployed
+    assert [(d.environment, d.release, d.promoted_by) for d in deployed] == [
+        ("dev", "release:g-revoked@1.0.0", revocation.active[0].promoted_by)
+    ]
+    assert impact("data:extra@v1", environment="production", settings=settings).deployed == ()
     promote_release("g-pre@2.0.0-rc.1", "dev", settings=settings)
     promote_release("g-pre@2.0.0-rc.1", "staging", settings=settings)
 

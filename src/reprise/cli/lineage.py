@@ -62,15 +62,18 @@ def show(
 def impact(
     ctx: typer.Context,
     ref: _REF,
+    env: Annotated[
+        str | None, typer.Option("--env", help="Only the releases deployed in this environment (e.g. production).")
+    ] = None,
     json_output: Annotated[bool, typer.Option("--json", help="Print the result as JSON on stdout.")] = False,
 ) -> None:
-    """Which model versions, unified versions, releases and runs used REF, directly or not.
+    """Which model versions, unified versions, releases and runs used REF, and which releases run where now.
 
-    reprise lineage impact data:raw@v1
+    reprise lineage impact data:raw@v1 --env production
     """
     from reprise.versioning.lineage import impact as find_impact
 
-    found = find_impact(ref, settings=settings_for(ctx))
+    found = find_impact(ref, environment=env, settings=settings_for(ctx))
     emit(found.model_dump(mode="json"), as_json=json_output, render=lambda: _render_impact(found))
 
 
@@ -92,3 +95,12 @@ def _render_impact(found: Impact) -> None:
         ("runs", found.runs),
     ):
         console.print(f"  {label} ({len(refs)}): {', '.join(refs) or 'none'}", highlight=False, markup=False)
+    where = f"in {found.environment}" if found.environment else "in an environment"
+    console.print(f"  deployed {where} ({len(found.deployed)}):", highlight=False, markup=False)
+    for active in found.deployed:
+        console.print(
+            f"    {active.environment}: {active.release} (promoted by {active.promoted_by} at "
+            f"{active.promoted_at:%Y-%m-%d %H:%M} UTC)",
+            highlight=False,
+            markup=False,
+        )

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Final, Literal
 from pydantic import BaseModel, ConfigDict
 
 from reprise.config import load_settings
+from reprise.versioning.revocations import DeployedDependent
 
 if TYPE_CHECKING:
     from reprise.config import Settings
@@ -117,6 +118,8 @@ class Impact(_Frozen):
         versions: Unified versions downstream of it.
         releases: Releases downstream of it.
         runs: Runs downstream of it.
+        environment: The environment ``deployed`` was limited to, if any.
+        deployed: The releases downstream of it active in an environment now, with who promoted them and when.
     """
 
     start: str
@@ -124,6 +127,8 @@ class Impact(_Frozen):
     versions: tuple[str, ...]
     releases: tuple[str, ...]
     runs: tuple[str, ...]
+    environment: str | None = None
+    deployed: tuple[DeployedDependent, ...] = ()
 
 
 def show_lineage(
@@ -172,11 +177,12 @@ def show_lineage(
     )
 
 
-def impact(ref: str, *, settings: Settings | None = None) -> Impact:
-    """Which model versions, unified versions, releases and runs used ``ref``, directly or not.
+def impact(ref: str, *, environment: str | None = None, settings: Settings | None = None) -> Impact:
+    """Which model versions, unified versions, releases and runs used ``ref``, and which releases run where now.
 
     Args:
         ref: A data version, pipeline version, fit, commit, run... (see :mod:`reprise.versioning.refs`).
+        environment: List the deployed releases of this environment only (``production``).
         settings: Project settings (default: loaded from the working directory).
 
     Raises:
@@ -185,10 +191,12 @@ def impact(ref: str, *, settings: Settings | None = None) -> Impact:
     """
     from reprise.store.db import open_store
     from reprise.store.lineage import walk
+    from reprise.versioning.revocations import active_dependents
 
     settings = settings or load_settings()
     start = _known(settings, ref)
-    found = walk(open_store(settings), start, "down")
+    engine = open_store(settings)
+    found = walk(engine, start, "down")
     by_kind: dict[str, list[str]] = {kind: [] for kind in (*_SHIPPED, "run")}
     for reached in found:
         if reached.kind in by_kind:
@@ -199,6 +207,8 @@ def impact(ref: str, *, settings: Settings | None = None) -> Impact:
         versions=tuple(sorted(by_kind["version"])),
         releases=tuple(sorted(by_kind["release"])),
         runs=tuple(sorted(by_kind["run"])),
+        environment=environment,
+        deployed=tuple(active_dependents(engine, by_kind["release"], environment)),
     )
 
 

@@ -23,10 +23,12 @@ from reprise.errors import NotFoundError, ReleaseGuardError
 from reprise.versioning.releases import get_release, new_event
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from reprise.config import Settings
     from reprise.store.db import Store
 
-__all__ = ["DeployedDependent", "Revocation", "deployed_dependents", "revoke_data", "revoke_release"]
+__all__ = ["DeployedDependent", "Revocation", "active_dependents", "revoke_data", "revoke_release"]
 
 
 class _Frozen(BaseModel):
@@ -105,20 +107,35 @@ def revoke_release(ref: str, *, reason: str, settings: Settings | None = None) -
     return revocation
 
 
-def deployed_dependents(
-    ref: str, *, environment: str | None = None, settings: Settings | None = None
+def active_dependents(
+    engine: Store, releases: Sequence[str], environment: str | None = None
 ) -> list[DeployedDependent]:
-    """The releases downstream of ``ref`` (itself included, if a release) active in an environment now.
+    """Which of ``releases`` (``release:NAME@VERSION``) are active in an environment now, with who put them there.
 
     Args:
-        ref: A lineage REF (``data:raw@v3``, ``model:churn/3``, ``release:churn@1.2.0``...).
+        engine: A store engine.
+        releases: Release REFs (those downstream of something, typically).
         environment: Only this environment.
-        settings: Project settings (default: loaded from the working directory).
-    """
-    from reprise.store.db import open_store
 
-    settings = settings or load_settings()
-    return _deployed(open_store(settings), _downstream_releases(settings, ref), environment)
+    Returns:
+        One entry per (release, environment) where it is active, by name then environment.
+    """
+    from reprise.store.releases import active_releases
+
+    wanted = set(releases)
+    names = sorted({release.removeprefix("release:").rpartition("@")[0] for release in wanted})
+    if not names:
+        return []
+    return [
+        DeployedDependent(
+            environment=row.environment,
+            release=f"release:{row.name}@{row.version}",
+            promoted_by=row.actor,
+            promoted_at=row.at,
+        )
+        for row in active_releases(engine, names=names, environment=environment)
+        if f"release:{row.name}@{row.version}" in wanted
+    ]
 
 
 def _revoke(settings: Settings, ref: str, reason: str) -> Revocation:
@@ -137,7 +154,7 @@ def _revoke(settings: Settings, ref: str, reason: str) -> Revocation:
         actor=row.actor,
         at=row.at,
         releases=tuple(releases),
-        active=tuple(_deployed(engine, releases, None)),
+        active=tuple(active_dependents(engine, releases)),
     )
 
 
@@ -147,23 +164,3 @@ def _downstream_releases(settings: Settings, ref: str) -> list[str]:
 
     found = [reached.ref for reached in walk(open_store(settings), ref, "down") if reached.kind == "release"]
     return sorted({*found, *([ref] if ref.startswith("release:") else [])})
-
-
-def _deployed(engine: Store, releases: list[str], environment: str | None) -> list[DeployedDependent]:
-    from reprise.store.releases import active_releases
-
-    wanted = set(releases)
-    names = sorted({release.removeprefix("release:").rpartition("@")[0] for release in wanted})
-    if not names:
-        return []
-    rows = active_releases(engine, names=names, environment=environment)
-    return [
-        DeployedDependent(
-            environment=row.environment,
-            release=f"release:{row.name}@{row.version}",
-            promoted_by=row.actor,
-            promoted_at=row.at,
-        )
-        for row in rows
-        if f"release:{row.name}@{row.version}" in wanted
-    ]

@@ -252,6 +252,22 @@ def test_health_metrics_and_openapi(project: Project) -> None:
     assert "swagger" in docs.text.lower()
 
 
+def test_a_port_in_use_is_one_error_with_a_hint_before_anything_is_announced(project: Project) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = subprocess.run(
+            [sys.executable, "-m", "reprise", "serve", "flip@champion", "--port", str(port)],
+            cwd=project.root, capture_output=True, text=True, timeout=120, check=False,
+            env={**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true"},
+        )  # fmt: skip
+    assert done.returncode == 2, done.stderr
+    assert f"--port {port}: cannot listen on 127.0.0.1:{port}" in done.stderr
+    assert f"--port {port + 1}" in done.stderr.splitlines()[-1]  # the hint
+    assert "serving" not in done.stderr + done.stdout and "Traceback" not in done.stderr
+
+
 # ---- the API docs, offline ----------------------------------------------------------------------------------------
 
 #: Hosts Chromium itself calls in the background (updates, clock, accounts, autofill): not asked for by the page.

@@ -101,18 +101,21 @@ def serve(
     )
     settings = settings_for(ctx)
     url = f"http://{host}:{port}"
-    emit(
-        {
-            "model": model,
-            "url": url,
-            "docs": f"{url}/docs",
-            "workers": workers,
-            "tracking_uri": redact_uri(settings.tracking_uri),  # the password stays out of terminals and logs
-        },
-        as_json=json_output,
-        render=lambda: say(f"serving {model} on {url} (docs: {url}/docs; Ctrl+C to stop)"),
-    )
-    run_server(settings, model, host=host, port=port, workers=workers, options=options)
+
+    def announce() -> None:  # run_server calls it once the model and the port are checked
+        emit(
+            {
+                "model": model,
+                "url": url,
+                "docs": f"{url}/docs",
+                "workers": workers,
+                "tracking_uri": redact_uri(settings.tracking_uri),  # the password stays out of terminals and logs
+            },
+            as_json=json_output,
+            render=lambda: say(f"serving {model} on {url} (docs: {url}/docs; Ctrl+C to stop)"),
+        )
+
+    run_server(settings, model, host=host, port=port, workers=workers, options=options, announce=announce)
 
 
 def register(app: typer.Typer) -> None:

@@ -7,8 +7,8 @@ Example:
 from __future__ import annotations
 
 import copy
-import functools
 import os
+import socket
 from typing import TYPE_CHECKING, Any
 
 from reprise._offline import ensure_offline
@@ -18,6 +18,8 @@ from reprise.serve.lifeline import ENV_PARENT
 from reprise.serve.options import ServeOptions
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from reprise.config import Settings
 
 __all__ = ["run_server"]
@@ -31,13 +33,15 @@ def run_server(
     port: int = 8000,
     workers: int = 1,
     options: ServeOptions | None = None,
+    announce: Callable[[], None] | None = None,
 ) -> None:
     """Serve ``model_ref`` on ``host:port`` until interrupted (SIGINT / SIGTERM stop it cleanly).
 
-    With one worker the app is built in this process, so a wrong reference fails here with its message. With
-    several, the reference is checked here first, then each uvicorn worker builds its own app (its own model,
-    batcher and alias watch) from ``REPRISE_SERVE_*`` variables through :func:`create_app_from_env`. The workers
-    die with this process, even when it is killed with SIGKILL (:mod:`reprise.serve.lifeline`).
+    The reference is resolved and the port tried before anything is announced: ``announce`` runs only once both
+    are known to be good. With one worker the app is built in this process. With several, each uvicorn worker
+    builds its own app (its own model, batcher and alias watch) from ``REPRISE_SERVE_*`` variables through
+    :func:`create_app_from_env`. The workers die with this process, even when it is killed with SIGKILL
+    (:mod:`reprise.serve.lifeline`).
 
     Args:
         settings: The project's settings.
@@ -46,10 +50,11 @@ def run_server(
         port: TCP port.
         workers: Worker processes.
         options: Limits, batching and reload interval.
+        announce: Called once the model reference and the port are checked, just before serving.
 
     Raises:
         MissingExtraError: FastAPI or uvicorn is not installed.
-        ConfigError: ``workers`` or ``port`` is out of range.
+        ConfigError: ``workers`` or ``port`` is out of range, or nothing can listen on ``host:port``.
         NotFoundError: No such model, version or alias.
         RegistryError: The reference is malformed, or the model has no usable signature.
     """
@@ -65,13 +70,19 @@ def run_server(
     chosen = options or ServeOptions()
     common: dict[str, Any] = {"host": host, "port": port, "log_config": _log_config(), "timeout_graceful_shutdown": 10}
     if workers == 1:
-        app = functools.partial(create_app, settings, model_ref, options=chosen)
-        uvicorn.run(app, factory=True, **common)
+        app = create_app(settings, model_ref, options=chosen)
+        _check_port(host, port)
+        if announce is not None:
+            announce()
+        uvicorn.run(app, **common)
         return
     from reprise.serve.loader import prepare
 
     # Fail here, once, with a clear message, rather than in every worker.
     prepare(settings, model_ref, allow_pickle=chosen.allow_pickle, require_attestation=chosen.require_attestation)
+    _check_port(host, port)
+    if announce is not None:
+        announce()
     os.environ[ENV_MODEL] = model_ref
     os.environ[ENV_PROJECT] = str(settings.project_dir)
     os.environ[ENV_OPTIONS] = chosen.to_json()
@@ -80,6 +91,20 @@ def run_server(
     # and SIGTERM uvicorn's supervisor stops them itself.
     os.environ[ENV_PARENT] = str(os.getpid())
     uvicorn.run("reprise.serve.app:create_app_from_env", factory=True, workers=workers, **common)
+
+
+def _check_port(host: str, port: int) -> None:
+    """Bind ``host:port`` once, the way uvicorn will, so a port in use is one clear error before "serving"."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise ConfigError(
+                f"--port {port}: cannot listen on {host}:{port} ({exc.strerror or exc})",
+                hint=f"another program may be serving there: stop it, or pick another port (--port {port + 1})",
+            ) from exc
 
 
 def _log_config() -> dict[str, Any]:

@@ -130,9 +130,10 @@ def test_under_light_load_nobody_waits_for_company() -> None:
             await batcher.predict([{"x": float(i)}])
         return time.perf_counter() - start
 
-    # A 0.5 s budget to wait for others: twenty one-at-a-time requests must not spend it.
-    elapsed = asyncio.run(_with_batcher(lambda: served, body, max_wait=0.5))
-    assert elapsed < 0.5, elapsed
+    # A 5 s budget to wait for others: twenty one-at-a-time requests must not spend it even once (a loaded machine
+    # makes twenty model calls slower, but not 5 s slower).
+    elapsed = asyncio.run(_with_batcher(lambda: served, body, max_wait=5.0))
+    assert elapsed < 5.0, elapsed
 
 
 def test_a_call_never_exceeds_max_rows() -> None:

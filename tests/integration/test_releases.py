@@ -171,6 +171,7 @@ def test_a_release_freezes_its_components_with_digests_and_its_semver_is_unique(
     )
     digests = {component.ref: component.digest for component in release.components}
     assert digests["data:table@v1"].startswith("sha256:")
+    assert digests["model:clf/1"].startswith("sha256:")  # one digest over the model's files
     assert digests[f"run:{project.run_id}"].startswith("sha256:")
     assert any(ref.startswith("commit:") for ref in digests)
     with pytest.raises(VersioningError, match="exists already"):

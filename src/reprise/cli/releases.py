@@ -298,4 +298,4 @@ def _render_history(found: ReleaseHistory) -> None:
             for problem in found.chain_problems:
                 say(f"[red]chain broken:[/red] {problem}")
         else:
-            say(f"chain intact: {len(found.events)} events, every hash recomputed")
+            say(f"chain of {found.name} intact: every event's hash recomputed, none missing")

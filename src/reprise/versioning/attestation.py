@@ -240,7 +240,7 @@ def _statement(release: Release, subjects: dict[str, str]) -> dict[str, Any]:
             dependencies.append({"uri": f"git+{component.ref}", "digest": {"gitCommit": value}})
         elif component.ref.startswith("model:"):
             model = component.ref.removeprefix("model:")
-            dependencies.append({"uri": f"models:/{model}", "annotations": {"run_id": value}})
+            dependencies.append({"uri": f"models:/{model}", "digest": {"sha256": value.removeprefix("sha256:")}})
         elif value.startswith("sha256:"):
             dependencies.append({"name": component.ref, "digest": {"sha256": value.removeprefix("sha256:")}})
     return {

@@ -64,7 +64,8 @@ class ReleaseComponent(_Frozen):
 
     Attributes:
         ref: Its lineage REF (``data:raw@v1``, ``model:churn/3``...) or ``environment`` / ``patch``.
-        digest: What identifies its content (a manifest digest, a commit, an inputs digest...).
+        digest: What identifies its content: a commit, a data manifest digest, a run's inputs digest, a pipeline
+            spec digest, the environment (pins) digest, or for the model one digest over its files' sha256.
     """
 
     ref: str
@@ -184,7 +185,7 @@ def create_release(
         prerelease=".".join(semver.prerelease),
         unified_version=unified.name,
         status="draft",
-        components=[component.model_dump() for component in _components(unified)],
+        components=[component.model_dump() for component in _components(settings, unified)],
         notes=notes,
         attestation_digest=None,
         actor=who,
@@ -338,7 +339,7 @@ def _release(row: ReleaseRow) -> Release:
     )
 
 
-def _components(unified: UnifiedVersion) -> list[ReleaseComponent]:
+def _components(settings: Settings, unified: UnifiedVersion) -> list[ReleaseComponent]:
     parts = [ReleaseComponent(ref=f"commit:{unified.git_commit}", digest=unified.git_commit)]
     parts += [ReleaseComponent(ref="patch", digest=patch) for patch in unified.patch_digests]
     parts.append(ReleaseComponent(ref="environment", digest=unified.environment_digest or None))
@@ -347,5 +348,18 @@ def _components(unified: UnifiedVersion) -> list[ReleaseComponent]:
     parts += [ReleaseComponent(ref=pipeline.ref, digest=pipeline.digest) for pipeline in unified.pipelines]
     if unified.model is not None:
         model = unified.model
-        parts.append(ReleaseComponent(ref=f"model:{model.name}/{model.version}", digest=model.run_id))
+        files = _model_files_digest(settings, model.name, model.version)
+        parts.append(ReleaseComponent(ref=f"model:{model.name}/{model.version}", digest=files))
     return parts
+
+
+def _model_files_digest(settings: Settings, name: str, version: int) -> str:
+    """One digest over the model version's files (path and sha256 of each), as the registry hands them out."""
+    import tempfile
+    from pathlib import Path
+
+    from reprise._canonical import digest
+    from reprise.registry.model_files import download_model_files, file_digests
+
+    with tempfile.TemporaryDirectory(prefix="reprise-release-") as scratch:
+        return digest(file_digests(download_model_files(settings, name, version, Path(scratch))))

@@ -164,16 +164,26 @@ def add_nodes_in(conn: Connection, refs: Iterable[str]) -> None:
     _ensure_nodes(conn, refs, datetime.now(UTC))
 
 
-def walk(engine: Engine, ref: str, direction: Direction, *, depth: int | None = None) -> list[Reached]:
+def walk(
+    engine: Engine,
+    ref: str,
+    direction: Direction,
+    *,
+    depth: int | None = None,
+    kinds: Sequence[str] | None = None,
+) -> list[Reached]:
     """Every node upstream (``up``) or downstream (``down``) of ``ref``, nearest first.
 
-    One recursive CTE, identical on SQLite and PostgreSQL; it follows the edge index of its direction.
+    One recursive CTE, identical on SQLite and PostgreSQL; it follows the edge index of its direction. The kind of a
+    node is the prefix of its REF, so the answer needs no join to the nodes table (on PostgreSQL that join read every
+    node on every call: ``bench/bench_lineage.py``).
 
     Args:
         engine: A store engine.
         ref: The start node (not included in the answer).
         direction: ``up`` (ancestry) or ``down`` (impact).
         depth: At most this many edges away (default: all).
+        kinds: Keep only nodes of these kinds (the walk still goes through the others).
 
     Returns:
         The nodes reached, each at its shortest distance, sorted by distance then REF.
@@ -181,6 +191,11 @@ def walk(engine: Engine, ref: str, direction: Direction, *, depth: int | None = 
     from sqlalchemy import text
 
     near, far = ("dst", "src") if direction == "up" else ("src", "dst")
+    params: dict[str, object] = {"start": ref, "limit": depth or _UNBOUNDED}
+    where = ""
+    if kinds is not None:
+        params.update({f"kind{number}": f"{kind}:%" for number, kind in enumerate(kinds)})
+        where = "WHERE " + (" OR ".join(f"ref LIKE :kind{number}" for number in range(len(kinds))) or "1 = 0")
     query = text(
         f"""
         WITH RECURSIVE reached(ref, depth) AS (
@@ -189,15 +204,14 @@ def walk(engine: Engine, ref: str, direction: Direction, *, depth: int | None = 
             SELECT e.{far}, r.depth + 1 FROM reprise_lineage_edges e JOIN reached r ON e.{near} = r.ref
             WHERE r.depth < :limit
         )
-        SELECT r.ref, n.kind, MIN(r.depth) AS depth
-        FROM reached r JOIN reprise_lineage_nodes n ON n.ref = r.ref
-        GROUP BY r.ref, n.kind
-        ORDER BY depth, r.ref
-        """  # noqa: S608 - the two column names come from the fixed pair above, never from input
+        SELECT ref, MIN(depth) AS depth FROM reached {where}
+        GROUP BY ref
+        ORDER BY depth, ref
+        """  # noqa: S608 - column names come from the fixed pair above, the kinds are bound parameters
     )
     with reading(engine) as conn:
-        rows = conn.execute(query, {"start": ref, "limit": depth or _UNBOUNDED}).all()
-    return [Reached(ref=str(row[0]), kind=str(row[1]), depth=int(row[2])) for row in rows]
+        rows = conn.execute(query, params).all()
+    return [Reached(ref=str(row[0]), kind=kind_of(str(row[0])), depth=int(row[1])) for row in rows]
 
 
 def edges_among(engine: Engine, refs: Sequence[str]) -> list[Edge]:

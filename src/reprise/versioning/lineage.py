@@ -196,8 +196,8 @@ def impact(ref: str, *, environment: str | None = None, settings: Settings | Non
     settings = settings or load_settings()
     start = _known(settings, ref)
     engine = open_store(settings)
-    found = walk(engine, start, "down")
     by_kind: dict[str, list[str]] = {kind: [] for kind in (*_SHIPPED, "run")}
+    found = walk(engine, start, "down", kinds=list(by_kind))
     for reached in found:
         if reached.kind in by_kind:
             by_kind[reached.kind].append(reached.ref)

@@ -22,6 +22,8 @@ from pathlib import Path
 import pytest
 
 pytestmark = pytest.mark.postgres
+# MLflow's basic-auth app needs Flask-WTF (mlflow[auth]); `reprise team serve` says so when it is missing.
+pytest.importorskip("flask_wtf", reason="Flask-WTF (MLflow's auth extra) is not installed")
 
 _ADMIN_PASSWORD = "Adm1n-team-pw-4471"
 _DB_PASSWORD = "planted-db-pw-9031"  # trust auth ignores it: it must reach the server and be written nowhere

@@ -24,6 +24,7 @@ Example:
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import os
 import secrets
 import signal
@@ -39,7 +40,7 @@ from reprise._canonical import write_atomic
 from reprise._offline import ensure_offline
 from reprise._process import set_parent_death_signal
 from reprise.capture.redact import redact_text, redact_uri
-from reprise.errors import ConfigError, TrackingError
+from reprise.errors import ConfigError, MissingExtraError, TrackingError
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -149,8 +150,11 @@ def team_server_command(options: TeamServerOptions) -> tuple[list[str], dict[str
     Raises:
         ConfigError: A non-loopback host without ``allow_remote``, a database URI that is not PostgreSQL, or no
             admin password in the environment.
+        MissingExtraError: Flask-WTF, which MLflow's basic-auth app needs, is not installed.
     """
     _check_options(options)
+    if importlib.util.find_spec("flask_wtf") is None:  # MLflow's basic-auth app refuses to start without it
+        raise MissingExtraError("flask-wtf (MLflow's auth extra)", "team")
     database, password = split_password(options.db_uri)
     env = dict(os.environ)
     ensure_offline(env)

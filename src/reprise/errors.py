@@ -20,7 +20,9 @@ happened and where), a ``hint`` (the next command to run), a stable kebab-case `
     │   └── RecordIntegrityError       a run's record was edited or is corrupt (exit 5)
     ├── PipelineError                  a pipeline stage failed (names the stage)
     ├── VersioningError                a pipeline or unified version refused (semver, clash, dirty tree)
-    │   └── LineageError               a relation refused (it would make a cycle) or a REF that names nothing
+    │   ├── LineageError               a relation refused (it would make a cycle) or a REF that names nothing
+    │   ├── ReleaseGuardError          a release promotion refused by a guard (names the guard and the way past it)
+    │   └── AttestationError           a release's attestation is missing, untrusted or does not match (exit 6)
     ├── ServingError                   the prediction service could not answer
     │   ├── NotReadyError              no model loaded yet (HTTP 503)
     │   └── PredictionError            the model raised (HTTP 500 with an error id)

@@ -1,0 +1,100 @@
+"""Everyday commands against their bare baselines, measured in the same run (issue 17).
+
+- ``reprise --help`` against ``python -c pass`` (target: under 1 s);
+- ``reprise serve MODEL@ALIAS`` from start to the first 200 on ``/health``, against the model's own load time in a
+  plain Python process (``python -c "import mlflow.pyfunc; mlflow.pyfunc.load_model('models:/...')"``, process
+  start to loaded; target: within 1.5x).
+
+The model is the one ``bench_serve.py`` registers (a 100-tree RandomForestClassifier on the breast cancer data,
+logged by ``reprise.log_model``) in a temporary project. Each case runs ``--repeat`` times (median reported; at least
+5), the cases interleaved so that a change in the machine's load hits both sides of a ratio alike.
+
+    uv run python bench/bench_cli.py [--repeat 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+from bench_serve import ALIAS, MODEL, _free_port, _register, _stop
+
+
+def _command_s(argv: list[str], cwd: Path, env: dict[str, str]) -> float:
+    started = time.perf_counter()
+    subprocess.run(argv, cwd=cwd, env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return time.perf_counter() - started
+
+
+def _serve_to_healthy_s(root: Path, env: dict[str, str], log: Path) -> float:
+    """Seconds from starting ``reprise serve`` to its first 200 on ``/health`` (polled every 20 ms)."""
+    port = _free_port()
+    argv = [sys.executable, "-m", "reprise", "serve", f"{MODEL}@{ALIAS}", "--port", str(port)]
+    started = time.perf_counter()
+    with log.open("wb") as out:
+        process = subprocess.Popen(argv, cwd=root, env=env, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        with httpx.Client(timeout=1) as client:
+            while time.perf_counter() - started < 600:
+                if process.poll() is not None:
+                    raise SystemExit(f"reprise serve exited early:\n{log.read_text()[-3000:]}")
+                try:
+                    if client.get(f"http://127.0.0.1:{port}/health").status_code == 200:
+                        return time.perf_counter() - started
+                except httpx.HTTPError:
+                    pass
+                time.sleep(0.02)
+        raise SystemExit(f"reprise serve was not healthy in 600 s:\n{log.read_text()[-3000:]}")
+    finally:
+        _stop(process)
+
+
+def _report(name: str, samples: list[float], baseline_name: str, baseline: list[float]) -> None:
+    ours, base = statistics.median(samples), statistics.median(baseline)
+    spread = ", ".join(f"{s:.2f}" for s in samples)
+    print(f"{name}: median {ours:.2f} s [{spread}]", flush=True)
+    print(f"  {baseline_name}: median {base:.2f} s; ratio {ours / base:.2f}x", flush=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=5, help="runs per case (median reported; at least 5)")
+    args = parser.parse_args()
+    repeat = max(args.repeat, 5)
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    os.environ.setdefault("DVC_NO_ANALYTICS", "1")
+    bindir = Path(sys.executable).parent
+    with tempfile.TemporaryDirectory(prefix="bench-cli-") as tmp:
+        root = Path(tmp) / "project"
+        tracking_uri, _ = _register(root)
+        env = {**os.environ, "MLFLOW_TRACKING_URI": tracking_uri, "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false"}
+        load = f"import mlflow.pyfunc; mlflow.pyfunc.load_model('models:/{MODEL}@{ALIAS}')"
+        cases: dict[str, list[float]] = {"help": [], "bare": [], "serve": [], "load": []}
+        print(
+            f"{repeat} runs per case, interleaved; load average {os.getloadavg()[0]:.2f};"
+            f" PYTHONDONTWRITEBYTECODE={os.environ.get('PYTHONDONTWRITEBYTECODE', '')}",
+            flush=True,
+        )
+        for index in range(repeat):
+            cases["bare"].append(_command_s([sys.executable, "-c", "pass"], root, env))
+            cases["help"].append(_command_s([str(bindir / "reprise"), "--help"], root, env))
+            cases["load"].append(_command_s([sys.executable, "-c", load], root, env))
+            cases["serve"].append(_serve_to_healthy_s(root, env, Path(tmp) / f"serve-{index}.log"))
+        _report("reprise --help", cases["help"], "python -c pass", cases["bare"])
+        _report(
+            f"reprise serve {MODEL}@{ALIAS} to a 200 /health",
+            cases["serve"],
+            "mlflow.pyfunc.load_model in a plain Python process",
+            cases["load"],
+        )
+
+
+if __name__ == "__main__":
+    main()

@@ -44,6 +44,7 @@ from reprise.store.db import open_store, writing
 from reprise.store.lineage import walk
 from reprise.store.tables import release_events
 from reprise.versioning.attestation import attest_release, verify_attestation
+from reprise.versioning.git_tags import GitTag, parse_tag
 from reprise.versioning.keys import generate_key, revoke_key
 from reprise.versioning.lineage import impact
 from reprise.versioning.promotion import promote_release, rollback_release
@@ -219,13 +220,24 @@ def test_verify_promote_through_every_environment_roll_back_and_read_the_history
     assert not promote_release("flow@1.0.0", "production", settings=settings).changed
     between = datetime.now(UTC)
 
-    create_release("flow", "1.1.0", from_version="next", settings=settings)
+    create_release("flow", "1.1.0", from_version="next", git_tag=True, settings=settings)
     _verified(project, "release:flow@1.1.0")
     for environment in settings.environments:
-        promote_release("flow@1.1.0", environment, settings=settings)
+        assert promote_release("flow@1.1.0", environment, git_tag=True, settings=settings).git_tag == (
+            f"flow#{environment}#1"
+        )
     assert _alias(project, "production") == 3
-    back = rollback_release("flow", "production", reason="latency regression", settings=settings)
+    back = rollback_release("flow", "production", reason="latency regression", git_tag=True, settings=settings)
     assert (back.kind, back.from_version, back.to_version) == ("rolled_back", "1.1.0", "1.0.0")
+    listed = subprocess.run(
+        ["git", "tag", "--list", "flow*"], cwd=settings.project_dir, capture_output=True, text=True, check=True
+    )
+    tags = [parse_tag(tag) for tag in listed.stdout.split()]
+    assert len(tags) == 5 and set(tags) == {
+        GitTag("flow", "1.1.0", None, None),
+        *(GitTag("flow", None, environment, 1) for environment in settings.environments),
+        GitTag("flow", None, "production", 2),  # the rollback: production's newest assignment
+    }
     assert _alias(project, "production") == 1
     with pytest.raises(ReleaseGuardError, match="guard 'reason'"):
         rollback_release("flow", "staging", reason=" ", settings=settings)

@@ -25,6 +25,10 @@ _JSON = Annotated[bool, typer.Option("--json", help="Print the result as JSON on
 _REF = Annotated[str, typer.Argument(help="The release, NAME@VERSION.", show_default=False)]
 _REASON = Annotated[str, typer.Option("--reason", help="Why (kept in the history).")]
 _FORCE = Annotated[bool, typer.Option("--force", help="Override failing guards (needs --reason; recorded).")]
+_GIT_TAG = Annotated[
+    bool,
+    typer.Option("--git-tag", help="Also write the git tag a git-tag registry reads (NAME@vX.Y.Z, NAME#ENV#N)."),
+]
 
 
 @app.command()
@@ -36,6 +40,7 @@ def create(
         str, typer.Option("--from", help="The unified version to release (version:NAME).", show_default=False)
     ],
     notes: Annotated[str, typer.Option("--notes", help="Free text kept with the release.")] = "",
+    git_tag: _GIT_TAG = False,
     json_output: _JSON = False,
 ) -> None:
     """Freeze a unified version's components, with their digests, as release NAME@VERSION (a draft).
@@ -44,7 +49,9 @@ def create(
     """
     from reprise.versioning.releases import create_release
 
-    release = create_release(name, version, from_version=from_version, notes=notes, settings=settings_for(ctx))
+    release = create_release(
+        name, version, from_version=from_version, notes=notes, git_tag=git_tag, settings=settings_for(ctx)
+    )
     emit(release.model_dump(mode="json"), as_json=json_output, render=lambda: _render(release))
 
 
@@ -92,6 +99,7 @@ def promote(
     to: Annotated[str, typer.Option("--to", help="The environment to promote to.", show_default=False)],
     force: _FORCE = False,
     reason: _REASON = "",
+    git_tag: _GIT_TAG = False,
     json_output: _JSON = False,
 ) -> None:
     """Promote a release one environment up; the environment's alias follows its model version.
@@ -103,7 +111,7 @@ def promote(
     """
     from reprise.versioning.promotion import promote_release
 
-    move = promote_release(ref, to, force=force, reason=reason, settings=settings_for(ctx))
+    move = promote_release(ref, to, force=force, reason=reason, git_tag=git_tag, settings=settings_for(ctx))
     emit(move.model_dump(mode="json"), as_json=json_output, render=lambda: out_console().print(move.describe()))
 
 
@@ -115,6 +123,7 @@ def rollback(
     reason: Annotated[str, typer.Option("--reason", help="Why (required; kept in the history).", show_default=False)],
     to: Annotated[str | None, typer.Option("--to", help="The version to put back (default: the previous).")] = None,
     force: Annotated[bool, typer.Option("--force", help="Put back a revoked release anyway (recorded).")] = False,
+    git_tag: _GIT_TAG = False,
     json_output: _JSON = False,
 ) -> None:
     """Put back the release that ran in ENV before the current one (its own event in the history).
@@ -123,7 +132,7 @@ def rollback(
     """
     from reprise.versioning.promotion import rollback_release
 
-    move = rollback_release(name, env, reason=reason, to=to, force=force, settings=settings_for(ctx))
+    move = rollback_release(name, env, reason=reason, to=to, force=force, git_tag=git_tag, settings=settings_for(ctx))
     emit(move.model_dump(mode="json"), as_json=json_output, render=lambda: out_console().print(move.describe()))
 
 

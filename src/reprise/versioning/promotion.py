@@ -54,6 +54,7 @@ class EnvironmentMove(BaseModel):
         forced: The guards overridden with ``force``.
         reason: Why (required with ``force`` and for a rollback).
         changed: False when the release was active there already.
+        git_tag: The git tag written (``NAME#ENV#N``), when asked for.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -67,6 +68,7 @@ class EnvironmentMove(BaseModel):
     forced: tuple[str, ...] = ()
     reason: str = ""
     changed: bool = True
+    git_tag: str | None = None
 
     def describe(self) -> str:
         """One line: ``churn production: 1.1.0 -> 1.2.0 (alias production: churn v3)``."""
@@ -79,7 +81,13 @@ class EnvironmentMove(BaseModel):
 
 
 def promote_release(
-    ref: str, to: str, *, force: bool = False, reason: str = "", settings: Settings | None = None
+    ref: str,
+    to: str,
+    *,
+    force: bool = False,
+    reason: str = "",
+    git_tag: bool = False,
+    settings: Settings | None = None,
 ) -> EnvironmentMove:
     """Promote release ``ref`` (``NAME@VERSION``) to environment ``to``, behind the guards of the module.
 
@@ -88,6 +96,7 @@ def promote_release(
         to: The environment (one of ``settings.environments``).
         force: Override every failing guard (needs ``reason``; recorded).
         reason: Why (kept in the history).
+        git_tag: Also tag the release's commit ``NAME#ENV#N`` (:mod:`reprise.versioning.git_tags`).
         settings: Project settings (default: loaded from the working directory).
 
     Returns:
@@ -116,7 +125,8 @@ def promote_release(
     forced = _overridden(failures, force, reason, f"promote {release.name}@{release.version} --to {to}")
     last = place == len(settings.environments) - 1
     status = "released" if last and release.status in ("draft", "candidate") else None
-    return _move(engine, settings, release, to, "promoted", current, forced, reason, status)
+    move = _move(engine, settings, release, to, "promoted", current, forced, reason, status)
+    return _tagged(settings, release, move) if git_tag else move
 
 
 def rollback_release(
@@ -126,6 +136,7 @@ def rollback_release(
     reason: str,
     to: str | None = None,
     force: bool = False,
+    git_tag: bool = False,
     settings: Settings | None = None,
 ) -> EnvironmentMove:
     """Put back in ``environment`` the release that was active there before the current one (or ``to``).
@@ -139,6 +150,7 @@ def rollback_release(
         reason: Why (required; kept in the history).
         to: The version to put back (default: the one active before the current one).
         force: Put back a revoked release anyway.
+        git_tag: Also tag the release's commit ``NAME#ENV#N`` (the environment's newest assignment).
         settings: Project settings (default: loaded from the working directory).
 
     Raises:
@@ -169,7 +181,14 @@ def rollback_release(
     release = get_release(f"{name}@{target}", settings=settings)
     failures = [failure for failure in [_revoked(engine, release)] if failure is not None]
     forced = _overridden(failures, force, reason, f"rollback {name} --env {environment} --to {target}")
-    return _move(engine, settings, release, environment, "rolled_back", current, forced, reason, None)
+    move = _move(engine, settings, release, environment, "rolled_back", current, forced, reason, None)
+    return _tagged(settings, release, move) if git_tag else move
+
+
+def _tagged(settings: Settings, release: Release, move: EnvironmentMove) -> EnvironmentMove:
+    from reprise.versioning.git_tags import tag_promotion
+
+    return move.model_copy(update={"git_tag": tag_promotion(settings, release, move.environment)})
 
 
 def _place(settings: Settings, environment: str) -> int:

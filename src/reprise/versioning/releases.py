@@ -134,6 +134,7 @@ def create_release(
     from_version: str,
     notes: str = "",
     sign: bool = True,
+    git_tag: bool = False,
     settings: Settings | None = None,
 ) -> Release:
     """Create release ``name@version`` from the unified version ``from_version``; it starts as a draft.
@@ -147,6 +148,7 @@ def create_release(
         from_version: The unified version (``NAME`` or ``version:NAME``); it must name a model version.
         notes: Free text kept with the release.
         sign: Attest the release when a signing key is at hand.
+        git_tag: Also tag its commit ``NAME@vVERSION`` (:mod:`reprise.versioning.git_tags`).
         settings: Project settings (default: loaded from the working directory).
 
     Returns:
@@ -198,7 +200,12 @@ def create_release(
         from reprise.versioning.attestation import attest_release
 
         attest_release(f"{row.name}@{row.version}", settings=settings)
-    return _found(engine, row.name, row.version)
+    release = _found(engine, row.name, row.version)
+    if git_tag:
+        from reprise.versioning.git_tags import tag_release
+
+        tag_release(settings, release)
+    return release
 
 
 def get_release(ref: str, *, settings: Settings | None = None) -> Release:

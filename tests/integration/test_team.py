@@ -272,3 +272,49 @@ def test_a_teammate_reproduces_a_run_from_the_shared_stores_and_a_clone_alone(
     assert result.verdict.value == "identical", result.headline
     again = client.get_run(str(result.reproduction_run_id))
     assert again.data.metrics["mean"] == captured.data.metrics["mean"]
+
+
+CLIENT = """\
+import sys
+import reprise
+
+for i in range(2):
+    with reprise.start_run("concurrent", params={"client": sys.argv[1], "i": i}) as run:
+        run.log_metrics({"i": float(i)})
+"""
+
+
+def test_eight_clients_capturing_at_once_through_the_server_lose_nothing(
+    team: Team, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mlflow import MlflowClient
+
+    from reprise.project import TeamLink, init_project
+
+    root = tmp_path / "shared"
+    init_project(root, team=TeamLink(team.url, team.store_uri, team.dvc_remote))
+    (root / "client.py").write_text(CLIENT)
+    subprocess.run(["git", "add", "-A"], cwd=root, check=True)
+    subprocess.run(["git", "commit", "-q", "-m", "client"], cwd=root, check=True)
+    login = {"MLFLOW_TRACKING_USERNAME": "editor", "MLFLOW_TRACKING_PASSWORD": team.passwords["editor"]}
+    logs = [tmp_path / f"client-{n}.log" for n in range(8)]
+    clients = []
+    for n, log in enumerate(logs):
+        with log.open("wb") as sink:
+            clients.append(
+                subprocess.Popen([sys.executable, "client.py", str(n)], cwd=root, env=_clean_env(**login), stderr=sink)
+            )
+    for client, log in zip(clients, logs, strict=True):
+        assert client.wait(timeout=600) == 0, log.read_text()[-2000:]
+    _login(monkeypatch, team, "reader")
+    mlflow = MlflowClient(tracking_uri=team.url)
+    experiment = mlflow.get_experiment_by_name("concurrent")
+    assert experiment is not None
+    runs = mlflow.search_runs([experiment.experiment_id], max_results=100)
+    assert sorted((r.data.params["client"], r.data.params["i"]) for r in runs) == sorted(
+        (str(n), str(i)) for n in range(8) for i in range(2)
+    )
+    for run in runs:
+        assert run.info.status == "FINISHED"
+        assert run.data.metrics["i"] == float(run.data.params["i"])
+        assert "reprise/record.json" in {a.path for a in mlflow.list_artifacts(run.info.run_id, "reprise")}

@@ -270,8 +270,8 @@ def _check_options(options: TeamServerOptions) -> None:
     scheme = options.db_uri.partition("://")[0].partition("+")[0].lower()
     if scheme not in ("postgresql", "postgres"):
         raise ConfigError(
-            f"--db {redact_uri(options.db_uri)} is not a PostgreSQL database",
-            hint="reprise team serve --db postgresql://USER@HOST:5432/DB",
+            f"--db {split_password(options.db_uri)[0]} is not a PostgreSQL database",
+            hint="reprise team serve --db postgresql://USER:PASSWORD@HOST:5432/DB",
         )
     if not os.environ.get(ADMIN_PASSWORD_ENV):
         raise ConfigError(
@@ -297,7 +297,7 @@ def _prepare(options: TeamServerOptions) -> list[str]:
         Path(options.remote).mkdir(parents=True)
         actions.append(f"created the shared DVC remote {options.remote}")
     version = current_version(open_store(options.db_uri))  # creates or migrates the metadata store's tables
-    actions.append(f"the metadata store in {redact_uri(options.db_uri)} is at schema version {version}")
+    actions.append(f"the metadata store in {split_password(options.db_uri)[0]} is at schema version {version}")
     database = split_password(options.db_uri)[0].replace("%", "%%")  # configparser interpolates %
     text = _AUTH_CONFIG.format(admin_env=ADMIN_PASSWORD_ENV, database_uri=database, admin=options.admin_username)
     path = _auth_config_path(options)

@@ -157,7 +157,10 @@ def audit(
 @app.command("verify")
 def verify(
     ctx: typer.Context,
-    runs: Annotated[list[str], typer.Argument(help="Run ids to re-verify.")],
+    runs: Annotated[
+        list[str],
+        typer.Argument(help="What to re-verify, as `reprise reproduce` takes it (runs, models:/NAME@ALIAS...)."),
+    ],
     workers: Annotated[int, typer.Option("--workers", min=1, help="Local Dask worker processes.")] = 2,
     cluster: Annotated[
         str | None, typer.Option("--cluster", help="A running Dask scheduler (tcp://HOST:8786) instead of local.")
@@ -167,7 +170,7 @@ def verify(
     ] = False,
     json_output: Annotated[bool, typer.Option("--json", help="Print the verdicts as JSON.")] = False,
 ) -> None:
-    """Re-verify many runs at once on Dask workers: one verdict per run and a summary; exit 1 unless all reproduce."""
+    """Re-verify many targets at once on Dask workers: one verdict each and a summary; exit 1 unless all reproduce."""
     from dataclasses import asdict
 
     from reprise.cli._context import settings_for

@@ -1,6 +1,8 @@
 """Re-verify many runs at once on Dask: one reproduction per task, one verdict per target, and a summary.
 
-Each target is a task that calls :func:`reprise.reproduce.replay.reproduce_run` on a Dask worker process, so a batch
+Each target is a task that calls :func:`reprise.reproduce.targets.reproduce_target` on a Dask worker process (so a
+target is anything ``reprise reproduce`` takes: a run, ``models:/name@alias``, a unified version, a release, a data
+version, and its verdict is kept in the metadata store like any other), so a batch
 scales with the workers of an existing cluster (``cluster="tcp://host:8786"``) or of a local one started for the
 batch (``workers=N`` processes, one thread each: a reproduction runs a whole training command). A worker that dies
 mid-task loses nothing: the scheduler hands its task to another worker (Dask's own resilience), and a reproduction
@@ -39,7 +41,7 @@ class TargetVerdict:
     """The verdict on one target.
 
     Attributes:
-        target: The run id as given.
+        target: The target as given.
         verdict: ``identical``, ``within_tolerance``, ``different`` or ``failed``.
         summary: One line: the headline of the reproduction, or why it could not run.
         reproduction_run_id: The re-run's MLflow run (None when it never started).
@@ -94,7 +96,8 @@ def verify_batch(
     """Reproduce every target as a Dask task and collect one verdict per target.
 
     Args:
-        targets: Run ids (or ``runs:/<id>``); duplicates are verified once each time they appear.
+        targets: What to reproduce, as ``reprise reproduce`` takes it (run ids, ``models:/name@alias``, releases...);
+            a target given twice is verified twice.
         settings: The project's settings, shipped to every task (the tracking server and stores they name must be
             reachable from the workers, with the credentials in their environment).
         workers: Worker processes of the local cluster started when ``cluster`` is None.
@@ -145,14 +148,13 @@ def verify_batch(
 
 def _verify_one(target: str, settings: Settings, in_place: bool) -> TargetVerdict:
     """One task: reproduce ``target`` on this worker and return its verdict (a failure to run is a verdict too)."""
-    from reprise.reproduce.replay import reproduce_run
+    from reprise.reproduce.targets import reproduce_target
 
     started = time.monotonic()
     worker = f"{socket.gethostname()}:{os.getpid()}"
     try:
-        result = reproduce_run(target, settings=settings, in_place=in_place)
+        result = reproduce_target(target, settings=settings, in_place=in_place)
     except RepriseError as exc:
         return TargetVerdict(target, "failed", exc.message, None, worker, time.monotonic() - started)
-    return TargetVerdict(
-        target, result.verdict.value, result.headline, result.reproduction_run_id, worker, time.monotonic() - started
-    )
+    rerun = getattr(result, "reproduction_run_id", None)  # a unified version or a release has one per component
+    return TargetVerdict(target, result.verdict.value, result.headline, rerun, worker, time.monotonic() - started)

@@ -51,6 +51,7 @@ __all__ = [
     "TeamServer",
     "TeamServerOptions",
     "serve_team",
+    "split_password",
     "start_team_server",
     "team_server_command",
 ]

@@ -385,6 +385,9 @@ def test_attested_releases_are_served_and_a_changed_model_file_or_a_revoked_key_
     requirements = _stored_model_folder(project, 3) / "requirements.txt"
     original = requirements.read_bytes()
 
+    record = {"sepal length (cm)": 5.1, "sepal width (cm)": 3.5, "petal length (cm)": 1.4, "petal width (cm)": 0.2}
+    provenance: list[tuple[str | None, Any]] = []
+
     async def exercise() -> tuple[dict[str, Any], dict[str, Any]]:
         async with (
             app.router.lifespan_context(app),
@@ -394,6 +397,8 @@ def test_attested_releases_are_served_and_a_changed_model_file_or_a_revoked_key_
             while (await client.get("/health")).status_code != 200:
                 assert time.monotonic() < deadline, (await client.get("/health")).json()
                 await asyncio.sleep(0.05)
+            answer = await client.post("/predict", json=record)
+            provenance.append((answer.headers.get("x-release"), (await client.get("/model/info")).json()["release"]))
             requirements.write_bytes(original + b"evil-package\n")  # changed after the attestation
             for environment in settings.environments:
                 await asyncio.to_thread(promote_release, "signed@1.1.0", environment, settings=settings)
@@ -404,6 +409,7 @@ def test_attested_releases_are_served_and_a_changed_model_file_or_a_revoked_key_
 
     try:
         health, info = asyncio.run(exercise())
+        assert provenance == [("signed@1.0.0", "release:signed@1.0.0")]  # the release active in production
         assert (health["status"], info["version"]) == ("degraded", 1)  # the previous model keeps serving
         assert "model file requirements.txt changed since the attestation" in health["last_error"]["message"]
         with pytest.raises(AttestationError, match=r"requirements\.txt changed since the attestation"):

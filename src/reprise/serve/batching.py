@@ -61,11 +61,13 @@ class Served:
         version: The registry version and its provenance.
         model: The loaded model.
         loaded_at: When it was loaded (UTC).
+        release: The release it came from (``release:NAME@VERSION``), if a release ships it.
     """
 
     version: ServedVersion
     model: ServableModel
     loaded_at: datetime
+    release: str | None = None
 
 
 @dataclass(frozen=True)

@@ -236,7 +236,8 @@ class ModelSlot:
         finally:
             self._in_progress = None
         previous = self.current
-        self.current = Served(version=version, model=model, loaded_at=_now())
+        release = await asyncio.to_thread(_release_of, self._settings, version)
+        self.current = Served(version=version, model=model, loaded_at=_now(), release=release)
         if self._freeze_gc:
             _freeze_heap()
         self._failures.pop(version.version, None)
@@ -266,6 +267,20 @@ class ModelSlot:
         keeps = f"; still serving v{self.current.version.version}" if self.current is not None else ""
         details: dict[str, Any] = {"exc_info": exc} if exc is not None and not isinstance(exc, RepriseError) else {}
         _LOG.error("%s%s", message, keeps, **details)
+
+
+def _release_of(settings: Settings, version: ServedVersion) -> str | None:
+    """The release behind ``version`` (active in the environment its alias names, else the newest), for provenance.
+
+    A store that cannot be read leaves it unnamed rather than stopping the service.
+    """
+    from reprise.versioning.releases import release_of_model
+
+    try:
+        return release_of_model(version.name, version.version, environment=version.alias, settings=settings)
+    except RepriseError as exc:
+        _LOG.warning("cannot name the release of %s v%s: %s", version.name, version.version, exc.message)
+        return None
 
 
 def _freeze_heap() -> None:

@@ -76,9 +76,9 @@ _FAILURES: Final[dict[int | str, dict[str, Any]]] = {
 }
 _DESCRIPTION: Final = """Predictions from a registered MLflow model, validated against its signature.
 
-Every prediction carries its provenance: headers `X-Model-Name`, `X-Model-Version` and `X-Run-Id`, and the `model`
-object in the body. `GET /model/info` adds the git commit, data digest and metrics; `reprise registry compare` and
-`reprise reproduce` take it from there."""
+Every prediction carries its provenance: headers `X-Model-Name`, `X-Model-Version` and `X-Run-Id` (and `X-Release`
+when a release ships the model), and the `model` object in the body. `GET /model/info` adds the git commit, data
+digest, metrics and release; `reprise registry compare` and `reprise reproduce` take it from there."""
 
 
 def build_api(
@@ -263,6 +263,8 @@ def _provenance(served: Served) -> dict[str, str]:
     headers = {"X-Model-Name": version.name, "X-Model-Version": str(version.version), "X-Run-Id": version.run_id or ""}
     if version.alias:
         headers["X-Model-Alias"] = version.alias
+    if served.release:
+        headers["X-Release"] = served.release.removeprefix("release:")
     return headers
 
 
@@ -318,6 +320,7 @@ def _info(served: Served) -> ModelInfo:
         signature=spec.signature,
         classes=None if classes is None else list(classes),
         flavors=list(spec.flavors),
+        release=served.release,
         loaded_at=served.loaded_at,
     )
 

@@ -200,6 +200,7 @@ class ModelInfo(_Strict):
         classes: The class labels of a classifier (the keys of ``probabilities``).
         flavors: The model's MLflow flavours.
         loaded_at: When this version was loaded.
+        release: The release it came from (``release:NAME@VERSION``), when a release ships it.
     """
 
     name: str
@@ -217,6 +218,7 @@ class ModelInfo(_Strict):
     classes: list[str] | None
     flavors: list[str]
     loaded_at: datetime
+    release: str | None = None
 
 
 @dataclass(frozen=True)

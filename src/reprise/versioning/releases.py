@@ -46,6 +46,7 @@ __all__ = [
     "new_event",
     "parse_release_ref",
     "record_verification",
+    "release_of_model",
 ]
 
 ReleaseStatus = Literal["draft", "candidate", "released", "deprecated", "revoked"]
@@ -279,6 +280,31 @@ def record_verification(
     event = new_event(release.name, release.version, "verified", details=details)
     record_release_event(engine, event, status="candidate" if promote else None)
     return _found(engine, release.name, release.version)
+
+
+def release_of_model(
+    name: str, version: int, *, environment: str | None = None, settings: Settings | None = None
+) -> str | None:
+    """The release (``release:NAME@VERSION``) a model version came from, or None when no release ships it.
+
+    The one active in ``environment`` if one is, else the newest release that ships it.
+
+    Why: a prediction service names the release behind its answers (``reprise serve NAME@production``).
+    """
+    from reprise.store.db import open_store
+    from reprise.store.lineage import walk
+    from reprise.store.releases import active_releases
+
+    engine = open_store(settings or load_settings())
+    shipping = [r.ref for r in walk(engine, f"model:{name}/{version}", "down") if r.kind == "release"]
+    if not shipping:
+        return None
+    names = sorted({ref.removeprefix("release:").rpartition("@")[0] for ref in shipping})
+    for row in active_releases(engine, names=names, environment=environment) if environment else ():
+        if f"release:{row.name}@{row.version}" in shipping:
+            return f"release:{row.name}@{row.version}"
+    newest = max((get_release(ref, settings=settings) for ref in shipping), key=lambda r: r.created_at)
+    return newest.ref
 
 
 def new_event(

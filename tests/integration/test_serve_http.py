@@ -105,7 +105,7 @@ def _serving(root: Path, ref: str, *flags: str) -> Iterator[tuple[subprocess.Pop
                 process.wait(timeout=10)
 
 
-def _wait_ready(process: subprocess.Popen[bytes], server: Server, timeout: float = 90) -> None:
+def _wait_ready(process: subprocess.Popen[bytes], server: Server, timeout: float = 240) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:

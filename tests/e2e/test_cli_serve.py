@@ -31,7 +31,8 @@ def test_serve_says_what_is_wrong_with_the_reference(cli: Cli, tmp_path: Path, m
     assert "hint: reprise registry list" in unknown.stderr
     for result in (malformed, unknown):
         assert "Traceback" not in result.stderr
-        assert "serving" not in result.stderr + result.stdout  # nothing announced before the reference is checked
+        assert "serving a/b/c" not in result.stderr + result.stdout  # nothing announced before the reference is checked
+        assert "serving nope" not in result.stderr + result.stdout
 
 
 def test_serve_outside_a_project_says_reprise_init(cli: Cli, tmp_path: Path) -> None:

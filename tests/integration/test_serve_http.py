@@ -265,7 +265,7 @@ def test_a_port_in_use_is_one_error_with_a_hint_before_anything_is_announced(pro
     assert done.returncode == 2, done.stderr
     assert f"--port {port}: cannot listen on 127.0.0.1:{port}" in done.stderr
     assert f"--port {port + 1}" in done.stderr.splitlines()[-1]  # the hint
-    assert "serving" not in done.stderr + done.stdout and "Traceback" not in done.stderr
+    assert "serving flip" not in done.stderr + done.stdout and "Traceback" not in done.stderr  # nothing announced
 
 
 # ---- the API docs, offline ----------------------------------------------------------------------------------------

@@ -208,8 +208,11 @@ class ReleaseGuardError(VersioningError):
 
 
 class AttestationError(VersioningError):
-    """A release's attestation is missing, signed by no trusted key (or a revoked one), or no longer matches the
-    release or the model's bytes; ``reprise serve --require-attestation`` refuses such a model."""
+    """A release's attestation is missing, untrusted (or signed by a revoked key), or no longer matches.
+
+    It no longer matches when the release or the model's bytes changed; ``reprise serve --require-attestation``
+    refuses such a model.
+    """
 
     code = "attestation-failed"
     exit_code = 6

@@ -14,6 +14,7 @@ import base64
 import dataclasses
 import json
 import os
+import shutil
 import stat
 import subprocess
 import sys
@@ -48,6 +49,7 @@ from reprise.versioning.git_tags import GitTag, parse_tag
 from reprise.versioning.keys import generate_key, revoke_key
 from reprise.versioning.lineage import impact
 from reprise.versioning.promotion import promote_release, rollback_release
+from reprise.versioning.release_diff import diff_releases
 from reprise.versioning.release_history import release_history
 from reprise.versioning.releases import (
     create_release,
@@ -60,15 +62,18 @@ from reprise.versioning.revocations import revoke_data, revoke_release
 from reprise.versioning.unified import create_version
 
 TRAIN = """\
+import os
+
 import mlflow
 import reprise
 from mlflow.models import infer_signature
 from sklearn.datasets import load_iris
 from sklearn.linear_model import LogisticRegression
 
-with reprise.start_run("train", inputs=["data"], params={"C": 1.0}) as run:
+C = float(os.environ.get("TRAIN_C", "1.0"))
+with reprise.start_run("train", inputs=["data"], params={"C": C}) as run:
     X, y = load_iris(return_X_y=True, as_frame=True)
-    model = LogisticRegression(C=1.0, max_iter=500).fit(X, y)
+    model = LogisticRegression(C=C, max_iter=500).fit(X, y)
     run.log_metrics({"accuracy": float(model.score(X, y))})
     mlflow.sklearn.log_model(
         model, name="model", signature=infer_signature(X, model.predict(X)), serialization_format="cloudpickle",
@@ -96,8 +101,6 @@ def project(
 ) -> Iterator[Project]:
     """Unified versions ``good`` (model clf/1), ``bad`` (clf/2, failed its gate), ``next`` (clf/3) and ``extra`` (clf/1
     and the data version ``extra@v1``), all from one captured run that read ``table@v1``."""
-    import shutil
-
     root = tmp_path_factory.mktemp("releases") / "project"
     url = (
         f"sqlite:///{root.parent / 'store.db'}"
@@ -126,11 +129,7 @@ def project(
         (root / "extra.csv").write_text("x\n1\n")
         reprise.version_data(root / "data" / "table.csv", version_name="table@v1", settings=settings)
         reprise.version_data(root / "extra.csv", version_name="extra@v1", settings=settings)
-        done = subprocess.run(
-            ["python", "train.py"], cwd=root, env=env, capture_output=True, text=True, timeout=300, check=False
-        )
-        assert done.returncode == 0, done.stderr[-3000:]
-        run_id = done.stdout.strip().splitlines()[-1]
+        run_id = _train(root, env)
         for gates in ([], ["accuracy >= 2.0"], []):
             reprise.register_model(run_id, "clf", gates=gates, settings=settings)
         create_version("good", runs=[run_id], model="clf/1", settings=settings)
@@ -138,6 +137,15 @@ def project(
         create_version("next", runs=[run_id], model="clf/3", settings=settings)
         create_version("extra", runs=[run_id], data=["extra@v1"], model="clf/1", settings=settings)
         yield Project(settings, run_id, env)
+
+
+def _train(root: Path, env: dict[str, str]) -> str:
+    """Run ``python train.py`` (a captured run); its run id."""
+    done = subprocess.run(
+        ["python", "train.py"], cwd=root, env=env, capture_output=True, text=True, timeout=300, check=False
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done.stdout.strip().splitlines()[-1]
 
 
 def _verified(project: Project, ref: str) -> str:
@@ -358,6 +366,8 @@ def test_attested_releases_are_served_and_a_changed_model_file_or_a_revoked_key_
     assert create_release("signed", "1.0.0", from_version="good", settings=settings).attestation_digest
     made = attest_release("signed@1.0.0", export=True, settings=settings)
     assert made.path == settings.project_dir / "releases" / "signed" / "1.0.0.intoto.jsonl"
+    subprocess.run([*_GIT, "add", "releases"], cwd=settings.project_dir, check=True)  # next to the code
+    subprocess.run([*_GIT, "commit", "-q", "-m", "attestation of signed 1.0.0"], cwd=settings.project_dir, check=True)
     (line,) = made.path.read_text().splitlines()
     envelope = json.loads(line)
     statement = json.loads(base64.b64decode(envelope["payload"]))
@@ -429,3 +439,52 @@ def test_attested_releases_are_served_and_a_changed_model_file_or_a_revoked_key_
 def _stored_model_folder(project: Project, version: int) -> Path:
     """Where the registry keeps the files of ``clf`` v``version`` (a logged model's artifact folder)."""
     return Path(urllib.parse.urlparse(project.client.get_model_version("clf", str(version)).source).path)
+
+
+def test_a_release_diff_names_the_changed_parameter_and_the_metric_deltas_in_a_page_chromium_renders(
+    project: Project, tmp_path: Path
+) -> None:
+    settings = project.settings
+    weak = _train(settings.project_dir, {**project.env, "TRAIN_C": "0.01"})
+    number = reprise.register_model(weak, "clf", gates=[], settings=settings).version
+    create_version("weak", runs=[weak], model=f"clf/{number}", settings=settings)
+    create_release("diffed", "1.0.0", from_version="good", settings=settings)
+    create_release("diffed", "1.1.0", from_version="weak", settings=settings)
+    _verified(project, "release:diffed@1.0.0")
+    diff = diff_releases("diffed@1.0.0", "diffed@1.1.0", settings=settings)
+    assert [(p.name, p.a, p.b) for p in diff.params] == [("C", "1.0", "0.01")]
+    accuracy = next(metric for metric in diff.metrics if metric.name == "accuracy")
+    assert accuracy.a is not None and accuracy.b is not None and accuracy.b < accuracy.a
+    assert accuracy.delta == pytest.approx(accuracy.b - accuracy.a)
+    assert {change.kind for change in diff.components} >= {"model", f"run:{project.run_id}", f"run:{weak}"}
+    packages = diff.packages
+    assert (packages.packages_added, packages.packages_removed, packages.packages_changed, diff.data) == (
+        [],
+        [],
+        [],
+        (),
+    )
+    assert diff.reproductions == ("identical", None)
+
+    page = tmp_path / "diff.html"
+    page.write_text(diff.to_html())
+    assert "http" not in page.read_text().replace('lang="en"', "")
+    chromium = shutil.which("chromium")
+    if chromium is None:
+        pytest.skip("Debian's chromium is not installed (apt-get install -y chromium)")
+    home = tmp_path / "home"
+    home.mkdir()
+    done = subprocess.run(
+        [
+            chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
+            "--disable-background-networking", "--disable-component-update", "--disable-sync",
+            f"--user-data-dir={tmp_path / 'profile'}", "--dump-dom", page.as_uri(),
+        ],
+        env={**os.environ, "HOME": str(home)}, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "<td>C</td><td>1.0</td><td>0.01</td>" in done.stdout
+    assert (
+        f"<td>accuracy</td><td>{accuracy.a:.6g}</td><td>{accuracy.b:.6g}</td><td>{accuracy.delta:+.6g}</td>"
+        in done.stdout
+    )

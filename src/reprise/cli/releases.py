@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -10,6 +11,7 @@ from reprise.cli._context import settings_for
 from reprise.cli._output import emit, out_console, say
 
 if TYPE_CHECKING:
+    from reprise.versioning.release_diff import ReleaseDiff
     from reprise.versioning.release_history import ReleaseHistory
     from reprise.versioning.releases import Release
     from reprise.versioning.revocations import Revocation
@@ -258,6 +260,30 @@ def verify_attestation(ctx: typer.Context, ref: _REF, json_output: _JSON = False
         out_console().print(f"{check.release}: attestation verified, signed by {check.key_id}", highlight=False)
 
 
+@app.command()
+def diff(
+    ctx: typer.Context,
+    a: Annotated[str, typer.Argument(help="The first release, NAME@VERSION.", show_default=False)],
+    b: Annotated[str, typer.Argument(help="The second release, NAME@VERSION.", show_default=False)],
+    html: Annotated[
+        Path | None, typer.Option("--html", help="Also write a self-contained HTML page here.", dir_okay=False)
+    ] = None,
+    json_output: _JSON = False,
+) -> None:
+    """What changed from A to B: components, parameters, metrics (deltas), gates, packages, data, reproductions.
+
+    reprise release diff churn@1.1.0 churn@1.2.0 --html diff.html
+    """
+    from reprise._canonical import write_atomic
+    from reprise.versioning.release_diff import diff_releases
+
+    found = diff_releases(a, b, settings=settings_for(ctx))
+    if html is not None:
+        write_atomic(html, found.to_html())
+        say(f"wrote {html}")
+    emit(found.model_dump(mode="json"), as_json=json_output, render=lambda: _render_diff(found))
+
+
 def render_revocation(revocation: Revocation) -> None:
     """Print a revocation and the releases active in an environment that depend on it."""
     console = out_console()
@@ -284,6 +310,34 @@ def _render(release: Release) -> None:
     if release.notes:
         console.print(f"  notes        {release.notes}", highlight=False, markup=False)
     console.print(f"  created      {release.created_at:%Y-%m-%d %H:%M:%S} UTC by {release.actor}", highlight=False)
+
+
+def _render_diff(found: ReleaseDiff) -> None:
+    console = out_console()
+    console.print(f"{found.a} -> {found.b}", highlight=False, markup=False)
+    for component in found.components:
+        console.print(f"  component  {component.a or '-'}  ->  {component.b or '-'}", highlight=False, markup=False)
+    for param in found.params:
+        console.print(f"  param      {param.name}: {param.a} -> {param.b}", highlight=False, markup=False)
+    for metric in found.metrics:
+        delta = "" if metric.delta is None else f" ({metric.delta:+.6g})"
+        console.print(f"  metric     {metric.name}: {metric.a} -> {metric.b}{delta}", highlight=False, markup=False)
+    console.print(f"  gates      {found.gates[0]} -> {found.gates[1]}", highlight=False, markup=False)
+    packages = found.packages
+    for change in packages.packages_changed:
+        console.print(f"  package    {change.name}: {change.old.version} -> {change.new.version}", highlight=False)
+    for added in packages.packages_added:
+        console.print(f"  package    {added.name}: added {added.version}", highlight=False)
+    for removed in packages.packages_removed:
+        console.print(f"  package    {removed.name}: removed {removed.version}", highlight=False)
+    for data in found.data:
+        console.print(
+            f"  data       {data.a} -> {data.b}: {len(data.files.added)} added, {len(data.files.removed)} removed, "
+            f"{len(data.files.changed)} changed",
+            highlight=False,
+            markup=False,
+        )
+    console.print(f"  reproduced {found.reproductions[0]} -> {found.reproductions[1]}", highlight=False, markup=False)
 
 
 def _render_history(found: ReleaseHistory) -> None:

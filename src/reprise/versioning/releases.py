@@ -287,7 +287,8 @@ def release_of_model(
 ) -> str | None:
     """The release (``release:NAME@VERSION``) a model version came from, or None when no release ships it.
 
-    The one active in ``environment`` if one is, else the newest release that ships it.
+    The one active in ``environment`` if one is (the one put there last, if several), else the newest release that
+    ships it.
 
     Why: a prediction service names the release behind its answers (``reprise serve NAME@production``).
     """
@@ -300,7 +301,8 @@ def release_of_model(
     if not shipping:
         return None
     names = sorted({ref.removeprefix("release:").rpartition("@")[0] for ref in shipping})
-    for row in active_releases(engine, names=names, environment=environment) if environment else ():
+    active = active_releases(engine, names=names, environment=environment) if environment else []
+    for row in sorted(active, key=lambda row: row.at, reverse=True):  # the one put there last, if several
         if f"release:{row.name}@{row.version}" in shipping:
             return f"release:{row.name}@{row.version}"
     newest = max((get_release(ref, settings=settings) for ref in shipping), key=lambda r: r.created_at)

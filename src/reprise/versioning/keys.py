@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
     from reprise.config import Settings
+    from reprise.store.signing_keys import SigningKeyRow
 
 __all__ = [
     "SigningKey",
@@ -215,7 +216,7 @@ def _find(settings: Settings, key_id: str) -> SigningKey:
     raise NotFoundError(f"no signing key {key_id}", hint="reprise keys list")
 
 
-def _key(row: Any, has_private: bool) -> SigningKey:
+def _key(row: SigningKeyRow, has_private: bool) -> SigningKey:
     return SigningKey(
         key_id=row.key_id,
         public_key=row.public_key,

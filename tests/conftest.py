@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import ast
 import os
-import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -88,33 +88,74 @@ def postgres_url() -> str:
     return base
 
 
-#: A fixture shared by the tests of one module or class: a trained project, a running server, a quickstart.
-_SHARED_FIXTURE = re.compile(r"@pytest\.fixture\([^)]*scope\s*=\s*[\"'](?:module|class|package)[\"']")
+#: Fixture scopes whose value the tests of one module or class share: a trained project, a running server, a quickstart.
+_SHARED_SCOPES = frozenset({"module", "class", "package"})
 
 
 @pytest.hookimpl(optionalhook=True)  # a pytest-xdist hook: absent without it
 def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
-    """``--dist loadgroup``: the tests of a module that defines a module- or class-scoped fixture run on one worker.
+    """``--dist loadgroup``: the tests that use one module- or class-scoped fixture run on one worker.
 
     Such a fixture is built once per worker that runs one of its tests: spread over two workers, a module's trained
-    project or running server would be built twice, which is most of what ``-n 2`` used to gain. Every other test
-    goes to whichever worker is free. (pytest-xdist's own ``loadgroup`` reads ``xdist_group`` marks through a node id
-    rewrite that pytest 9.2 no longer honours, so the groups are decided here, from the test files.)
+    project or running server would be built twice, which is most of what ``-n 2`` used to gain. Every other test,
+    including the other tests of the same module, goes to whichever worker is free. (pytest-xdist's own
+    ``loadgroup`` reads ``xdist_group`` marks through a node id rewrite that pytest 9.2 no longer honours, so the
+    groups are decided here, from the test files' source.)
     """
     if config.getvalue("dist") != "loadgroup":
         return None
     from xdist.scheduler import LoadScopeScheduling
 
     root = config.rootpath
-    shared = {
-        path.relative_to(root).as_posix()
-        for path in (root / "tests").rglob("test_*.py")
-        if _SHARED_FIXTURE.search(path.read_text(encoding="utf-8"))
+    sharing = {
+        path.relative_to(root).as_posix(): _tests_sharing_a_fixture(path) for path in root.glob("tests/**/test_*.py")
     }
 
     class SharedFixtureScheduling(LoadScopeScheduling):
         def _split_scope(self, nodeid: str) -> str:
-            module = nodeid.split("::", 1)[0]
-            return module if module in shared else nodeid
+            module, _, rest = nodeid.partition("::")
+            names = sharing.get(module, set())
+            name = rest.rsplit("::", 1)[-1].split("[", 1)[0]
+            return module if "*" in names or name in names else nodeid
 
     return SharedFixtureScheduling(config, log)
+
+
+def _tests_sharing_a_fixture(path: Path) -> set[str]:
+    """The tests of ``path`` that use, directly or through another fixture, a module- or class-scoped one it defines.
+
+    ``{"*"}`` stands for every test of the module: one such fixture is autouse, or is named in a string
+    (``usefixtures``).
+    """
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    functions = [node for node in ast.walk(tree) if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)]
+    scopes = {function.name: scope for function in functions if (scope := _fixture_scope(function)) is not None}
+    shared = {name for name, scope in scopes.items() if scope[0] in _SHARED_SCOPES}
+    if any(scopes[name][1] for name in shared) or any(
+        isinstance(node, ast.Constant) and node.value in shared for node in ast.walk(tree)
+    ):
+        return {"*"}
+    arguments = {function.name: {argument.arg for argument in function.args.args} for function in functions}
+    grew = True
+    while grew:  # a function-scoped fixture built on a shared one is shared by the tests that use it
+        grew = False
+        for name in scopes.keys() - shared:
+            if arguments[name] & shared:
+                shared.add(name)
+                grew = True
+    return {name for name, used in arguments.items() if name.startswith("test") and used & shared}
+
+
+def _fixture_scope(function: ast.FunctionDef | ast.AsyncFunctionDef) -> tuple[str, bool] | None:
+    """``(scope, autouse)`` when ``function`` is decorated as a pytest fixture, else None."""
+    for decorator in function.decorator_list:
+        call = decorator if isinstance(decorator, ast.Call) else None
+        if not ast.unparse(call.func if call is not None else decorator).endswith("fixture"):
+            continue
+        keywords = {keyword.arg: keyword.value for keyword in (call.keywords if call is not None else [])}
+        scope, autouse = keywords.get("scope"), keywords.get("autouse")
+        return (
+            scope.value if isinstance(scope, ast.Constant) else "function",
+            isinstance(autouse, ast.Constant) and autouse.value is True,
+        )
+    return None

@@ -19,6 +19,7 @@ from reprise.config import Settings, load_settings
 from reprise.registry.history import EVENTS_EXPERIMENT, read_history
 from reprise.store.db import open_store
 from reprise.store.lineage import walk
+from reprise.store.migrations import HEAD
 
 _FIXTURE = Path(__file__).parents[1] / "fixtures" / "legacy_project.tar.gz"
 
@@ -44,7 +45,7 @@ def test_a_legacy_project_upgrades_in_place_and_keeps_its_history(legacy: Settin
 
     events = read_history("legacy_model", settings=legacy)
 
-    assert _schema_version(legacy) == 2
+    assert _schema_version(legacy) == HEAD
     assert sorted(event.id for event in events) == sorted(run.data.tags["event_id"] for run in old_runs)
     registered = next(event for event in events if event.kind == "registered")
     [production] = [event for event in events if event.kind == "alias_set" and event.alias == "production"]

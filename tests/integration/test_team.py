@@ -304,8 +304,15 @@ def test_eight_clients_capturing_at_once_through_the_server_lose_nothing(
             clients.append(
                 subprocess.Popen([sys.executable, "client.py", str(n)], cwd=root, env=_clean_env(**login), stderr=sink)
             )
-    for client, log in zip(clients, logs, strict=True):
-        assert client.wait(timeout=600) == 0, log.read_text()[-2000:]
+    try:
+        codes = [client.wait(timeout=600) for client in clients]
+    finally:
+        for client in clients:  # a client still running after a failure is stopped, not left to the next test
+            if client.poll() is None:
+                client.kill()
+                client.wait()
+    for code, log in zip(codes, logs, strict=True):
+        assert code == 0, log.read_text()[-2000:]
     _login(monkeypatch, team, "reader")
     mlflow = MlflowClient(tracking_uri=team.url)
     experiment = mlflow.get_experiment_by_name("concurrent")

@@ -286,7 +286,14 @@ def ensure_experiment(settings: Settings, name: str) -> str:
         location: str | None = f"{settings.artifact_location.rstrip('/')}/{_slug(name)}"
         if _is_server(settings.tracking_uri) and settings.artifact_location.startswith("file:"):
             location = None
-        return str(client.create_experiment(name, artifact_location=location))
+        try:
+            return str(client.create_experiment(name, artifact_location=location))
+        except MlflowException as exc:
+            # Another process created it between our read and our create (first runs at once): use theirs.
+            raced = client.get_experiment_by_name(name) if exc.error_code == "RESOURCE_ALREADY_EXISTS" else None
+            if raced is None:
+                raise
+            return str(raced.experiment_id)
     except MlflowException as exc:
         raise TrackingError(
             f"cannot open experiment '{name}' in {settings.tracking_uri}: {exc.message}",

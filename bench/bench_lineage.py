@@ -47,13 +47,14 @@ import statistics
 import tempfile
 import time
 from collections import defaultdict, deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, text
+from _scratch import scratch_postgres
+from sqlalchemy import Engine, event, text
 
 from reprise.store import db
 from reprise.store.lineage import KINDS, Edge, Reached, kind_of, link, walk
@@ -461,27 +462,6 @@ def run_backend(name: str, uri: str, triples: list[Triple], args: argparse.Names
     db.dispose_engines()
 
 
-@contextlib.contextmanager
-def scratch_postgres(server: str) -> Iterator[str | None]:
-    """A fresh database on ``server`` (``None`` when no server answers), dropped at the end."""
-    try:
-        admin = create_engine(server, isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 3})
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{SCRATCH}" WITH (FORCE)'))
-            conn.execute(text(f'CREATE DATABASE "{SCRATCH}"'))
-    except Exception as exc:  # any failure to reach the server: run SQLite only
-        print(f"\nPostgreSQL not reachable at {db.redacted(server)} ({db.one_line(exc)}): SQLite only")
-        yield None
-        return
-    try:
-        yield server.rsplit("/", 1)[0] + f"/{SCRATCH}"
-    finally:
-        db.dispose_engines()
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{SCRATCH}" WITH (FORCE)'))
-        admin.dispose()
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--edges", type=int, default=100_000)
@@ -507,7 +487,7 @@ def main() -> None:
     if args.only != "postgres":
         with tempfile.TemporaryDirectory() as tmp:
             run_backend("SQLite", f"sqlite:///{Path(tmp) / 'reprise.db'}", triples, args, analyze=None)
-    with scratch_postgres(args.postgres) if args.only != "sqlite" else contextlib.nullcontext() as uri:
+    with scratch_postgres(args.postgres, SCRATCH) if args.only != "sqlite" else contextlib.nullcontext() as uri:
         if uri is not None:
             run_backend("PostgreSQL", uri, triples, args, analyze=not args.no_analyze)
     print(f"\nload average at the end {os.getloadavg()[0]:.1f}")

@@ -26,7 +26,6 @@ per-tag call). The 6-12 s the issue quotes for a git-tag registry tool over ~1,5
 from __future__ import annotations
 
 import argparse
-import contextlib
 import dataclasses
 import random
 import statistics
@@ -34,12 +33,13 @@ import subprocess
 import tempfile
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import create_engine, insert, text
+from _scratch import scratch_postgres
+from sqlalchemy import insert, text
 
 from reprise.config import Settings
 from reprise.store import db
@@ -290,26 +290,6 @@ def git_tag_baseline(args: argparse.Namespace, root: Path) -> float:
     return report("git for-each-ref refs/tags, filtered by name", timed(sample, history), target=None)
 
 
-@contextlib.contextmanager
-def postgres_scratch(server: str) -> Iterator[str | None]:
-    admin = create_engine(server, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{SCRATCH}" WITH (FORCE)'))
-            conn.execute(text(f'CREATE DATABASE "{SCRATCH}"'))
-    except Exception as exc:  # no server: say so and go on with SQLite
-        print(f"\nPostgreSQL: skipped ({str(exc).splitlines()[0]})")
-        yield None
-        return
-    try:
-        yield server.rsplit("/", 1)[0] + f"/{SCRATCH}"
-    finally:
-        db.dispose_engines()
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{SCRATCH}" WITH (FORCE)'))
-        admin.dispose()
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--releases", type=int, default=10_000)
@@ -332,7 +312,7 @@ def main() -> None:
         if args.only in (None, "sqlite"):
             results["SQLite"] = bench_store("SQLite", f"sqlite:///{scratch}/store.db", rows, load, args)
         if args.only in (None, "postgres"):
-            with postgres_scratch(args.postgres) as url:
+            with scratch_postgres(args.postgres, SCRATCH) as url:
                 if url is not None:
                     results["PostgreSQL"] = bench_store("PostgreSQL", url, rows, load, args)
     print()

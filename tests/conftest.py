@@ -92,6 +92,18 @@ def postgres_url() -> str:
 _SHARED_SCOPES = frozenset({"module", "class", "package"})
 
 
+@pytest.fixture(scope="session")
+def chromium() -> str:
+    """Path of Debian's headless Chromium; skips without it (fails when REPRISE_REQUIRE_CHROMIUM=1, as in CI)."""
+    found = shutil.which("chromium")
+    if found is None:
+        reason = "Debian's chromium is not installed (apt-get install -y chromium)"
+        if os.environ.get("REPRISE_REQUIRE_CHROMIUM") == "1":
+            pytest.fail(f"{reason} (REPRISE_REQUIRE_CHROMIUM=1)")
+        pytest.skip(reason)
+    return found
+
+
 @pytest.hookimpl(optionalhook=True)  # a pytest-xdist hook: absent without it
 def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
     """``--dist loadgroup``: the tests that use one module- or class-scoped fixture run on one worker.

@@ -307,15 +307,9 @@ def test_the_docs_reference_no_outside_asset_and_the_service_serves_each_one(pro
 @pytest.mark.parametrize(("page", "rendered"), [("/docs", 'data-path="/predict/batch"'),
                                                 ("/redoc", "Predict a batch of records")])  # fmt: skip
 def test_the_docs_render_in_headless_chromium_with_no_network(
-    project: Project, tmp_path: Path, page: str, rendered: str
+    project: Project, tmp_path: Path, page: str, rendered: str, chromium: str
 ) -> None:
     """Every request off 127.0.0.1 goes to a proxy that records it and answers 502; the page still renders."""
-    chromium = shutil.which("chromium")
-    if chromium is None:
-        reason = "Debian's chromium is not installed (apt-get install -y chromium)"
-        if os.environ.get("REPRISE_REQUIRE_CHROMIUM") == "1":
-            pytest.fail(f"{reason} (REPRISE_REQUIRE_CHROMIUM=1)")
-        pytest.skip(reason)
     asked: list[str] = []
 
     class Refuse(BaseHTTPRequestHandler):

@@ -11,10 +11,13 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import dataclasses
 import json
 import os
 import shutil
+import signal
+import socket
 import stat
 import subprocess
 import sys
@@ -485,3 +488,63 @@ def test_a_release_diff_names_the_changed_parameter_and_the_metric_deltas_in_a_p
         f"<td>accuracy</td><td>{accuracy.a:.6g}</td><td>{accuracy.b:.6g}</td><td>{accuracy.delta:+.6g}</td>"
         in done.stdout
     )
+
+
+def test_a_running_serve_of_the_production_alias_follows_a_promotion_over_http(project: Project) -> None:
+    settings = project.settings
+    create_release("live", "1.0.0", from_version="good", settings=settings)
+    create_release("live", "1.1.0", from_version="next", settings=settings)
+    for version in ("1.0.0", "1.1.0"):
+        _verified(project, f"release:live@{version}")
+    for environment in settings.environments:
+        promote_release("live@1.0.0", environment, settings=settings)
+    port = _free_port()
+    log = settings.project_dir.parent / "serve-live.log"
+    argv = [sys.executable, "-m", "reprise", "serve", "clf@production", "--port", str(port)]
+    with log.open("wb") as out:
+        server = subprocess.Popen(
+            [*argv, "--reload-interval", "0.3", "--allow-pickle", "--no-batching"],
+            cwd=settings.project_dir,
+            env=project.env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    url = f"http://127.0.0.1:{port}"
+    record = {"sepal length (cm)": 5.1, "sepal width (cm)": 3.5, "petal length (cm)": 1.4, "petal width (cm)": 0.2}
+
+    def served(wanted: str) -> httpx.Response:
+        """The first answer to ``/predict`` that comes from release ``wanted`` (60 s at most)."""
+        deadline = time.monotonic() + 60
+        while True:
+            assert server.poll() is None, log.read_text()[-3000:]
+            with contextlib.suppress(httpx.HTTPError):
+                answer = httpx.post(f"{url}/predict", json=record, timeout=5)
+                if answer.status_code == 200 and answer.headers.get("x-release") == wanted:
+                    return answer
+            assert time.monotonic() < deadline, f"never served {wanted}:\n{log.read_text()[-3000:]}"
+            time.sleep(0.2)
+
+    try:
+        first = served("live@1.0.0")
+        assert first.headers["x-model-version"] == "1"
+        for environment in settings.environments:
+            promote_release("live@1.1.0", environment, settings=settings)
+        second = served("live@1.1.0")
+        assert second.headers["x-model-version"] == "3"
+        info = httpx.get(f"{url}/model/info", timeout=5).json()
+        assert (info["version"], info["release"]) == (3, "release:live@1.1.0")
+        rollback_release("live", "production", reason="back to 1.0.0", settings=settings)
+        assert served("live@1.0.0").headers["x-model-version"] == "1"
+    finally:
+        server.send_signal(signal.SIGTERM)
+        try:
+            server.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait(timeout=10)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])

@@ -44,13 +44,13 @@ RtolOption = Annotated[float, typer.Option("--rtol", min=0.0, help="Relative tol
 def reproduce(
     ctx: typer.Context,
     target: Annotated[
-        str,
+        str | None,
         typer.Argument(
             help="What to reproduce: a run id (or runs:/<id>), models:/NAME/VERSION, models:/NAME@ALIAS, "
-            "version:NAME or data:NAME.",
+            "version:NAME, data:NAME or release:NAME@VERSION (none with --batch).",
             show_default=False,
         ),
-    ],
+    ] = None,
     workdir: Annotated[
         Path | None, typer.Option("--workdir", help="Folder for the worktree and the venv (default: a temp folder).")
     ] = None,
@@ -71,6 +71,19 @@ def reproduce(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Do not show the re-run's own output.")] = False,
     report: ReportOption = None,
     html: HtmlOption = None,
+    batch: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--batch",
+            help="Re-verify everything QUERY selects as Dask tasks instead of one TARGET: alias:[MODEL@]ALIAS, "
+            "env:ENV, downstream:REF, or a target (repeatable).",
+            metavar="QUERY",
+        ),
+    ] = None,
+    workers: Annotated[int, typer.Option("--workers", min=1, help="With --batch: local Dask worker processes.")] = 2,
+    cluster: Annotated[
+        str | None, typer.Option("--cluster", help="With --batch: a running Dask scheduler (tcp://HOST:8786).")
+    ] = None,
     json_output: JsonFlag = False,
 ) -> None:
     """Re-run TARGET from its records alone and say: identical, within tolerance, different, failed or unverified.
@@ -85,12 +98,37 @@ def reproduce(
     worst overall); a data version is checked out and every byte verified. Every verdict is kept in the metadata
     store (see `reprise lineage show`).
 
+    With --batch QUERY, every target the queries select is re-verified as a Dask task (on --cluster, else on a local
+    cluster of --workers processes): one verdict each and a summary; exit 0 when all reproduce, 1 otherwise, 2 for a
+    malformed query, 3 for one that selects nothing.
+
         reprise reproduce 4c7db37c9e1b4f0a8a3e1f6e2b7d9c01 --html reproduction.html
         reprise reproduce models:/breast_cancer_classifier@staging
+        reprise reproduce --batch alias:production --batch env:production --workers 4
     """
     from reprise.reproduce.replay import Reproduction
     from reprise.reproduce.targets import reproduce_target
 
+    if batch or target is None:
+        _batch_only(
+            target,
+            batch,
+            {
+                "--workdir": workdir,
+                "--keep": keep,
+                "--with": packages,
+                "--env": env,
+                "--report": report,
+                "--html": html,
+            },
+        )
+        from reprise.cli._batch import verify_many
+
+        verify_many(
+            ctx, batch or [], workers=workers, cluster=cluster, in_place=in_place,
+            tolerance=_tolerance(tolerance, rtol), json_output=json_output,
+        )  # fmt: skip
+        return
     settings = settings_for(ctx)
     result = reproduce_target(
         target,
@@ -242,6 +280,24 @@ def _are_stages(args: list[str], root: Path) -> bool:
     if set(args) <= set(stage_names(root)):
         return True
     return shutil.which(args[0]) is None and not Path(args[0]).exists()
+
+
+def _batch_only(target: str | None, batch: list[str] | None, single: dict[str, Any]) -> None:
+    """Refuse a TARGET beside --batch (or neither), and the options of a single reproduction with --batch."""
+    from reprise.errors import ConfigError
+
+    if not batch:
+        raise ConfigError("reprise reproduce needs a TARGET or --batch QUERY", hint="reprise reproduce --help")
+    if target is not None:
+        raise ConfigError(
+            f"give TARGET {target!r} or --batch, not both", hint=f"a target is a query too: --batch {target}"
+        )
+    given = [flag for flag, value in single.items() if value]
+    if given:
+        raise ConfigError(
+            f"{', '.join(given)} apply to one reproduction, not to --batch",
+            hint="--batch takes --in-place, --tolerance, --rtol, --workers, --cluster and --json",
+        )
 
 
 def _assignments(values: list[str]) -> dict[str, str]:

@@ -1,4 +1,7 @@
-"""``reprise team ...``: run the team's MLflow server, manage members, audit its permissions, verify in batch."""
+"""``reprise team ...``: run the team's MLflow server, manage members, audit its permissions, verify in batch.
+
+``team verify`` is ``reprise reproduce --batch`` under its team name: both go through :mod:`reprise.cli._batch`.
+"""
 
 from __future__ import annotations
 
@@ -157,9 +160,12 @@ def audit(
 @app.command("verify")
 def verify(
     ctx: typer.Context,
-    runs: Annotated[
+    queries: Annotated[
         list[str],
-        typer.Argument(help="What to re-verify, as `reprise reproduce` takes it (runs, models:/NAME@ALIAS...)."),
+        typer.Argument(
+            help="What to re-verify: alias:[MODEL@]ALIAS, env:ENV, downstream:REF, or targets as `reprise reproduce` "
+            "takes them (run ids, models:/NAME@ALIAS...).",
+        ),
     ],
     workers: Annotated[int, typer.Option("--workers", min=1, help="Local Dask worker processes.")] = 2,
     cluster: Annotated[
@@ -170,27 +176,12 @@ def verify(
     ] = False,
     json_output: Annotated[bool, typer.Option("--json", help="Print the verdicts as JSON.")] = False,
 ) -> None:
-    """Re-verify many targets at once on Dask workers: one verdict each and a summary; exit 1 unless all reproduce."""
-    from dataclasses import asdict
+    """Re-verify many targets at once on Dask workers: one verdict each and a summary; exit 1 unless all reproduce.
 
-    from reprise.cli._context import settings_for
-    from reprise.team.batch import verify_batch
+    The same as `reprise reproduce --batch QUERY...`: exit 2 for a malformed query, 3 for one that selects nothing.
+    """
+    from reprise.cli._batch import verify_many
 
-    report = verify_batch(runs, settings=settings_for(ctx), workers=workers, cluster=cluster, in_place=in_place)
-    data = {
-        "cluster": report.cluster,
-        "workers": report.workers,
-        "seconds": round(report.seconds, 3),
-        "summary": report.summary,
-        "verdicts": [asdict(item) for item in report.verdicts],
-    }
-
-    def render() -> None:
-        for item in report.verdicts:
-            typer.echo(f"{item.verdict:<17} {item.target}  {item.summary}")
-        counts = ", ".join(f"{count} {verdict}" for verdict, count in report.summary.items())
-        say(f"{len(report.verdicts)} run(s) on {report.workers} worker(s) in {report.seconds:.0f} s: {counts}")
-
-    emit(data, as_json=json_output, render=render)
-    if not report.ok:
-        raise typer.Exit(1)
+    verify_many(
+        ctx, queries, workers=workers, cluster=cluster, in_place=in_place, tolerance=None, json_output=json_output
+    )

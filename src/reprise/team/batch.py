@@ -1,4 +1,8 @@
-"""Re-verify many runs at once on Dask: one reproduction per task, one verdict per target, and a summary.
+"""Re-verify many targets at once on Dask: one reproduction per task, one verdict per target, and a summary.
+
+:func:`verify_queries` is ``reprise reproduce --batch QUERY`` and ``reprise team verify QUERY...``: the queries
+(``alias:production``, ``env:production``, ``downstream:data:raw@v3``, or targets; see
+:mod:`reprise.reproduce.batch_query`) are resolved once into targets, then :func:`verify_batch` runs them.
 
 Each target is a task that calls :func:`reprise.reproduce.targets.reproduce_target` on a Dask worker process (so a
 target is anything ``reprise reproduce`` takes: a run, ``models:/name@alias``, a unified version, a release, a data
@@ -12,13 +16,14 @@ A target that cannot be reproduced at all (unknown run, no record, data missing)
 one-line reason, not an exception: the other targets still get theirs.
 
 Example:
-    >>> report = verify_batch(["4c7db37c...", "9e1b4f0a..."], settings=load_settings(), workers=2)  # doctest: +SKIP
-    >>> report.summary                                                                              # doctest: +SKIP
+    >>> report = verify_queries(["alias:production"], settings=load_settings(), workers=2)  # doctest: +SKIP
+    >>> report.summary                                                                      # doctest: +SKIP
     {'identical': 2}
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import socket
 import time
@@ -32,8 +37,9 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
 
     from reprise.config import Settings
+    from reprise.reproduce.compare import Tolerance
 
-__all__ = ["BatchReport", "TargetVerdict", "verify_batch"]
+__all__ = ["BatchReport", "TargetVerdict", "verify_batch", "verify_queries"]
 
 
 @dataclass(frozen=True)
@@ -66,12 +72,14 @@ class BatchReport:
         workers: How many worker processes the cluster had when the batch started.
         cluster: The scheduler's address.
         seconds: Wall time of the batch.
+        queries: The queries the targets were selected by (empty when targets were given).
     """
 
     verdicts: tuple[TargetVerdict, ...]
     workers: int
     cluster: str
     seconds: float
+    queries: tuple[str, ...] = ()
 
     @property
     def summary(self) -> dict[str, int]:
@@ -84,6 +92,43 @@ class BatchReport:
         return all(item.verdict in ("identical", "within_tolerance") for item in self.verdicts)
 
 
+def verify_queries(
+    queries: Sequence[str],
+    *,
+    settings: Settings,
+    workers: int = 2,
+    cluster: str | None = None,
+    in_place: bool = False,
+    tolerance: Tolerance | None = None,
+) -> BatchReport:
+    """Re-verify every target ``queries`` select (:func:`reprise.reproduce.batch_query.select_targets`) on Dask.
+
+    Args:
+        queries: ``alias:[MODEL@]ALIAS``, ``env:ENV``, ``downstream:REF`` or targets, resolved before any worker
+            starts; their targets in order, each once.
+        settings: The project's settings.
+        workers: Worker processes of the local cluster started when ``cluster`` is None.
+        cluster: The address of a running Dask scheduler (``tcp://host:8786``).
+        in_place: Re-run in the project's checkout and interpreter.
+        tolerance: How far metrics and predictions may differ and still count as within tolerance.
+
+    Returns:
+        The verdicts, in the order of the targets, with the queries.
+
+    Raises:
+        ConfigError: A malformed query (exit 2).
+        NotFoundError: A query that selects nothing (exit 3).
+        MissingExtraError: Dask is not installed (``reprise[team]``).
+    """
+    from reprise.reproduce.batch_query import select_targets
+
+    targets = select_targets(queries, settings=settings)
+    report = verify_batch(
+        targets, settings=settings, workers=workers, cluster=cluster, in_place=in_place, tolerance=tolerance
+    )
+    return dataclasses.replace(report, queries=tuple(queries))
+
+
 def verify_batch(
     targets: Sequence[str],
     *,
@@ -91,6 +136,7 @@ def verify_batch(
     workers: int = 2,
     cluster: str | None = None,
     in_place: bool = False,
+    tolerance: Tolerance | None = None,
     on_submit: Callable[[Any], None] | None = None,
 ) -> BatchReport:
     """Reproduce every target as a Dask task and collect one verdict per target.
@@ -103,6 +149,8 @@ def verify_batch(
         workers: Worker processes of the local cluster started when ``cluster`` is None.
         cluster: The address of a running Dask scheduler (``tcp://host:8786``).
         in_place: Re-run in the project's checkout and interpreter instead of a worktree and a fresh venv each.
+        tolerance: How far metrics and predictions may differ and still count as within tolerance (default: the
+            one ``reprise reproduce`` uses).
         on_submit: Called with the Dask client once the tasks are submitted (progress, or a test that kills a
             worker mid-way).
 
@@ -133,7 +181,9 @@ def verify_batch(
         info = client.scheduler_info(n_workers=-1)
         count, address = len(info["workers"]), str(info["address"])
         futures = [
-            client.submit(_verify_one, target, settings, in_place, key=f"reprise-verify-{index}-{target}", pure=False)
+            client.submit(
+                _verify_one, target, settings, in_place, tolerance, key=f"reprise-verify-{index}-{target}", pure=False
+            )
             for index, target in enumerate(targets)
         ]
         if on_submit is not None:
@@ -146,14 +196,14 @@ def verify_batch(
     return BatchReport(verdicts=verdicts, workers=count, cluster=address, seconds=time.monotonic() - started)
 
 
-def _verify_one(target: str, settings: Settings, in_place: bool) -> TargetVerdict:
+def _verify_one(target: str, settings: Settings, in_place: bool, tolerance: Tolerance | None) -> TargetVerdict:
     """One task: reproduce ``target`` on this worker and return its verdict (a failure to run is a verdict too)."""
     from reprise.reproduce.targets import reproduce_target
 
     started = time.monotonic()
     worker = f"{socket.gethostname()}:{os.getpid()}"
     try:
-        result = reproduce_target(target, settings=settings, in_place=in_place)
+        result = reproduce_target(target, settings=settings, in_place=in_place, tolerance=tolerance)
     except RepriseError as exc:
         return TargetVerdict(target, "failed", exc.message, None, worker, time.monotonic() - started)
     rerun = getattr(result, "reproduction_run_id", None)  # a unified version or a release has one per component

@@ -14,7 +14,10 @@ maintainer    MANAGE on both, USE on the    also delete, and grant or revoke per
               workspace
 ============  ============================  ===============================================================
 
-MLflow also gives whoever creates an experiment or a registered model MANAGE on it.
+MLflow also gives whoever creates an experiment or a registered model MANAGE on it. Releases, revocations and keys
+live in Reprise's metadata store, out of MLflow's reach: :mod:`reprise.versioning.maintainers` asks the server for
+the caller's grants and lets only admins and maintainers (MANAGE on every registered model) promote to the last
+environment or revoke.
 
 Example:
     >>> admin = credentials_from_env()                                        # doctest: +SKIP
@@ -28,6 +31,7 @@ from typing import Final
 
 from reprise.errors import ConfigError, TrackingError
 from reprise.team._http import Credentials, Reply, call
+from reprise.versioning.maintainers import ROLE_PERMISSIONS
 
 __all__ = ["ROLES", "TeamRole", "add_member", "ensure_roles"]
 
@@ -55,11 +59,9 @@ class TeamRole:
         return f"reprise-{self.name}s"
 
 
-#: The three roles, weakest first.
+#: The three roles, weakest first (their permissions are the ones Reprise's own maintainer check reads back).
 ROLES: Final[dict[str, TeamRole]] = {
-    "reader": TeamRole("reader", "READ", creates=False),
-    "editor": TeamRole("editor", "EDIT", creates=True),
-    "maintainer": TeamRole("maintainer", "MANAGE", creates=True),
+    name: TeamRole(name, permission, creates=name != "reader") for name, permission in ROLE_PERMISSIONS.items()
 }
 
 

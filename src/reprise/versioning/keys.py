@@ -5,7 +5,8 @@
 project (a key committed by mistake is a key leaked). The public key goes to the metadata store, where every
 verifier (a colleague, CI, ``reprise serve --require-attestation``) finds the keys it trusts. A key id is
 ``ed25519:`` and the first 32 hex digits of the sha256 of the raw public key. Revoking a key keeps its row, so an
-attestation it signed is refused by name. Nothing here logs or returns the private key.
+attestation it signed is refused by name; in team mode only a maintainer revokes one
+(:mod:`reprise.versioning.maintainers`). Nothing here logs or returns the private key.
 
 Example:
     >>> key = generate_key()        # doctest: +SKIP
@@ -25,6 +26,7 @@ from pydantic import BaseModel, ConfigDict
 
 from reprise.config import load_settings
 from reprise.errors import AttestationError, ConfigError, NotFoundError
+from reprise.versioning.maintainers import require_maintainer
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
@@ -136,6 +138,7 @@ def revoke_key(key_id: str, *, reason: str, settings: Settings | None = None) ->
     Raises:
         NotFoundError: No such key.
         AttestationError: No reason given.
+        ReleaseGuardError: The caller is no maintainer of the team's server.
     """
     from reprise.store.db import open_store
     from reprise.store.signing_keys import revoke_signing_key
@@ -143,6 +146,7 @@ def revoke_key(key_id: str, *, reason: str, settings: Settings | None = None) ->
     settings = settings or load_settings()
     if not reason.strip():
         raise AttestationError(f"revoking key {key_id} needs a reason", hint="add --reason TEXT")
+    require_maintainer(f"revoking key {key_id}", settings=settings)
     _find(settings, key_id)
     revoke_signing_key(open_store(settings), key_id, datetime.now(UTC), reason.strip())
     return _find(settings, key_id)

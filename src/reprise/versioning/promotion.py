@@ -14,7 +14,9 @@ naming it and the way forward:
 * ``gates``: its model version did not fail its quality gates;
 * ``prerelease``: a pre-release (``1.0.0-rc.1``) never reaches the last environment.
 
-``force`` with a ``reason`` overrides every failing guard; the event records which ones were overridden.
+``force`` with a ``reason`` overrides every failing guard; the event records which ones were overridden. In team
+mode only a maintainer moves a release into the last environment (:mod:`reprise.versioning.maintainers`), forced
+or not.
 
 Example:
     >>> promote_release("churn@1.2.0", "staging").describe()  # doctest: +SKIP
@@ -29,6 +31,7 @@ from pydantic import BaseModel, ConfigDict
 
 from reprise.config import load_settings
 from reprise.errors import ConfigError, ReleaseGuardError, RepriseError
+from reprise.versioning.maintainers import require_maintainer
 from reprise.versioning.releases import GOOD_VERDICTS, Release, get_release, new_event
 
 if TYPE_CHECKING:
@@ -104,16 +107,19 @@ def promote_release(
 
     Raises:
         ConfigError: ``to`` is not a configured environment.
-        ReleaseGuardError: A guard refused (the first one failing), or ``force`` without a reason.
+        ReleaseGuardError: A guard refused (the first one failing), ``force`` without a reason, or (guard
+            ``maintainer``) a member who is no maintainer promoting to the last environment.
         NotFoundError: No such release.
     """
     from reprise.store.db import open_store
     from reprise.store.releases import active_releases
 
     settings = settings or load_settings()
+    place = _place(settings, to)
+    if place == len(settings.environments) - 1:
+        require_maintainer(f"promoting {ref} to {to}", settings=settings)
     engine = open_store(settings)
     release = get_release(ref, settings=settings)
-    place = _place(settings, to)
     active = active_releases(engine, names=[release.name], environment=to)
     current = active[0].version if active else None
     if current == release.version:
@@ -154,15 +160,17 @@ def rollback_release(
         settings: Project settings (default: loaded from the working directory).
 
     Raises:
-        ReleaseGuardError: No reason, nothing to roll back to, ``to`` never ran there, or it is revoked.
+        ReleaseGuardError: No reason, nothing to roll back to, ``to`` never ran there, it is revoked, or a member who
+            is no maintainer rolls back the last environment.
     """
     from reprise.store.db import open_store
     from reprise.store.release_events import list_release_events
     from reprise.store.releases import active_releases
 
     settings = settings or load_settings()
+    if _place(settings, environment) == len(settings.environments) - 1:
+        require_maintainer(f"rolling back {name} in {environment}", settings=settings)
     engine = open_store(settings)
-    _place(settings, environment)
     if not reason.strip():
         raise ReleaseGuardError("reason", "a rollback needs a reason", hint="add --reason TEXT")
     active = active_releases(engine, names=[name], environment=environment)

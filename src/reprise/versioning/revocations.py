@@ -3,7 +3,8 @@
 A revocation is recorded once, with who, when and why; from then on the ``revoked`` guard of
 :mod:`reprise.versioning.promotion` refuses to promote any release downstream of it in lineage. Revoking does not
 move anything out of an environment by itself: the answer lists the releases active there that depend on the
-revoked thing, with who put them there and when, so the team can roll them back.
+revoked thing, with who put them there and when, so the team can roll them back. In team mode only a maintainer
+revokes (:mod:`reprise.versioning.maintainers`).
 
 Example:
     >>> revoked = revoke_data("raw@v3", reason="labels shifted by one row")  # doctest: +SKIP
@@ -20,6 +21,7 @@ from pydantic import BaseModel, ConfigDict
 
 from reprise.config import load_settings
 from reprise.errors import NotFoundError, ReleaseGuardError
+from reprise.versioning.maintainers import require_maintainer
 from reprise.versioning.releases import get_release, new_event
 
 if TYPE_CHECKING:
@@ -76,7 +78,7 @@ def revoke_data(name: str, *, reason: str, settings: Settings | None = None) -> 
 
     Raises:
         NotFoundError: No such data version.
-        ReleaseGuardError: No reason given.
+        ReleaseGuardError: No reason given, or the caller is no maintainer of the team's server.
     """
     from reprise.store.data_versions import find_data_version
     from reprise.store.db import open_store
@@ -93,7 +95,7 @@ def revoke_release(ref: str, *, reason: str, settings: Settings | None = None) -
 
     Raises:
         NotFoundError: No such release.
-        ReleaseGuardError: No reason given.
+        ReleaseGuardError: No reason given, or the caller is no maintainer of the team's server.
     """
     from reprise.store.db import open_store
     from reprise.store.releases import record_release_event
@@ -145,6 +147,7 @@ def _revoke(settings: Settings, ref: str, reason: str) -> Revocation:
 
     if not reason.strip():
         raise ReleaseGuardError("reason", f"revoking {ref} needs a reason", hint="add --reason TEXT")
+    require_maintainer(f"revoking {ref}", settings=settings)
     engine = open_store(settings)
     row = insert_revocation(engine, RevocationRow(ref, reason.strip(), str(Actor.current()), datetime.now(UTC)))
     releases = _downstream_releases(settings, ref)

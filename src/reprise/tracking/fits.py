@@ -51,12 +51,12 @@ def log_fitted_bytes(
     """
     from mlflow.exceptions import MlflowException
 
-    from reprise.tracking.runs import _unseeded
+    from reprise.tracking._run_store import unseeded
 
     client = client_for(settings)
     run_id = None
     try:
-        with _unseeded():  # MLflow may draw ids from the global generator the user seeded
+        with unseeded():  # MLflow may draw ids from the global generator the user seeded
             experiment_id = ensure_experiment(settings, FITS_EXPERIMENT)
             run_id = str(client.create_run(experiment_id, run_name=run_name, tags=dict(tags)).info.run_id)
         with tempfile.TemporaryDirectory(prefix="reprise-fit-") as tmp:

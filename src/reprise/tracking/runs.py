@@ -16,7 +16,6 @@ import contextlib
 import functools
 import hashlib
 import os
-import random
 import sys
 import tempfile
 import warnings
@@ -44,14 +43,12 @@ from reprise.config import load_settings
 from reprise.data.manifest import Manifest, build_manifest
 from reprise.errors import CaptureError, RepriseError, ReproducibilityWarning, TrackingError
 from reprise.seeding import SeedConfig, ensure_reproducibility
-from reprise.tracking._client import client_for, ensure_experiment
-from reprise.tracking._command import OWNER_TAG, StdoutTee, call, close_abandoned, owner
-from reprise.tracking._lineage import record_run_lineage
+from reprise.tracking._client import client_for
+from reprise.tracking._command import OWNER_TAG, StdoutTee, call, owner
+from reprise.tracking._resident import in_process, resident_steps
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator, Mapping, Sequence
-
-    from mlflow import MlflowClient
+    from collections.abc import Callable, Iterator, Mapping, Sequence
 
     from reprise.capture.environment import Environment
     from reprise.capture.git import GitState
@@ -164,9 +161,47 @@ def start_run(
         ...     model = RandomForestClassifier(**run.seeds.sklearn).fit(X, y)
         ...     run.log_predictions(model.predict(X_test))
     """
-    settings = settings or load_settings()
+    with _captured(
+        experiment,
+        params=params,
+        inputs=inputs,
+        outputs=outputs,
+        seed=seed,
+        run_name=run_name,
+        tags=tags,
+        command=command,
+        nested=nested,
+        settings=settings or load_settings(),
+        steps=in_process,
+    ) as run:
+        yield run
+
+
+@contextlib.contextmanager
+def _captured(
+    experiment: str | None,
+    *,
+    params: Mapping[str, Any] | None,
+    inputs: Sequence[str | Path],
+    outputs: Sequence[str | Path],
+    seed: int | None,
+    run_name: str | None,
+    tags: Mapping[str, str] | None,
+    command: Sequence[str] | None,
+    nested: bool,
+    settings: Settings,
+    steps: Callable[..., Any],
+) -> Iterator[CapturedRun]:
+    """``start_run``'s body, with the store steps run by ``steps``.
+
+    The block runs as MLflow's active run when ``steps`` is :func:`~reprise.tracking._resident.in_process`
+    (``reprise run``'s wrapper needs no active run: its command gets ``MLFLOW_RUN_ID``).
+    """
     ensure_offline()
-    seeds = ensure_reproducibility(settings.seed if seed is None else seed)
+    fluent = steps is in_process
+    root_seed = settings.seed if seed is None else seed
+    # `reprise run`'s command is another process, seeded through its environment: seeding this one only costs time.
+    seeds = ensure_reproducibility(root_seed) if fluent else SeedConfig(root_seed)
     clean_params = {key: str(value) for key, value in (params or {}).items()}
     wrapper = None if nested else os.environ.get(JOIN_ENV)
     if wrapper:
@@ -183,17 +218,25 @@ def start_run(
     notebook = notebook_sha256(command)  # at the start: Jupyter saves outputs into the notebook as it runs
     before = TreeSnapshot.take(settings.project_dir)
     git, environment, input_manifest = _capture_inputs(settings, inputs)
-    import mlflow
-
-    with _unseeded():  # MLflow draws experiment ids and run names from the global generator the user seeded
-        experiment_id = ensure_experiment(settings, experiment or settings.experiment)
-        run_id = _create_run(settings, experiment_id, run_name, git, environment, input_manifest, seeds, tags)
+    with tempfile.TemporaryDirectory(prefix="reprise-") as tmp:
+        _write_inputs(Path(tmp), git, environment, input_manifest)
+        experiment_id, run_id = steps(
+            "open_run",
+            settings=settings,
+            experiment=experiment or settings.experiment,
+            run_name=run_name,
+            tags=_run_tags(git, environment, input_manifest, seeds, tags),
+            params=clean_params,
+            folder=tmp,
+        )
     run = CapturedRun(run_id, experiment_id, seeds, settings)
     run.outputs(outputs)
     run._command = list(command or [])
-    _log_inputs(settings, run_id, clean_params, git, environment, input_manifest)
-    mlflow.set_tracking_uri(settings.tracking_uri)
-    mlflow.start_run(run_id=run_id, nested=mlflow.active_run() is not None)
+    if fluent:
+        import mlflow
+
+        mlflow.set_tracking_uri(settings.tracking_uri)
+        mlflow.start_run(run_id=run_id, nested=mlflow.active_run() is not None)
     status = "FINISHED"
     try:
         with tee if tee is not None else contextlib.nullcontext():
@@ -226,7 +269,7 @@ def start_run(
             params=clean_params,
             started_at=started_at,
         )
-        run.record = _finish(run, base, status, before)
+        run.record = _finish(run, base, status, before, steps, fluent=fluent)
 
 
 def log_predictions(predictions: Any) -> PredictionFingerprint:
@@ -277,15 +320,23 @@ def run_command(
     """
     if not argv:
         raise CaptureError("no command given to run", hint="reprise run -- python train.py")
-    with start_run(
-        experiment,
-        inputs=inputs,
-        outputs=outputs,
-        seed=seed,
-        run_name=run_name,
-        command=list(argv),
-        settings=settings,
-    ) as run:
+    settings = settings or load_settings()
+    with (
+        resident_steps(settings) as steps,
+        _captured(
+            experiment,
+            params=None,
+            inputs=inputs,
+            outputs=outputs,
+            seed=seed,
+            run_name=run_name,
+            tags=None,
+            command=list(argv),
+            nested=False,
+            settings=settings,
+            steps=steps,
+        ) as run,
+    ):
         env = dict(os.environ)
         env.update(
             MLFLOW_RUN_ID=run.run_id,
@@ -390,17 +441,6 @@ def _warn_once(what: str) -> None:
     )
 
 
-@contextlib.contextmanager
-def _unseeded() -> Iterator[None]:
-    """Draw from a fresh global generator inside, and give the user's seeded state back afterwards."""
-    state = random.getstate()
-    random.seed()
-    try:
-        yield
-    finally:
-        random.setstate(state)
-
-
 def _capture_inputs(settings: Settings, inputs: Sequence[str | Path]) -> tuple[GitState, Environment, Manifest | None]:
     # Git runs subprocesses, which release the GIL: capture it beside the environment.
     with ThreadPoolExecutor(max_workers=1) as pool:
@@ -410,18 +450,14 @@ def _capture_inputs(settings: Settings, inputs: Sequence[str | Path]) -> tuple[G
         return git_future.result(), environment, manifest
 
 
-def _create_run(
-    settings: Settings,
-    experiment_id: str,
-    run_name: str | None,
+def _run_tags(
     git: GitState,
     environment: Environment,
     inputs: Manifest | None,
     seeds: SeedConfig,
     extra_tags: Mapping[str, str] | None,
-) -> str:
-    from mlflow.exceptions import MlflowException
-
+) -> dict[str, str]:
+    """The tags a run is created with: what it ran on (for search), its owner process, and its parent run."""
     tags = {
         "reprise.record_version": "1",
         "reprise.git_commit": git.commit or "",
@@ -440,45 +476,28 @@ def _create_run(
     parent = os.environ.get(JOIN_ENV) or os.environ.get("MLFLOW_RUN_ID")
     if parent:
         tags["mlflow.parentRunId"] = parent
-    client = client_for(settings)
-    try:
-        close_abandoned(client, experiment_id)
-        created = client.create_run(experiment_id, run_name=run_name, tags=tags)
-    except MlflowException as exc:
-        raise TrackingError(f"cannot create a run in {redact_uri(settings.tracking_uri)}: {exc.message}") from exc
-    return str(created.info.run_id)
+    return tags
 
 
-def _log_inputs(
-    settings: Settings,
-    run_id: str,
-    params: Mapping[str, str],
-    git: GitState,
-    environment: Environment,
-    inputs: Manifest | None,
-) -> None:
-    from mlflow.entities import Param
-
-    client = client_for(settings)
-    if params:
-        client.log_batch(run_id, params=[Param(key, value) for key, value in params.items()])
-    with tempfile.TemporaryDirectory(prefix="reprise-") as tmp:
-        folder = Path(tmp)
-        write_capture(environment, folder)
-        if git.dirty:
-            write_atomic(folder / layout.PATCH, git.patch_bytes())
-        if inputs is not None:
-            write_atomic(folder / layout.INPUTS, canonical_json(inputs.model_dump(mode="json")))
-        client.log_artifacts(run_id, str(folder), layout.ARTIFACT_DIR)
+def _write_inputs(folder: Path, git: GitState, environment: Environment, inputs: Manifest | None) -> None:
+    """The inputs side's files, logged when the run is created: environment, uncommitted patch, input manifest."""
+    write_capture(environment, folder)
+    if git.dirty:
+        write_atomic(folder / layout.PATCH, git.patch_bytes())
+    if inputs is not None:
+        write_atomic(folder / layout.INPUTS, canonical_json(inputs.model_dump(mode="json")))
 
 
-def _finish(run: CapturedRun, base: RunRecord, status: str, before: TreeSnapshot) -> RunRecord:
+def _finish(
+    run: CapturedRun,
+    base: RunRecord,
+    status: str,
+    before: TreeSnapshot,
+    steps: Callable[..., Any],
+    *,
+    fluent: bool,
+) -> RunRecord:
     """Record the outputs side, log the record (its digest as a tag), and end the MLflow run with ``status``."""
-    import mlflow
-    import numpy as np
-    from mlflow.entities import RunTag
-
-    client = client_for(run.settings)
     root = run.settings.project_dir
     written = before.written()
     present = [path for path in run._outputs if (root / path).exists()]
@@ -490,13 +509,15 @@ def _finish(run: CapturedRun, base: RunRecord, status: str, before: TreeSnapshot
     declared = [os.path.normpath(path).rstrip("/") for path in present]
     found = output_manifest.paths if output_manifest is not None else ()
     undeclared = tuple(p for p in found if not any(p == d or p.startswith(f"{d}/") for d in declared))
-    logged = client.get_run(run.run_id).data
-    metrics = logged.metrics
-    base = _with_joined_inputs(base, logged.tags.get(_JOINED_INPUTS, ""), root)
-    fingerprint = run._fingerprint or _logged_fingerprint(client, run.run_id)
+    metrics, logged_tags, fingerprint = steps(
+        "read_logged", settings=run.settings, run_id=run.run_id, fingerprint=run._fingerprint
+    )
+    base = _with_joined_inputs(base, logged_tags.get(_JOINED_INPUTS, ""), root)
     with tempfile.TemporaryDirectory(prefix="reprise-") as tmp:
         folder = Path(tmp)
         if run._predictions is not None and run._predictions.dtype != object:
+            import numpy as np
+
             np.save(folder / layout.PREDICTIONS, run._predictions, allow_pickle=False)
         not_kept = _keep_small_outputs(output_manifest, root, folder / layout.OUTPUTS)
         if run._stdout is not None:
@@ -519,28 +540,31 @@ def _finish(run: CapturedRun, base: RunRecord, status: str, before: TreeSnapshot
         )
         text = record.to_json()
         write_atomic(folder / layout.RECORD, text)
-        client.log_artifacts(run.run_id, str(folder), layout.ARTIFACT_DIR)
-    tags = [
-        RunTag("reprise.inputs_digest", record.inputs_digest),
-        RunTag("reprise.data_digest", record.data_digest or ""),
-        RunTag(layout.RECORD_DIGEST_TAG, hashlib.sha256(text.encode()).hexdigest()),
-    ]
-    if missing:
-        tags.append(RunTag("reprise.missing_outputs", ",".join(missing)))
-        print(f"reprise: declared outputs not found: {', '.join(missing)}", file=sys.stderr)
-    client.log_batch(run.run_id, tags=tags)
-    children = client.search_runs([run.experiment_id], f"tags.`mlflow.parentRunId` = '{run.run_id}'")
-    record_run_lineage(
-        run.settings,
-        record,
-        parent=logged.tags.get("mlflow.parentRunId"),
-        children=[child.info.run_id for child in children],
-    )
-    active = mlflow.active_run()
-    if active is not None and active.info.run_id == run.run_id:
+        tags = {
+            "reprise.inputs_digest": record.inputs_digest,
+            "reprise.data_digest": record.data_digest or "",
+            layout.RECORD_DIGEST_TAG: hashlib.sha256(text.encode()).hexdigest(),
+        }
+        if missing:
+            tags["reprise.missing_outputs"] = ",".join(missing)
+            print(f"reprise: declared outputs not found: {', '.join(missing)}", file=sys.stderr)
+        active = None
+        if fluent:
+            import mlflow
+
+            active = mlflow.active_run()
+        ours = active is not None and active.info.run_id == run.run_id
+        steps(
+            "close_run",
+            settings=run.settings,
+            record=record,
+            folder=tmp,
+            tags=tags,
+            parent=logged_tags.get("mlflow.parentRunId"),
+            end=not ours,
+        )
+    if ours:
         mlflow.end_run(status)
-    else:
-        client.set_terminated(run.run_id, status)
     return record
 
 
@@ -600,18 +624,6 @@ def _keep_small_outputs(manifest: Manifest | None, root: Path, folder: Path) -> 
             continue
         budget -= entry.size
     return skipped
-
-
-def _logged_fingerprint(client: MlflowClient, run_id: str) -> PredictionFingerprint | None:
-    """Fingerprint predictions a child process logged with :func:`log_predictions`, if it did."""
-    import numpy as np
-
-    listed = client.list_artifacts(run_id, layout.ARTIFACT_DIR)
-    if not any(item.path.endswith(layout.PREDICTIONS) for item in listed):
-        return None
-    with tempfile.TemporaryDirectory(prefix="reprise-") as tmp:
-        local = client.download_artifacts(run_id, f"{layout.ARTIFACT_DIR}/{layout.PREDICTIONS}", tmp)
-        return fingerprint_predictions(np.load(local, allow_pickle=False))
 
 
 def _relative_cwd(root: Path) -> str:

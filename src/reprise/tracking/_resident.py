@@ -1,0 +1,360 @@
+"""The resident process: MLflow imported once and kept warm, doing ``reprise run``'s writes to the tracking store.
+
+Importing MLflow and opening its store costs a process 2-4 s, more than most commands a pipeline stage wraps. So
+``reprise run`` does its capture (git, environment, files) itself and hands the few store steps of
+:mod:`reprise.tracking._run_store` to a resident process, which runs them through ``MlflowClient`` as the wrapper
+would have, and sends back the result, the :class:`~reprise.errors.RepriseError` raised, and what the step printed to
+stderr (the wrapper prints it). Runs are the same either way; only where the MLflow calls happen differs.
+
+* One resident serves one user, interpreter, Reprise source tree and MLflow environment (the key of its socket),
+  and the embedded SQLite stores of any number of projects. It listens on a Unix socket in a folder only its user
+  can enter (``$TMPDIR/reprise-<uid>/``, mode 0700), runs one step at a time, and exits once no wrapper has been
+  connected for :data:`IDLE_SECONDS`, or after serving :data:`MAX_STORES` stores (its open files stay bounded).
+* A wrapper that finds none starts one (detached, in its own session, its output in ``<key>.log`` there) and keeps
+  capturing while it imports MLflow; a store whose database file was replaced since the resident opened it is not
+  served (its pooled connections point at the old file): the resident retires and the wrapper does the step itself.
+* Stores the resident does not serve (a tracking server, PostgreSQL, a non-local artifact root), or
+  ``REPRISE_RESIDENT=0``, or a resident that does not come up within :data:`START_SECONDS`: the wrapper does every
+  step in its own process, as a plain ``reprise.start_run`` does.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import io
+import os
+import pickle
+import socket
+import stat
+import struct
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Final
+
+from reprise.errors import RepriseError, TrackingError
+from reprise.store.db import sqlite_path
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+
+    from reprise.config import Settings
+
+__all__ = ["DISABLE_ENV", "IDLE_SECONDS", "MAX_STORES", "START_SECONDS", "in_process", "resident_steps"]
+
+#: ``REPRISE_RESIDENT=0`` makes ``reprise run`` do its store writes in its own process.
+DISABLE_ENV: Final = "REPRISE_RESIDENT"
+#: A resident exits after this long without a connected wrapper.
+IDLE_SECONDS: Final = 60.0
+#: A resident retires after serving this many tracking stores (each keeps a pool of open database connections).
+MAX_STORES: Final = 24
+#: How long a wrapper waits for a resident it started to accept connections.
+START_SECONDS: Final = 15.0
+#: How long one step may take in the resident before the wrapper gives up on it.
+STEP_SECONDS: Final = 600.0
+
+#: Environment variables a resident's work depends on: a wrapper with other values gets another resident.
+_ENV_PREFIXES: Final = ("MLFLOW_", "PG", "SQLALCHEMY_", "PYTHONPATH")
+#: Passed with each step, never read from the resident's environment.
+_ENV_PER_RUN: Final = frozenset(
+    {"MLFLOW_TRACKING_URI", "MLFLOW_RUN_ID", "MLFLOW_EXPERIMENT_ID", "MLFLOW_EXPERIMENT_NAME"}
+)
+_HEADER = struct.Struct("!Q")
+
+
+def in_process(step: str, **arguments: Any) -> Any:
+    """Run ``step`` of :mod:`reprise.tracking._run_store` in this process."""
+    from reprise.tracking._run_store import STEPS
+
+    return STEPS[step](**arguments)
+
+
+@contextlib.contextmanager
+def resident_steps(settings: Settings) -> Iterator[Callable[..., Any]]:
+    """A step runner for a run on ``settings``' store: the resident process when it serves that store, else this one.
+
+    Entered early (before capturing), so a resident this call starts imports MLflow while the wrapper captures.
+    """
+    connection = _Connection.open(settings) if _servable(settings) else None
+    if connection is None:
+        yield in_process
+        return
+    try:
+        yield connection.step
+    finally:
+        connection.close()
+
+
+def _servable(settings: Settings) -> bool:
+    if os.environ.get(DISABLE_ENV, "1") == "0" or not hasattr(os, "posix_spawn"):
+        return False
+    path = sqlite_path(settings.tracking_uri)
+    location = settings.artifact_location
+    local_artifacts = location.startswith("file:") or Path(location).is_absolute()
+    return path is not None and path.is_absolute() and local_artifacts
+
+
+class _Connection:
+    """The wrapper's end: one socket to the resident, held for the whole run (so the resident is not idle)."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self._sock = sock
+        self._local = False
+
+    @classmethod
+    def open(cls, settings: Settings) -> _Connection | None:
+        folder = _folder()
+        if folder is None:
+            return None
+        path = folder / f"{_key()}.sock"
+        sock = _connect(path)
+        if sock is None:
+            pid = _spawn(path)
+            deadline = time.monotonic() + START_SECONDS
+            while sock is None and time.monotonic() < deadline:
+                time.sleep(0.02)
+                sock = _connect(path)
+                if sock is None and _failed(pid):
+                    break
+        return None if sock is None else cls(sock)
+
+    def step(self, step: str, **arguments: Any) -> Any:
+        if self._local:
+            return in_process(step, **arguments)
+        try:
+            _send(self._sock, (step, arguments))
+            reply = _receive(self._sock)
+        except (OSError, EOFError, pickle.PickleError) as exc:
+            raise TrackingError(
+                f"the resident tracking process ended during '{step}' ({exc or type(exc).__name__})",
+                hint=f"run again; {DISABLE_ENV}=0 makes reprise run write the run itself",
+            ) from exc
+        outcome, value, printed = reply
+        if printed:
+            sys.stderr.write(printed)
+            sys.stderr.flush()
+        if outcome == "unserved":  # the store's file was replaced since the resident opened it
+            self._local = True
+            return in_process(step, **arguments)
+        if outcome == "error":
+            raise value
+        return value
+
+    def close(self) -> None:
+        self._sock.close()
+
+
+def _folder() -> Path | None:
+    """``$TMPDIR/reprise-<uid>``, made private; None when it exists but is not ours alone."""
+    folder = Path(tempfile.gettempdir()) / f"reprise-{os.getuid()}"
+    with contextlib.suppress(FileExistsError):
+        folder.mkdir(mode=0o700)
+    try:
+        info = folder.lstat()
+    except OSError:
+        return None
+    private = stat.S_ISDIR(info.st_mode) and info.st_uid == os.getuid() and not info.st_mode & 0o077
+    return folder if private else None
+
+
+def _key() -> str:
+    """What a resident must share with the wrapper: interpreter, Reprise source, MLflow install, environment."""
+    import importlib.util
+
+    digest = hashlib.sha256(f"{sys.executable}\0{sys.version}\0".encode())
+    package = Path(__file__).resolve().parent.parent
+    sources = [*sorted(package.rglob("*.py"))]
+    spec = importlib.util.find_spec("mlflow")
+    if spec is not None and spec.origin is not None:
+        sources.append(Path(spec.origin))
+    for source in sources:
+        info = source.stat()
+        digest.update(f"{source}\0{info.st_mtime_ns}\0{info.st_size}\0".encode())
+    for name in sorted(os.environ):
+        if name.startswith(_ENV_PREFIXES) and name not in _ENV_PER_RUN:
+            digest.update(f"{name}={os.environ[name]}\0".encode())
+    return digest.hexdigest()[:24]
+
+
+def _connect(path: Path) -> socket.socket | None:
+    """A connection that the resident has greeted (a resident closing its door never greets), or None."""
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        sock.settimeout(START_SECONDS)
+        sock.connect(str(path))
+        if _receive(sock) != "ready":
+            raise EOFError
+        sock.settimeout(STEP_SECONDS)
+    except (OSError, EOFError, pickle.PickleError):
+        sock.close()
+        return None
+    return sock
+
+
+def _spawn(path: Path) -> int:
+    """Start a resident on ``path`` in its own session: no terminal, no pipe of ours held open, stderr to a log."""
+    log = path.with_suffix(".log")
+    actions = [
+        (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
+        (os.POSIX_SPAWN_OPEN, 1, os.devnull, os.O_WRONLY, 0),
+        (os.POSIX_SPAWN_OPEN, 2, str(log), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600),
+    ]
+    argv = [sys.executable, "-m", "reprise.tracking._resident", str(path)]
+    return os.posix_spawn(sys.executable, argv, os.environ, file_actions=actions, setsid=True)
+
+
+def _failed(pid: int) -> bool:
+    """The resident started as ``pid`` has exited with an error (exit 0: another one won the socket; keep waiting)."""
+    try:
+        done, status = os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        return False
+    return done == pid and os.waitstatus_to_exitcode(status) != 0
+
+
+def _send(sock: socket.socket, message: object) -> None:
+    data = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
+    sock.sendall(_HEADER.pack(len(data)) + data)
+
+
+def _receive(sock: socket.socket) -> Any:
+    (size,) = _HEADER.unpack(_read(sock, _HEADER.size))
+    return pickle.loads(_read(sock, size))  # noqa: S301 - from our own process, through a socket only we can reach
+
+
+def _read(sock: socket.socket, size: int) -> bytes:
+    chunks = bytearray()
+    while len(chunks) < size:
+        chunk = sock.recv(min(size - len(chunks), 1 << 20))
+        if not chunk:
+            raise EOFError("connection closed")
+        chunks += chunk
+    return bytes(chunks)
+
+
+class _Resident:
+    """The resident's state: connected wrappers, the stores it serves (by database file identity), one step at once."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.step_lock = threading.Lock()
+        self.clients = 0
+        self.last_seen = time.monotonic()
+        self.retiring = False
+        self.files: dict[Path, tuple[int, int] | None] = {}
+        self.stores: set[str] = set()
+
+    def serve(self, conn: socket.socket) -> None:
+        with self.lock:
+            self.clients += 1
+        try:
+            with conn:
+                _send(conn, "ready")
+                while True:
+                    try:
+                        step, arguments = _receive(conn)
+                    except (OSError, EOFError):
+                        return
+                    _send(conn, self.run(step, arguments))
+        except OSError:
+            pass  # the wrapper went away mid-reply (killed): nothing to tell it
+        finally:
+            with self.lock:
+                self.clients -= 1
+                self.last_seen = time.monotonic()
+
+    def run(self, step: str, arguments: dict[str, Any]) -> tuple[str, Any, str]:
+        printed = io.StringIO()
+        with self.step_lock, contextlib.redirect_stderr(printed):
+            settings: Settings = arguments["settings"]
+            if not self._same_files(settings):
+                self.retiring = True
+                return ("unserved", None, "")
+            try:
+                return ("ok", in_process(step, **arguments), printed.getvalue())
+            except RepriseError as exc:
+                error: Exception = exc
+            except Exception as exc:  # MLflow and SQLAlchemy errors alike reach the wrapper as one line
+                error = TrackingError(f"{step} failed in the resident tracking process: {type(exc).__name__}: {exc}")
+            try:
+                pickle.loads(pickle.dumps(error))  # noqa: S301 - our own object
+            except Exception:  # an error whose arguments do not pickle still reaches the wrapper
+                error = TrackingError(str(error))
+            return ("error", error, printed.getvalue())
+
+    def _same_files(self, settings: Settings) -> bool:
+        """The store files are the ones this resident opened (or it opens them now); counts the stores served."""
+        self.stores.add(settings.tracking_uri)
+        if len(self.stores) > MAX_STORES:
+            self.retiring = True
+        for uri in (settings.tracking_uri, settings.store_uri):
+            path = sqlite_path(uri)
+            if path is None:
+                continue
+            now = _identity(path)
+            seen = self.files.setdefault(path, now)
+            if seen is None:
+                self.files[path] = now
+            elif seen != now:
+                return False
+        return True
+
+    def idle(self) -> bool:
+        with self.lock:
+            return self.clients == 0 and (self.retiring or time.monotonic() - self.last_seen > IDLE_SECONDS)
+
+
+def _identity(path: Path) -> tuple[int, int] | None:
+    try:
+        info = path.stat()
+    except OSError:
+        return None
+    return (info.st_dev, info.st_ino)
+
+
+def _warm() -> None:
+    """Import what the steps need, while the first wrapper is still capturing."""
+    import mlflow.store.tracking.sqlalchemy_store  # noqa: F401
+    from mlflow import MlflowClient  # noqa: F401
+
+    import reprise.store.lineage
+    import reprise.tracking._run_store  # noqa: F401
+
+
+def _main(path: Path) -> int:
+    """Serve on ``path`` until idle; exit 0 at once when another resident holds it."""
+    os.chdir("/")
+    lock = path.with_suffix(".lock").open("a")
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return 0
+    path.unlink(missing_ok=True)
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(str(path))
+    listener.listen(64)
+    listener.settimeout(0.5)
+    threading.Thread(target=_warm, daemon=True).start()
+    resident = _Resident()
+    while not resident.idle() and not resident.retiring:
+        try:
+            conn, _ = listener.accept()
+        except TimeoutError:
+            continue
+        conn.settimeout(None)
+        threading.Thread(target=resident.serve, args=(conn,), daemon=True).start()
+    # Close the door before letting another resident take the lock, then finish with those still connected.
+    listener.close()
+    path.unlink(missing_ok=True)
+    lock.close()
+    while resident.clients:
+        time.sleep(0.1)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(_main(Path(sys.argv[1])))

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
-__all__ = ["emit", "err_console", "out_console", "say"]
+__all__ = ["compact_table", "emit", "err_console", "out_console", "say", "short_id"]
 
 
 def out_console() -> Any:
@@ -25,8 +25,12 @@ def err_console() -> Any:
 
 
 def say(message: str) -> None:
-    """Print a human message to stderr (never mixed with data on stdout)."""
-    err_console().print(message, highlight=False)
+    """Print a human message to stderr (never mixed with data on stdout).
+
+    Rich style tags the caller wrote (``[green]✓[/green]``) style the text; any other bracketed text, such as
+    ``[gates]`` quoted from a config file, prints as written.
+    """
+    err_console().print(_escape_non_styles(message), highlight=False)
 
 
 def emit(data: Any, *, as_json: bool, render: Callable[[], None] | None = None) -> None:
@@ -35,3 +39,55 @@ def emit(data: Any, *, as_json: bool, render: Callable[[], None] | None = None) 
         sys.stdout.write(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
     else:
         render()
+
+
+def compact_table(*headers: str, title: str | None = None, keep: Sequence[str] = ()) -> Any:
+    """A table that reads at 80 columns: a rule under the headers, no side borders, one space between columns.
+
+    Args:
+        headers: The column headings.
+        title: A line above the table.
+        keep: Headings of columns never wrapped nor shortened (names a user copies: models, versions, runs).
+
+    Cells are plain text: pass ``rich.text.Text`` for styled cells.
+    """
+    from rich import box
+    from rich.table import Table
+
+    table = Table(title=title, box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False, title_justify="left")
+    for header in headers:
+        if header in keep:
+            table.add_column(header, no_wrap=True, min_width=len(header))
+        else:
+            table.add_column(header, overflow="fold")
+    return table
+
+
+def short_id(value: str, *, width: int = 14) -> str:
+    """``value`` shortened in the middle to ``width`` characters (``e715a3…9b1c``); a ``scheme:`` prefix is kept."""
+    scheme, colon, rest = value.rpartition(":") if ":" in value else ("", "", value)
+    room = max(width - len(scheme) - len(colon), 10)
+    if len(rest) <= room:
+        return value
+    return f"{scheme}{colon}{rest[: room - 5]}…{rest[-4:]}"
+
+
+def _escape_non_styles(message: str) -> str:
+    """``message`` with every ``[...]`` that is not a Rich style tag escaped, so it prints as written."""
+    from rich.errors import StyleSyntaxError
+    from rich.markup import RE_TAGS
+    from rich.style import Style
+
+    def escape(match: Any) -> str:
+        whole, backslashes, body = match.groups()
+        if len(backslashes) % 2:  # escaped already (rich.markup.escape)
+            return str(whole)
+        name = body.removeprefix("/")
+        if name:
+            try:
+                Style.parse(name)
+            except StyleSyntaxError:
+                return f"{backslashes}{backslashes}\\{whole[len(backslashes) :]}"
+        return str(whole)
+
+    return str(RE_TAGS.sub(escape, message))

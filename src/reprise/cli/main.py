@@ -25,6 +25,7 @@ from reprise.cli import serve as serve_cli
 from reprise.cli import team as team_cli
 from reprise.cli import versions as versions_cli
 from reprise.cli._context import CliState
+from reprise.cli._errors import exit_codes_text
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -32,14 +33,25 @@ if TYPE_CHECKING:
 
 __all__ = ["app", "main"]
 
+_HELP_OPTIONS = ["-h", "--help"]
+
 app = typer.Typer(
     name="reprise",
     help="Make every ML result reproducible: capture runs, version data, reproduce and verify.",
+    epilog="-C, --tracking-uri, --debug and --json may come before or after the command.\n\n" + exit_codes_text(),
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
-    context_settings={"help_option_names": ["-h", "--help"]},
+    context_settings={"help_option_names": _HELP_OPTIONS},
 )
+
+
+def _show_version(value: bool) -> None:
+    if value:
+        from reprise import __version__
+
+        typer.echo(f"reprise {__version__}")
+        raise typer.Exit
 
 
 @app.callback()
@@ -53,6 +65,9 @@ def _root(
         str | None, typer.Option("--tracking-uri", help="MLflow tracking URI (overrides reprise.toml).")
     ] = None,
     debug: Annotated[bool, typer.Option("--debug", help="Show full tracebacks on errors.")] = False,
+    version: Annotated[
+        bool, typer.Option("--version", help="Show the version and exit.", callback=_show_version, is_eager=True)
+    ] = False,
 ) -> None:
     """Make every ML result reproducible: capture runs, version data, reproduce and verify."""
     if directory is not None:
@@ -79,10 +94,15 @@ app.add_typer(versions_cli.app, name="version")
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Console-script entry point: run the CLI and exit with its code."""
+    from reprise.cli._argv import place_global_options
     from reprise.cli._errors import run_cli
+    from reprise.cli._help import tidy_help
+
+    command = typer.main.get_command(app)
+    tidy_help(command, _HELP_OPTIONS)
 
     def invoke(args: list[str]) -> int | None:
-        return app(args=args, prog_name="reprise", standalone_mode=False)  # type: ignore[no-any-return]
+        return command.main(args=args, prog_name="reprise", standalone_mode=False)  # type: ignore[no-any-return]
 
-    code = run_cli(invoke, sys.argv[1:] if argv is None else argv)
+    code = run_cli(invoke, place_global_options(command, sys.argv[1:] if argv is None else argv))
     raise SystemExit(code)

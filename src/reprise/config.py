@@ -64,6 +64,9 @@ _KEYS: Final[dict[str, _Key]] = {
     "keys_dir": _Key(str, "REPRISE_KEYS_DIR", "folder of private signing keys, outside any repository"),
 }
 
+#: The tables (``[name]`` sections) a config file may hold; each is read and checked by the feature that owns it.
+_TABLES: Final = frozenset({"gates"})
+
 #: Settings that say where a store lives: an empty one is a mistake, never "the default".
 _LOCATIONS: Final = frozenset({"tracking_uri", "artifact_location", "store_uri"})
 
@@ -209,8 +212,9 @@ def _read_file(root: Path) -> tuple[Path | None, dict[str, Any]]:
     where = path.name if path.name == CONFIG_FILE else f"{path.name} [tool.reprise]"
     for key, value in table.items():
         if isinstance(value, dict):
-            # Tables belong to later features (gates, remotes); they are read by the modules that own them.
-            continue
+            if key not in _TABLES:
+                raise _unknown_key(key, f"{path} ({where})", table=True)
+            continue  # read and checked by the feature that owns it (read_table)
         if key not in _KEYS:
             raise _unknown_key(key, f"{path} ({where})")
         values[key] = _check_type(key, value, f"{path}: key '{key}'")
@@ -273,10 +277,13 @@ def _environments(names: Any) -> tuple[str, ...]:
     return ordered
 
 
-def _unknown_key(key: str, where: str) -> ConfigError:
-    close = difflib.get_close_matches(key, list(_KEYS), n=1)
-    hint = f"did you mean '{close[0]}'?" if close else f"known keys: {', '.join(sorted(_KEYS))}"
-    return ConfigError(f"unknown setting '{key}' in {where}", hint=hint)
+def _unknown_key(key: str, where: str, *, table: bool = False) -> ConfigError:
+    known = _TABLES if table else _KEYS
+    close = difflib.get_close_matches(key, list(known), n=1)
+    kind = "sections" if table else "keys"
+    hint = f"did you mean '{close[0]}'?" if close else f"known {kind}: {', '.join(sorted(known))}"
+    what = f"section [{key}]" if table else f"setting '{key}'"
+    return ConfigError(f"unknown {what} in {where}", hint=hint)
 
 
 def _resolve_sqlite(uri: str, root: Path) -> str:

@@ -87,15 +87,25 @@ class Measurement:
 
 
 def measure_model(
-    model: Any, interpretability: str, data: SearchData, constraints: Constraints, seed: int
+    model: Any,
+    interpretability: str,
+    data: SearchData,
+    constraints: Constraints,
+    seed: int,
+    *,
+    predictions: Any = None,
 ) -> Measurement:
-    """Save ``model`` as ``reprise.log_model`` would log it, then measure that folder (see :func:`measure_folder`)."""
+    """Save ``model`` as ``reprise.log_model`` would log it, then measure that folder (see :func:`measure_folder`).
+
+    ``model`` is a fitted pipeline or its ONNX graph; for a graph, ``predictions`` are its answers to the input
+    example (the first five searched rows), for the signature.
+    """
     from reprise.tracking.models import save_model
 
     example = data.features.iloc[data.train[:5]]
     with tempfile.TemporaryDirectory(prefix="reprise-automl-") as tmp:
         local = Path(tmp) / "model"
-        save_model(model, example, local)
+        save_model(model, example, local, predictions=predictions, threads=constraints.threads)
         return measure_folder(local, interpretability, data, constraints, seed)
 
 

@@ -20,7 +20,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Final, Literal
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from reprise.errors import ConfigError
 
@@ -37,6 +37,8 @@ __all__ = [
 #: Interpretability classes, most transparent first: a limit of ``explainable`` admits glass boxes too.
 INTERPRETABILITY: Final = ("glass_box", "explainable", "opaque")
 Interpretability = Literal["glass_box", "explainable", "opaque"]
+#: A deployable form: the pipeline as skops (``native``) or its ONNX graph (``onnx``, the ``edge`` extra).
+Form = Literal["native", "onnx"]
 #: Limits where the smaller value is the stricter one.
 _AT_MOST: Final = ("max_latency_ms", "max_size_mb", "max_false_positive_rate", "threads")
 #: Limits where the larger value is the stricter one.
@@ -64,6 +66,7 @@ class Preset(_Frozen):
         threads: Threads the model may use when it predicts (latency is measured with this many).
         device: Where it runs (``cpu``).
         offline_load: Loading the model must download nothing.
+        forms: The deployable forms a model may ship in, in order of preference (environments).
     """
 
     kind: Literal["use_case", "environment"]
@@ -79,6 +82,7 @@ class Preset(_Frozen):
     threads: int | None = None
     device: Literal["cpu"] | None = None
     offline_load: bool | None = None
+    forms: tuple[Form, ...] | None = Field(default=None, min_length=1)
 
 
 class PresetSource(_Frozen):
@@ -106,6 +110,8 @@ class Constraints(_Frozen):
         threads: Threads pinned while predicting (and while timing).
         device: Where the model runs.
         offline_load: Loading must download nothing.
+        forms: The deployable forms a model may ship in, in order of preference: a trial ships in the first one
+            that meets every limit (:mod:`reprise.automl.forms`).
         cv_folds: Cross-validation folds per trial.
         test_fraction: Share of rows held out for the winner's one test score.
         latency_rows: Single-row predictions timed per measurement.
@@ -126,6 +132,7 @@ class Constraints(_Frozen):
     threads: int = 1
     device: Literal["cpu"] = "cpu"
     offline_load: bool = False
+    forms: tuple[Form, ...] = Field(default=("native",), min_length=1)
     cv_folds: int = 3
     test_fraction: float = 0.2
     latency_rows: int = 200

@@ -24,11 +24,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
 from reprise._canonical import canonical_json
-from reprise.automl.checks import ConstraintCheck, check_constraints
 from reprise.automl.evaluate import SearchData, TrialEvaluation, evaluate_trial, split_data
 from reprise.automl.families import FAMILIES, check_families, suggest_params
+from reprise.automl.forms import FormOutcome, choose_form, measure_forms
 from reprise.automl.leakage import LeakFinding, screen_leaks
-from reprise.automl.measure import Measurement, measure_model
 from reprise.automl.presets import Constraints, resolve_constraints
 from reprise.automl.table import file_sha256, split_target
 from reprise.capture import layout
@@ -40,6 +39,8 @@ from reprise.seeding import derive_seed
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
 
+    from reprise.automl.checks import ConstraintCheck
+    from reprise.automl.measure import Measurement
     from reprise.automl.winner import WinnerReport
     from reprise.config import Settings
     from reprise.tracking.runs import CapturedRun
@@ -60,10 +61,12 @@ class TrialResult:
         seed: The trial's seed, derived from the search seed and the trial number.
         score: The mean cross-validated objective.
         metrics: Per-fold and mean metrics.
-        measurement: The artifact's size, latency and interpretability class.
-        checks: Every limit against its measured value.
+        measurement: The shipped form's size, latency and interpretability class.
+        checks: Every limit against the shipped form's figures.
         feasible: Every limit holds.
         run_id: The trial's nested MLflow run.
+        form: The form it would ship in (``native`` or ``onnx``, :mod:`reprise.automl.forms`).
+        forms: Every form tried: its figures, its checks, its equivalence check, or why it was refused.
     """
 
     number: int
@@ -75,6 +78,8 @@ class TrialResult:
     checks: tuple[ConstraintCheck, ...]
     feasible: bool
     run_id: str
+    form: str = "native"
+    forms: tuple[FormOutcome, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data for JSON (``automl_trials.json``)."""
@@ -88,6 +93,8 @@ class TrialResult:
             "checks": [check.to_dict() for check in self.checks],
             "feasible": self.feasible,
             "run_id": self.run_id,
+            "form": self.form,
+            "forms": [outcome.to_dict() for outcome in self.forms],
         }
 
 
@@ -180,7 +187,8 @@ def automl(
 
     Columns that give the target away are excluded first (see :mod:`reprise.automl.leakage`). Each trial is
     cross-validated, its artifact saved as ``reprise.log_model`` would log it, sized, loaded the way
-    ``reprise serve`` loads it and timed one row at a time; it is logged as a nested run of the search's run. The
+    ``reprise serve`` loads it and timed one row at a time, in each deployable form the constraints allow (native;
+    ONNX when it answers the same: :mod:`reprise.automl.forms`); it is logged as a nested run of the search. The
     best feasible trial is then refit on every non-test row, scored once on the held-out test rows, measured again
     on the logged artifact, and registered with the alias ``candidate`` only if every limit still holds.
 
@@ -208,7 +216,8 @@ def automl(
     Raises:
         ConfigError: Unknown preset or family, malformed constraints file, or no target where one is needed.
         DataError: The data cannot be read or split.
-        MissingExtraError: Optuna (the ``automl`` extra) is not installed.
+        MissingExtraError: Optuna (the ``automl`` extra) is not installed, or the constraints allow the ONNX form
+            and skl2onnx / onnxruntime (the ``edge`` extra) are not.
 
     Example:
         >>> result = reprise.automl("data/sensors.csv", "failure", environment="edge", trials=30)  # doctest: +SKIP
@@ -225,6 +234,10 @@ def automl(
     seed = settings.seed if seed is None else seed
     constraints = resolve_constraints(use_case, environment, constraints_file)
     families = check_families(constraints.families, constraints.task, constraints.interpretability)
+    if "onnx" in constraints.forms:
+        from reprise.automl.onnx_form import require_onnx
+
+        require_onnx()
     if target is None and constraints.task == "classification":
         raise ConfigError(f"use case '{use_case}' needs a target column", hint="reprise automl run DATA --target T")
     if trials < 1 or workers < 1 or batch < 1:
@@ -337,16 +350,15 @@ def _search(
                 interpretability = FAMILIES[config["family"]].interpretability
                 try:
                     evaluation = future.result()
-                    measurement = measure_model(evaluation.model, interpretability, data, constraints, trial_seed_)
+                    metrics = evaluation.metrics()
+                    forms = measure_forms(evaluation.model, interpretability, metrics, data, constraints, trial_seed_)
+                    choose_form(forms)  # raises when every form was refused: the trial fails
                 except Exception as exc:  # a configuration that cannot be fitted or served fails alone, not the search
                     study.tell(trial, state=TrialState.FAIL)
                     failed.append({"number": trial.number, "params": config, "seed": trial_seed_, "error": repr(exc)})
                     continue
-                checks = check_constraints(measurement, evaluation.metrics(), constraints)
-                result = _log_trial(
-                    parent, spec["experiment"], trial.number, config, trial_seed_, evaluation, measurement, checks
-                )
-                for check in checks:
+                result = _log_trial(parent, spec["experiment"], trial.number, config, trial_seed_, evaluation, forms)
+                for check in result.checks:
                     trial.set_constraint(check.name, check.violation)
                 study.tell(trial, evaluation.score)
                 results.append(result)
@@ -362,13 +374,19 @@ def _log_trial(
     config: dict[str, Any],
     seed: int,
     evaluation: TrialEvaluation,
-    measurement: Measurement,
-    checks: tuple[ConstraintCheck, ...],
+    forms: tuple[FormOutcome, ...],
 ) -> TrialResult:
-    """Log one trial as a nested run of the search: params, seed, metrics, figures and slacks in batched calls."""
+    """Log one trial as a nested run of the search: params, seed, metrics, figures and slacks in batched calls.
+
+    The shipped form's figures are logged under their plain names; with several forms, each measured form's size
+    and p95 latency also under ``<form>_size_bytes`` and ``<form>_latency_p95_ms``, and a refusal as a tag.
+    """
     from reprise.tracking.runs import start_run
 
-    feasible = all(check.ok for check in checks)
+    shipped = choose_form(forms)
+    measurement, checks = shipped.measurement, shipped.checks
+    assert measurement is not None  # choose_form returns a measured form
+    feasible = shipped.feasible
     tags = {
         "mlflow.parentRunId": parent.run_id,
         "reprise.automl": "trial",
@@ -377,8 +395,10 @@ def _log_trial(
         "reprise.automl.interpretability": measurement.interpretability,
         "reprise.automl.feasible": str(feasible).lower(),
         "reprise.automl.model_format": measurement.model_format,
+        "reprise.automl.form": shipped.form,
         "reprise.automl.host": json.dumps(measurement.host, sort_keys=True),
     }
+    tags.update({f"reprise.automl.{o.form}_refused": o.refused[:500] for o in forms if o.refused})
     command = ["reprise", "automl", "replay", parent.run_id, "--trial", str(number)]
     metrics = evaluation.metrics()
     with start_run(
@@ -393,8 +413,25 @@ def _log_trial(
     ) as run:
         logged = {**metrics, **measurement.metrics(), "feasible": float(feasible)}
         logged.update({f"slack_{check.name}": check.slack for check in checks})
+        if len(forms) > 1:
+            for outcome in forms:
+                if outcome.measurement is not None:
+                    logged[f"{outcome.form}_size_bytes"] = float(outcome.measurement.size_bytes)
+                    logged[f"{outcome.form}_latency_p95_ms"] = outcome.measurement.latency_p95_ms
         run.log_metrics(logged)
-    return TrialResult(number, dict(config), seed, evaluation.score, metrics, measurement, checks, feasible, run.run_id)
+    return TrialResult(
+        number,
+        dict(config),
+        seed,
+        evaluation.score,
+        metrics,
+        measurement,
+        checks,
+        feasible,
+        run.run_id,
+        form=shipped.form,
+        forms=forms,
+    )
 
 
 def _study(optuna: Any, seed: int, families: tuple[str, ...], batch: int) -> Any:

@@ -2,7 +2,8 @@
 
 The best feasible trial is refit with its own seed on every non-test row (the trial already fitted exactly this
 model, so the refit is also a check that the fit reproduces), scored once on the held-out test rows, logged with
-``reprise.log_model`` in a nested ``winner`` run, and its logged files are downloaded and measured: the figures
+``reprise.log_model`` in a nested ``winner`` run in the form the trial ships in (an ONNX form converted and checked
+for equivalence again), and its logged files are downloaded and measured: the figures
 that decide are those of the bytes the registry would hold. Only if every limit holds is it registered, with the
 figures as version tags (the registry copies the run's metrics), ``reprise/constraint_report.json``, SHAP plots and
 the alias ``candidate``; the project's quality gates then decide staging as for any registration. Otherwise nothing
@@ -118,7 +119,10 @@ def settle_winner(
             reason="no trial met every limit",
             nearest=tuple(_summary(trial) for trial in nearest[:_NEAREST]),
         )
-    run_id, test_score, measurement, checks = _refit_and_measure(parent, experiment, data, constraints, best)
+    refit = _refit_and_measure(parent, experiment, data, constraints, best)
+    if isinstance(refit, str):
+        return WinnerReport(trial=best.number, model_name=model_name, reason=refit)
+    run_id, test_score, measurement, checks = refit
     failures = describe_failures(checks)
     others = [trial for trial in trials if trial.feasible and trial.number != best.number]
     others.sort(key=lambda trial: (-trial.score, trial.number))
@@ -140,7 +144,9 @@ def settle_winner(
 
 def _refit_and_measure(
     parent: CapturedRun, experiment: str, data: SearchData, constraints: Constraints, best: TrialResult
-) -> tuple[str, float | None, Measurement, tuple[ConstraintCheck, ...]]:
+) -> tuple[str, float | None, Measurement, tuple[ConstraintCheck, ...]] | str:
+    """Refit, test, log in the trial's form and re-measure; or why the refit's form cannot ship (a refused ONNX)."""
+    from reprise.automl.forms import deployable
     from reprise.tracking.models import fetch_model, log_model
     from reprise.tracking.records import log_files
     from reprise.tracking.runs import start_run
@@ -152,6 +158,7 @@ def _refit_and_measure(
         "reprise.automl.trial": str(best.number),
         "reprise.automl.family": str(best.params["family"]),
         "reprise.automl.interpretability": interpretability,
+        "reprise.automl.form": best.form,
     }
     with start_run(
         experiment,
@@ -164,8 +171,12 @@ def _refit_and_measure(
         settings=parent.settings,
     ) as run:
         model = fit_model(best.params, data, data.train, best.seed)
+        artifact, predictions, equivalence, refused = deployable(model, best.form, data)
+        if refused:
+            return f"trial {best.number} refit: {refused}"
         test_score = score_holdout(model, data, constraints)
-        logged = log_model(model, data.features.iloc[data.train[:5]])
+        example = data.features.iloc[data.train[:5]]
+        logged = log_model(artifact, example, predictions=predictions, threads=constraints.threads)
         with tempfile.TemporaryDirectory(prefix="reprise-automl-") as tmp:
             local = fetch_model(parent.settings, logged, Path(tmp))
             measurement = measure_folder(local, interpretability, data, constraints, best.seed)
@@ -190,6 +201,8 @@ def _refit_and_measure(
             "constraints": constraints.model_dump(mode="json"),
             "measured": measurement.to_dict(),
             "measured_during_search": best.measurement.to_dict(),
+            "form": best.form,
+            "equivalence": None if equivalence is None else equivalence.to_dict(),
             "checks": [check.to_dict() for check in checks],
             "feasible": feasible,
             "model_uri": logged.model_uri,

@@ -1,8 +1,9 @@
 """Logging a trained model once, in MLflow, in a format that loads without unpickling where the flavour allows.
 
 scikit-learn and LightGBM models are saved with skops (trusting exactly the types of the model being saved),
-XGBoost models in XGBoost's own format. ``pip_requirements`` are pinned from this interpreter's installed versions,
-which skips MLflow's requirement inference (~10 s per model on this machine).
+XGBoost models in XGBoost's own format, ONNX graphs (an ``onnx.ModelProto``, constrained AutoML's deployable form)
+with MLflow's ``onnx`` flavour, which ``mlflow.pyfunc`` runs on ONNX Runtime. ``pip_requirements`` are pinned from
+this interpreter's installed versions, which skips MLflow's requirement inference (~10 s per model on this machine).
 """
 
 from __future__ import annotations
@@ -16,13 +17,28 @@ if TYPE_CHECKING:
 
     from reprise.config import Settings
 
-__all__ = ["LoggedModel", "fetch_model", "log_model", "model_kind", "pinned_requirements", "save_model"]
+__all__ = [
+    "ONNX_LABEL",
+    "ONNX_PROBABILITY",
+    "LoggedModel",
+    "fetch_model",
+    "log_model",
+    "model_kind",
+    "pinned_requirements",
+    "save_model",
+]
+
+#: An ONNX classifier's or detector's output holding one label per row (what ``predict`` answers).
+ONNX_LABEL = "label"
+#: Prefix of an ONNX classifier's per-class probability outputs (``probability:<class>``, one value per row).
+ONNX_PROBABILITY = "probability:"
 
 #: Distributions a flavour's model needs at load time, beyond MLflow itself.
 _FLAVOUR_PACKAGES: dict[str, tuple[str, ...]] = {
     "sklearn": ("scikit-learn", "numpy", "pandas", "scipy", "skops"),
     "lightgbm": ("lightgbm", "scikit-learn", "numpy", "pandas", "scipy", "skops"),
     "xgboost": ("xgboost", "xgboost-cpu", "scikit-learn", "numpy", "pandas", "scipy"),
+    "onnx": ("onnx", "onnxruntime", "numpy", "pandas"),
 }
 
 
@@ -33,7 +49,7 @@ class LoggedModel:
     Attributes:
         model_uri: ``models:/m-...`` URI of the LoggedModel (loadable with ``mlflow.pyfunc.load_model``).
         run_id: The run the model was logged in.
-        flavor: ``sklearn``, ``xgboost`` or ``lightgbm``.
+        flavor: ``sklearn``, ``xgboost``, ``lightgbm`` or ``onnx``.
     """
 
     model_uri: str
@@ -42,8 +58,10 @@ class LoggedModel:
 
 
 def model_kind(model: Any) -> str:
-    """Return the MLflow flavour that fits ``model``: ``xgboost``, ``lightgbm`` or ``sklearn``."""
+    """Return the MLflow flavour that fits ``model``: ``xgboost``, ``lightgbm``, ``onnx`` or ``sklearn``."""
     module = type(model).__module__
+    if module.startswith("onnx"):
+        return "onnx"
     if module.startswith("xgboost"):
         return "xgboost"
     if module.startswith("lightgbm"):
@@ -62,13 +80,20 @@ def pinned_requirements(flavor: str) -> list[str]:
     return pins
 
 
-def log_model(model: Any, input_example: Any, *, name: str = "model") -> LoggedModel:
+def log_model(
+    model: Any, input_example: Any, *, name: str = "model", predictions: Any = None, threads: int | None = None
+) -> LoggedModel:
     """Log ``model`` once in the active MLflow run, with its signature and input example.
 
     Args:
-        model: A fitted scikit-learn estimator or transformer, or an XGBoost / LightGBM (sklearn API) estimator.
+        model: A fitted scikit-learn estimator or transformer, an XGBoost / LightGBM (sklearn API) estimator, or an
+            ``onnx.ModelProto`` taking one input per column of ``input_example``.
         input_example: A few rows of the training features (a DataFrame keeps column names in the signature).
         name: The model's name in the run (``runs:/<run_id>/<name>`` loads it).
+        predictions: What the model answers for ``input_example``, for the signature's output; needed only for an
+            ONNX graph, which cannot be asked without a runtime (others: ``model.predict(input_example)``).
+        threads: For an ONNX graph: the threads ONNX Runtime may use when it predicts, recorded in the model (its
+            own pool, which the BLAS/OpenMP limits of the process do not reach). None: ONNX Runtime's default.
 
     Returns:
         The logged model's URI, run and flavour.
@@ -80,16 +105,20 @@ def log_model(model: Any, input_example: Any, *, name: str = "model") -> LoggedM
     """
     import mlflow
 
-    flavor, options = _model_options(model, input_example)
+    flavor, options = _model_options(model, input_example, predictions, threads)
     if flavor == "xgboost":
         info = mlflow.xgboost.log_model(model, name=name, **options)
+    elif flavor == "onnx":
+        info = mlflow.onnx.log_model(model, name=name, **options)
     else:
         log = mlflow.lightgbm.log_model if flavor == "lightgbm" else mlflow.sklearn.log_model
         info = log(model, name=name, **options)
     return LoggedModel(model_uri=str(info.model_uri), run_id=str(info.run_id), flavor=flavor)
 
 
-def save_model(model: Any, input_example: Any, path: str | Path) -> str:
+def save_model(
+    model: Any, input_example: Any, path: str | Path, *, predictions: Any = None, threads: int | None = None
+) -> str:
     """Write ``model`` to the folder ``path`` exactly as :func:`log_model` would log it, without a run.
 
     Why: constrained AutoML measures the size and latency of what would be registered before anything is logged;
@@ -99,15 +128,19 @@ def save_model(model: Any, input_example: Any, path: str | Path) -> str:
         model: As for :func:`log_model`.
         input_example: As for :func:`log_model`.
         path: A folder that does not exist yet.
+        predictions: As for :func:`log_model`.
+        threads: As for :func:`log_model`.
 
     Returns:
-        The MLflow flavour used (``sklearn``, ``xgboost`` or ``lightgbm``).
+        The MLflow flavour used (``sklearn``, ``xgboost``, ``lightgbm`` or ``onnx``).
     """
     import mlflow
 
-    flavor, options = _model_options(model, input_example)
+    flavor, options = _model_options(model, input_example, predictions, threads)
     if flavor == "xgboost":
         mlflow.xgboost.save_model(model, str(path), **options)
+    elif flavor == "onnx":
+        mlflow.onnx.save_model(model, str(path), **options)
     else:
         save = mlflow.lightgbm.save_model if flavor == "lightgbm" else mlflow.sklearn.save_model
         save(model, str(path), **options)
@@ -138,19 +171,28 @@ def fetch_model(settings: Settings, logged: LoggedModel, destination: Path) -> P
     return Path(local)
 
 
-def _model_options(model: Any, input_example: Any) -> tuple[str, dict[str, Any]]:
+def _model_options(model: Any, input_example: Any, predictions: Any, threads: int | None) -> tuple[str, dict[str, Any]]:
     """The flavour of ``model`` and the keywords its ``log_model`` / ``save_model`` take (one place for both)."""
     from mlflow.models import infer_signature
 
     flavor = model_kind(model)
-    # A feature pipeline has no predict: its signature is what it outputs, its transform.
-    output = model.predict(input_example) if hasattr(model, "predict") else model.transform(input_example)
+    if predictions is not None:
+        output = predictions
+    elif hasattr(model, "predict"):
+        output = model.predict(input_example)
+    else:  # a feature pipeline has no predict: its signature is what it outputs, its transform
+        output = model.transform(input_example)
     options: dict[str, Any] = {
         "signature": infer_signature(input_example, output),
         "input_example": input_example,
         "pip_requirements": pinned_requirements(flavor),
     }
-    if flavor != "xgboost":
+    if flavor == "onnx":
+        # One file (a device downloads one thing), the CPU, and the thread pool ONNX Runtime opens at load.
+        options.update(save_as_external_data=False, onnx_execution_providers=["CPUExecutionProvider"])
+        if threads is not None:
+            options["onnx_session_options"] = {"intra_op_num_threads": threads, "inter_op_num_threads": 1}
+    elif flavor != "xgboost":
         options.update(serialization_format="skops", skops_trusted_types=_skops_types(model))
     return flavor, options
 

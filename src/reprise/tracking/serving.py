@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from reprise.errors import RegistryError
 from reprise.tracking._client import client_for, quiet_downloads
+from reprise.tracking.models import ONNX_LABEL, ONNX_PROBABILITY
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -39,6 +40,7 @@ __all__ = [
     "load_servable",
     "load_servable_folder",
     "model_format",
+    "onnx_feeds",
     "read_model_spec",
 ]
 
@@ -348,7 +350,11 @@ class ServableModel:
 
     Predictions are those of ``mlflow.pyfunc`` on the same rows. Probabilities come from the underlying model's
     ``predict_proba`` when it has one; for a random forest (whose ``predict`` is the arg-max of ``predict_proba``)
-    one ``predict_proba`` call gives both, which halves the cost of each request.
+    one ``predict_proba`` call gives both, which halves the cost of each request. An ONNX graph answers every
+    output at once: its ``label`` output is the prediction and its ``probability:<class>`` outputs, if any, the
+    probabilities (the names :func:`reprise.tracking.models.log_model` documents). It runs on the ONNX Runtime
+    session ``mlflow.pyfunc`` loaded, fed by :func:`onnx_feeds`: MLflow's own ``predict`` hands text columns to ONNX
+    Runtime as pandas 3 string arrays, which it refuses.
 
     Attributes:
         spec: The model's signature and flavours.
@@ -372,6 +378,13 @@ class ServableModel:
         self._classes = list(classes) if usable and classes is not None else None
         self.classes: tuple[str, ...] | None = None if self._classes is None else tuple(map(str, self._classes))
         self._argmax = usable and _predicts_by_argmax(raw)
+        outputs = [str(output.name) for output in raw.get_outputs()] if hasattr(raw, "get_outputs") else []
+        self._onnx = raw if ONNX_LABEL in outputs else None
+        self._onnx_proba = {
+            name[len(ONNX_PROBABILITY) :]: name for name in outputs if name.startswith(ONNX_PROBABILITY)
+        }
+        if self._onnx_proba:
+            self.classes = tuple(self._onnx_proba)
         #: The class of the underlying model (``RandomForestClassifier``...), when there is one.
         self.model_class: str | None = None if raw is None else type(raw).__name__
 
@@ -392,6 +405,12 @@ class ServableModel:
             if self._argmax:
                 values = np.asarray(self._classes).take(np.argmax(proba, axis=1), axis=0).tolist()
                 return Predictions(values=values, probabilities=probabilities)
+        if self._onnx is not None:
+            names = [ONNX_LABEL, *self._onnx_proba.values()]
+            label, *proba = self._onnx.run(names, onnx_feeds(self._onnx, frame))
+            columns = [np.asarray(values).reshape(-1).tolist() for values in proba]
+            answered = [dict(zip(self._onnx_proba, row, strict=True)) for row in zip(*columns, strict=True)]
+            return Predictions(values=_as_list(label), probabilities=answered or None)
         return Predictions(values=_as_list(self._pyfunc.predict(frame)), probabilities=probabilities)
 
     def frame(self, rows: Sequence[Mapping[str, Any]]) -> Any:
@@ -412,6 +431,23 @@ class ServableModel:
                 dtype = "float64" if dtype.startswith(("float", "int")) else "object"
             data[name] = np.array(values, dtype=dtype)
         return pd.DataFrame(data, columns=columns)
+
+
+def onnx_feeds(session: Any, frame: Any) -> dict[str, Any]:
+    """ONNX Runtime inputs of ``frame``'s rows: one graph input per column, laid out as MLflow's ``onnx`` flavour does.
+
+    A graph of several inputs takes one value per row in each; a graph of one, the column as ``[N, 1]``. Each is in
+    the element type its input declares (text as NumPy object arrays, which ONNX Runtime reads as strings).
+    """
+    import numpy as np
+
+    inputs = session.get_inputs()
+    kinds = {"tensor(float)": np.float32, "tensor(double)": np.float64, "tensor(int64)": np.int64}
+    feeds = {}
+    for spec in inputs:
+        column = frame[spec.name].to_numpy() if len(inputs) > 1 else frame[[spec.name]].to_numpy()
+        feeds[spec.name] = np.asarray(column, dtype=kinds.get(spec.type, object))
+    return feeds
 
 
 def _download_uri(settings: Settings, version: ServedVersion) -> str:

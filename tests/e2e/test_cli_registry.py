@@ -110,7 +110,9 @@ def reprise_cli(project: Project, monkeypatch: pytest.MonkeyPatch, capsys: pytes
 
 def test_every_registry_command_speaks_json(project: Project, reprise_cli: Reprise, tmp_path: Path) -> None:
     weak, strong = project.runs
-    failed = reprise_cli("registry", "register", weak, MODEL, "--json").json()
+    registered = reprise_cli("registry", "register", weak, MODEL, "--json")
+    assert registered.code == 1, registered.err  # registered, but a gate failed: the check-failed exit code
+    failed = json.loads(registered.out)
     assert (failed["version"], failed["tags"]["validation_status"], failed["staging"]) == (1, "failed", None)
     assert "gates FAILED" in failed["summary"]
     passed = reprise_cli("registry", "register", strong, MODEL, "--model-type", "LogisticRegression", "--json").json()

@@ -7,7 +7,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
-__all__ = ["compact_table", "emit", "err_console", "out_console", "say", "short_id"]
+__all__ = ["compact_table", "emit", "err_console", "out_console", "print_result", "say", "short_id"]
 
 
 def out_console() -> Any:
@@ -31,6 +31,11 @@ def say(message: str) -> None:
     ``[gates]`` quoted from a config file, prints as written.
     """
     err_console().print(_escape_non_styles(message), highlight=False)
+
+
+def print_result(line: str) -> None:
+    """Print one line of a command's result (names, ids, digests) to stdout, exactly as written."""
+    sys.stdout.write(line + "\n")
 
 
 def emit(data: Any, *, as_json: bool, render: Callable[[], None] | None = None) -> None:

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from reprise.cli._context import settings_for
-from reprise.cli._output import emit, err_console, out_console, say
+from reprise.cli._output import emit, err_console, out_console, print_result, say
 from reprise.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -150,13 +150,13 @@ def version(
 
     def render() -> None:
         shape = "" if made.rows is None else f", {made.rows} rows x {made.columns} columns"
-        say(f"versioned {made.file_path} as {made.name} ({made.files} files, {_size(made.size_bytes)}{shape})")
-        say(f"dvc {made.dvc_md5}  manifest {made.manifest_digest}  commit {(made.git_commit or '-')[:12]}")
+        print_result(f"versioned {made.file_path} as {made.name} ({made.files} files, {_size(made.size_bytes)}{shape})")
+        print_result(f"dvc {made.dvc_md5}  manifest {made.manifest_digest}  commit {(made.git_commit or '-')[:12]}")
         for table in made.tables:
             if table.identity is not None:
-                say(f"{table.path}: content {table.identity.content_digest}")
+                print_result(f"{table.path}: content {table.identity.content_digest}")
             if table.same_content_as:
-                say(f"{table.path}: same table as data version(s) {', '.join(table.same_content_as)}")
+                print_result(f"{table.path}: same table as data version(s) {', '.join(table.same_content_as)}")
 
     emit(made.model_dump(mode="json"), as_json=json_output, render=render)
 

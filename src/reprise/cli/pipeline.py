@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from reprise.cli._context import settings_for
-from reprise.cli._output import emit, out_console, say
+from reprise.cli._output import emit, out_console, print_result, say
 
 if TYPE_CHECKING:
     from reprise.versioning.pipelines import PipelineDetails, PipelineFit, PipelineVersion
@@ -59,7 +59,7 @@ def version(
         bump,  # type: ignore[arg-type]  # checked by version_pipeline
         settings=settings,
     )
-    emit(made.model_dump(mode="json"), as_json=json_output, render=lambda: say(f"{made.ref}  {made.digest}"))
+    emit(made.model_dump(mode="json"), as_json=json_output, render=lambda: print_result(f"{made.ref}  {made.digest}"))
 
 
 @app.command("list")

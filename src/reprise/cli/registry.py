@@ -93,7 +93,10 @@ def register(
     ] = None,
     json_output: JsonFlag = False,
 ) -> None:
-    """Register the model of RUN_ID as a new version of MODEL, check its gates, and stage it if they pass."""
+    """Register the model of RUN_ID as a new version of MODEL, check its gates, and stage it if they pass.
+
+    The version is registered either way; exit 1 when a gate failed (it is not staged).
+    """
     from reprise.registry.lifecycle import register_model
 
     registration = register_model(
@@ -101,6 +104,8 @@ def register(
     )
     data = {**registration.model_dump(mode="json"), "summary": registration.describe()}
     emit(data, as_json=json_output, render=lambda: say(registration.describe()))
+    if registration.gates.status == "failed":
+        raise typer.Exit(1)
 
 
 @app.command()

@@ -1,10 +1,10 @@
 """What changed between two releases, component by component.
 
-:func:`diff_releases` compares two releases' components (by digest), the parameters and packages of their runs (from
-their RunRecords), their model versions' metrics (with deltas) and gate verdicts, their data versions (paired by
-path, compared file by file and, for tables, row by row through :func:`reprise.data.diff.diff_data`) and their last
-reproduction verdicts. :meth:`ReleaseDiff.to_html` renders it as one self-contained page (no script, nothing loaded
-from elsewhere).
+:func:`diff_releases` compares two releases' components (by digest), the parameters of their runs (captured and
+logged, so a model trained in a nested run shows its hyperparameters), the packages of their RunRecords, their model
+versions' metrics (with deltas) and gate verdicts, their data versions (paired by path, compared file by file and, for
+tables, row by row through :func:`reprise.data.diff.diff_data`) and their last reproduction verdicts.
+:meth:`ReleaseDiff.to_html` renders it as one self-contained page (no script, nothing loaded from elsewhere).
 
 Example:
     >>> diff = diff_releases("churn@1.1.0", "churn@1.2.0")   # doctest: +SKIP
@@ -121,17 +121,25 @@ def diff_releases(a: str, b: str, *, settings: Settings | None = None) -> Releas
     from reprise.capture.environment import diff_environments
     from reprise.store.db import open_store
     from reprise.store.reproductions import latest_reproductions
-    from reprise.tracking.records import read_record
+    from reprise.tracking.records import read_record, run_info
     from reprise.versioning.unified import get_version
 
     settings = settings or load_settings()
     first, second = get_release(a, settings=settings), get_release(b, settings=settings)
-    records = []
+    records, params = [], []
     for release in (first, second):
         runs = get_version(release.unified_version, settings=settings).runs
         records.append([read_record(settings, run.captured_run_id) for run in runs])
-    params_a = {k: v for record in records[0] for k, v in record.params.items()}
-    params_b = {k: v for record in records[1] for k, v in record.params.items()}
+        # The captured run's parameters, then those of the run itself (a model nested in a captured stage logs its
+        # hyperparameters there).
+        params.append(
+            {
+                key: value
+                for record, run in zip(records[-1], runs, strict=True)
+                for key, value in (record.params | run_info(settings, run.run_id).params).items()
+            }
+        )
+    params_a, params_b = params
     (metrics_a, gate_a), (metrics_b, gate_b) = _model(settings, first), _model(settings, second)
     latest = latest_reproductions(open_store(settings), [first.ref, second.ref])
     return ReleaseDiff(

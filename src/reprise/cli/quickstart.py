@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+import shlex
+import shutil
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -41,12 +44,17 @@ def quickstart(
 def ui(
     ctx: typer.Context,
     port: Annotated[int, typer.Option("--port", help="Port on 127.0.0.1.")] = 5000,
+    json_output: Annotated[bool, typer.Option("--json", help="Print the UI's URL as JSON before starting.")] = False,
 ) -> None:
     """Open the MLflow UI on this project's store (bound to 127.0.0.1)."""
     from reprise.tracking.ui import ui_command
 
-    argv, env = ui_command(settings_for(ctx), port=port)
-    say(f"MLflow UI on http://127.0.0.1:{port} (Ctrl+C to stop)")
+    settings = settings_for(ctx)
+    argv, env = ui_command(settings, port=port)
+    url = f"http://127.0.0.1:{port}"
+    data = {"url": url, "tracking_uri": redact_uri(settings.tracking_uri)}
+    emit(data, as_json=json_output, render=lambda: say(f"MLflow UI on {url} (Ctrl+C to stop)"))
+    sys.stdout.flush()
     os.execve(argv[0], argv, env)  # noqa: S606 - the UI replaces this process, as `exec mlflow ui` would
 
 
@@ -86,8 +94,9 @@ def _as_data(result: QuickstartResult) -> dict[str, object]:
 def _render(result: QuickstartResult, *, ran: bool) -> None:
     from rich.table import Table
 
+    here = f"cd {shlex.quote(str(result.project_dir))} &&"
     if not ran:
-        say(f"run it with: cd {result.project_dir} && dvc repro")
+        say(f"run it with: {here} {_command('dvc', result.project_dir)} repro")
         return
     metric = result.best["metric"]
     candidates = result.best["candidates"]
@@ -100,10 +109,30 @@ def _render(result: QuickstartResult, *, ran: bool) -> None:
     out_console().print(table)
     say(f"runs: {redact_uri(result.tracking_uri)} (pipeline run {result.pipeline_run_id})")
     say(f"best model: {result.best['model_uri']} (best_model_info.json)")
+    reprise, dvc = _command("reprise", result.project_dir), _command("dvc", result.project_dir)
     if result.registered_model:
-        say(f"registered (gated by params.yaml): reprise registry versions {result.registered_model}")
-    say(f"look at it: cd {result.project_dir} && reprise ui")
-    say("change a hyperparameter in params.yaml, then: dvc repro && dvc metrics diff")
+        say(f"registered (gated by params.yaml): {here} {reprise} registry versions {result.registered_model}")
+    say(f"look at it: {here} {reprise} ui")
+    say(f"change a hyperparameter in params.yaml, then: {here} {dvc} repro && {dvc} metrics diff")
+
+
+def _command(name: str, where: Path) -> str:
+    """How to call ``name`` (installed beside this Reprise) from ``where``, so a printed command works as written.
+
+    As typed when it is on the user's PATH; else through ``uv run`` when this is a uv project's environment
+    (``--project`` when ``where`` is outside that project); else by its full path.
+    """
+    scripts = Path(sys.executable).parent
+    found = shutil.which(name)
+    # `uv run` puts the environment on PATH for its own child only: the user's shell does not have it.
+    if found is not None and Path(found).parent == scripts and "UV_RUN_RECURSION_DEPTH" not in os.environ:
+        return name
+    venv = Path(sys.prefix)
+    if (venv.parent / "pyproject.toml").is_file():
+        if where.resolve().is_relative_to(venv.parent.resolve()):
+            return f"uv run {name}"
+        return f"uv run --project {shlex.quote(str(venv.parent))} {name}"
+    return shlex.quote(str(scripts / name))
 
 
 def register(app: typer.Typer) -> None:

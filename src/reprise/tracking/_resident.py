@@ -6,13 +6,14 @@ Importing MLflow and opening its store costs a process 2-4 s, more than most com
 would have, and sends back the result, the :class:`~reprise.errors.RepriseError` raised, and what the step printed to
 stderr (the wrapper prints it). Runs are the same either way; only where the MLflow calls happen differs.
 
-* One resident serves one user, interpreter, Reprise source tree and MLflow environment (the key of its socket),
-  and the embedded SQLite stores of any number of projects. It listens on a Unix socket in a folder only its user
+* One resident serves one user, interpreter, Reprise install and MLflow environment (the key of its socket), and
+  the embedded SQLite stores of any number of projects. It listens on a Unix socket in a folder only its user
   can enter (``$TMPDIR/reprise-<uid>/``, mode 0700), runs one step at a time, and exits once no wrapper has been
   connected for :data:`IDLE_SECONDS`, or after serving :data:`MAX_STORES` stores (its open files stay bounded).
 * A wrapper that finds none starts one (detached, in its own session, its output in ``<key>.log`` there) and keeps
   capturing while it imports MLflow; a store whose database file was replaced since the resident opened it is not
-  served (its pooled connections point at the old file): the resident retires and the wrapper does the step itself.
+  served (its pooled connections point at the old file), nor is any store once a Reprise source file it loaded has
+  changed (a developer's edit): the resident retires and the wrapper does the step itself.
 * Stores the resident does not serve (a tracking server, PostgreSQL, a non-local artifact root), or
   ``REPRISE_RESIDENT=0``, or a resident that does not come up within :data:`START_SECONDS`: the wrapper does every
   step in its own process, as a plain ``reprise.start_run`` does.
@@ -64,6 +65,7 @@ _ENV_PER_RUN: Final = frozenset(
     {"MLFLOW_TRACKING_URI", "MLFLOW_RUN_ID", "MLFLOW_EXPERIMENT_ID", "MLFLOW_EXPERIMENT_NAME"}
 )
 _HEADER = struct.Struct("!Q")
+_PACKAGE: Final = str(Path(__file__).resolve().parent.parent)
 
 
 def in_process(step: str, **arguments: Any) -> Any:
@@ -112,14 +114,19 @@ class _Connection:
             return None
         path = folder / f"{_key()}.sock"
         sock = _connect(path)
-        if sock is None:
+        deadline = time.monotonic() + START_SECONDS
+        spawns = 0
+        while sock is None and spawns < 3 and time.monotonic() < deadline:
             pid = _spawn(path)
-            deadline = time.monotonic() + START_SECONDS
+            spawns += 1
             while sock is None and time.monotonic() < deadline:
                 time.sleep(0.02)
                 sock = _connect(path)
-                if sock is None and _failed(pid):
-                    break
+                code = _exit_code(pid)
+                if sock is None and code is not None:
+                    if code != 0:
+                        return None  # it cannot start here: the wrapper writes the run itself
+                    break  # it found another resident starting (or just retiring): start one again
         return None if sock is None else cls(sock)
 
     def step(self, step: str, **arguments: Any) -> Any:
@@ -162,18 +169,14 @@ def _folder() -> Path | None:
 
 
 def _key() -> str:
-    """What a resident must share with the wrapper: interpreter, Reprise source, MLflow install, environment."""
+    """What a resident must share with the wrapper: interpreter, Reprise and MLflow installs, environment."""
     import importlib.util
 
-    digest = hashlib.sha256(f"{sys.executable}\0{sys.version}\0".encode())
-    package = Path(__file__).resolve().parent.parent
-    sources = [*sorted(package.rglob("*.py"))]
+    digest = hashlib.sha256(f"{sys.executable}\0{sys.version}\0{_PACKAGE}\0".encode())
     spec = importlib.util.find_spec("mlflow")
     if spec is not None and spec.origin is not None:
-        sources.append(Path(spec.origin))
-    for source in sources:
-        info = source.stat()
-        digest.update(f"{source}\0{info.st_mtime_ns}\0{info.st_size}\0".encode())
+        info = Path(spec.origin).stat()
+        digest.update(f"{spec.origin}\0{info.st_mtime_ns}\0{info.st_size}\0".encode())
     for name in sorted(os.environ):
         if name.startswith(_ENV_PREFIXES) and name not in _ENV_PER_RUN:
             digest.update(f"{name}={os.environ[name]}\0".encode())
@@ -207,13 +210,13 @@ def _spawn(path: Path) -> int:
     return os.posix_spawn(sys.executable, argv, os.environ, file_actions=actions, setsid=True)
 
 
-def _failed(pid: int) -> bool:
-    """The resident started as ``pid`` has exited with an error (exit 0: another one won the socket; keep waiting)."""
+def _exit_code(pid: int) -> int | None:
+    """The exit code of the resident started as ``pid``, None while it runs."""
     try:
         done, status = os.waitpid(pid, os.WNOHANG)
     except ChildProcessError:
-        return False
-    return done == pid and os.waitstatus_to_exitcode(status) != 0
+        return None
+    return os.waitstatus_to_exitcode(status) if done == pid else None
 
 
 def _send(sock: socket.socket, message: object) -> None:
@@ -247,6 +250,7 @@ class _Resident:
         self.retiring = False
         self.files: dict[Path, tuple[int, int] | None] = {}
         self.stores: set[str] = set()
+        self.sources: dict[str, tuple[int, int] | None] = {}
 
     def serve(self, conn: socket.socket) -> None:
         with self.lock:
@@ -271,7 +275,7 @@ class _Resident:
         printed = io.StringIO()
         with self.step_lock, contextlib.redirect_stderr(printed):
             settings: Settings = arguments["settings"]
-            if not self._same_files(settings):
+            if not (self._same_sources() and self._same_files(settings)):
                 self.retiring = True
                 return ("unserved", None, "")
             try:
@@ -303,6 +307,17 @@ class _Resident:
                 return False
         return True
 
+    def _same_sources(self) -> bool:
+        """No Reprise module this process loaded has changed on disk since (stat of ~100 files: ~1 ms)."""
+        for module in list(sys.modules.values()):
+            source = getattr(module, "__file__", None)
+            if not source or not source.startswith(_PACKAGE):
+                continue
+            now = _stamp(Path(source))
+            if self.sources.setdefault(source, now) != now:
+                return False
+        return True
+
     def idle(self) -> bool:
         with self.lock:
             return self.clients == 0 and (self.retiring or time.monotonic() - self.last_seen > IDLE_SECONDS)
@@ -314,6 +329,14 @@ def _identity(path: Path) -> tuple[int, int] | None:
     except OSError:
         return None
     return (info.st_dev, info.st_ino)
+
+
+def _stamp(path: Path) -> tuple[int, int] | None:
+    try:
+        info = path.stat()
+    except OSError:
+        return None
+    return (info.st_mtime_ns, info.st_size)
 
 
 def _warm() -> None:
@@ -328,11 +351,14 @@ def _warm() -> None:
 def _main(path: Path) -> int:
     """Serve on ``path`` until idle; exit 0 at once when another resident holds it."""
     os.chdir("/")
-    lock = path.with_suffix(".lock").open("a")
+    lock_path = path.with_suffix(".lock")
+    lock = lock_path.open("a")
     try:
         fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         return 0
+    if _identity(lock_path) != (os.fstat(lock.fileno()).st_dev, os.fstat(lock.fileno()).st_ino):
+        return 0  # a retiring resident removed this lock file after we opened it: the wrapper starts another
     path.unlink(missing_ok=True)
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     listener.bind(str(path))
@@ -350,6 +376,10 @@ def _main(path: Path) -> int:
     # Close the door before letting another resident take the lock, then finish with those still connected.
     listener.close()
     path.unlink(missing_ok=True)
+    lock_path.unlink(missing_ok=True)
+    log = path.with_suffix(".log")
+    if _identity(log) is not None and log.stat().st_size == 0:
+        log.unlink()
     lock.close()
     while resident.clients:
         time.sleep(0.1)

@@ -14,9 +14,9 @@ stderr (the wrapper prints it). Runs are the same either way; only where the MLf
   capturing while it imports MLflow; a store whose database file was replaced since the resident opened it is not
   served (its pooled connections point at the old file), nor is any store once a Reprise source file it loaded has
   changed (a developer's edit): the resident retires and the wrapper does the step itself.
-* Stores the resident does not serve (a tracking server, PostgreSQL, a non-local artifact root), or
-  ``REPRISE_RESIDENT=0``, or a resident that does not come up within :data:`START_SECONDS`: the wrapper does every
-  step in its own process, as a plain ``reprise.start_run`` does.
+* Stores the resident does not serve (a tracking server, PostgreSQL, a non-local artifact root), a process that has
+  imported MLflow already, ``REPRISE_RESIDENT=0``, or a resident that does not come up within
+  :data:`START_SECONDS`: the wrapper does every step in its own process, as a plain ``reprise.start_run`` does.
 """
 
 from __future__ import annotations
@@ -92,7 +92,8 @@ def resident_steps(settings: Settings) -> Iterator[Callable[..., Any]]:
 
 
 def _servable(settings: Settings) -> bool:
-    if os.environ.get(DISABLE_ENV, "1") == "0" or not hasattr(os, "posix_spawn"):
+    # A process that has MLflow imported already (a notebook, a test) has nothing to save by handing the steps over.
+    if "mlflow" in sys.modules or os.environ.get(DISABLE_ENV, "1") == "0" or not hasattr(os, "posix_spawn"):
         return False
     path = sqlite_path(settings.tracking_uri)
     location = settings.artifact_location

@@ -63,12 +63,12 @@ def reflow(text: str) -> str:
         if line.strip() and not line[0].isspace():
             prose.append(line.strip())
             continue
+        starts_block = bool(prose) or not lines or not lines[-1].startswith((" ", _KEEP_INDENT))
         if prose:
             lines.append(" ".join(prose))
             prose = []
         # typer dedents the help after its first paragraph: a block that starts with a non-space keeps its indent.
-        starts_block = line.strip() and (not lines or not lines[-1].strip())
-        lines.append(_KEEP_INDENT + line.rstrip() if starts_block else line.rstrip())
+        lines.append(_KEEP_INDENT + line.rstrip() if line.strip() and starts_block else line.rstrip())
     if prose:
         lines.append(" ".join(prose))
     return escape("\n".join(lines))

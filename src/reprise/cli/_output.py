@@ -7,14 +7,14 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
-__all__ = ["compact_table", "emit", "err_console", "out_console", "print_result", "say", "short_id"]
+__all__ = ["compact_table", "emit", "err_console", "out_console", "print_result", "print_table", "say", "short_id"]
 
 
-def out_console() -> Any:
-    """A rich console on stdout, for tables and data."""
+def out_console(*, markup: bool = True) -> Any:
+    """A rich console on stdout, for tables and data; ``markup=False`` prints every string as written."""
     from rich.console import Console
 
-    return Console(soft_wrap=True)
+    return Console(soft_wrap=True, markup=markup)
 
 
 def err_console() -> Any:
@@ -47,25 +47,32 @@ def emit(data: Any, *, as_json: bool, render: Callable[[], None] | None = None) 
 
 
 def compact_table(*headers: str, title: str | None = None, keep: Sequence[str] = ()) -> Any:
-    """A table that reads at 80 columns: a rule under the headers, no side borders, one space between columns.
+    """A table that reads at 80 columns: a rule under the headers, no borders, one space between columns.
 
     Args:
         headers: The column headings.
         title: A line above the table.
         keep: Headings of columns never wrapped nor shortened (names a user copies: models, versions, runs).
 
-    Cells are plain text: pass ``rich.text.Text`` for styled cells.
+    Print it with :func:`print_table`, which shows text cells as written (style a cell with ``rich.text.Text``).
     """
     from rich import box
     from rich.table import Table
 
-    table = Table(title=title, box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False, title_justify="left")
+    table = Table(
+        title=title, box=box.SIMPLE_HEAD, padding=(0, 0), pad_edge=False, show_edge=False, title_justify="left"
+    )
     for header in headers:
         if header in keep:
-            table.add_column(header, no_wrap=True, min_width=len(header))
+            table.add_column(header, no_wrap=True)
         else:
             table.add_column(header, overflow="fold")
     return table
+
+
+def print_table(table: Any) -> None:
+    """Print ``table`` on stdout with its text cells as written (a ``[gates]`` in a cell stays)."""
+    out_console(markup=False).print(table)
 
 
 def short_id(value: str, *, width: int = 14) -> str:

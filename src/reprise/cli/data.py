@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from reprise.cli._context import settings_for
-from reprise.cli._output import emit, err_console, out_console, print_result, say
+from reprise.cli._output import compact_table, emit, err_console, out_console, print_result, print_table, say, short_id
 from reprise.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -387,25 +387,23 @@ def _render_validation(where: str, report: ManifestValidation) -> None:
 
 
 def _render_list(versions: list[DataVersion]) -> None:
-    from rich.table import Table
-
     if not versions:
         say("no data versions yet (reprise data version PATH --name NAME)")
         return
-    table = Table("name", "version_id", "path", "files", "size", "rows", "columns", "git", "created")
+    table = compact_table("name", "id", "path", "files", "size", "rows", "cols", "commit", "created", keep=("name",))
     for v in versions:
         table.add_row(
             v.name,
-            v.version_id[:12],
+            short_id(v.version_id, width=10),
             v.file_path,
             str(v.files),
             _size(v.size_bytes),
             "" if v.rows is None else str(v.rows),
             "" if v.columns is None else str(v.columns),
             (v.git_commit or "")[:8],
-            v.created_at.strftime("%Y-%m-%d %H:%M"),
+            v.created_at.strftime("%y-%m-%d %H:%M"),
         )
-    out_console().print(table)
+    print_table(table)
 
 
 def _render_change(change: TableChange) -> None:

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from reprise.cli._context import settings_for
-from reprise.cli._output import emit, out_console, say
+from reprise.cli._output import compact_table, emit, print_table, say
 
 if TYPE_CHECKING:
     from reprise.capture.environment import Environment, EnvironmentDiff
@@ -93,18 +93,18 @@ def _load(settings: Settings, source: str, scratch: Path) -> Environment:
 
 
 def _render_diff(difference: EnvironmentDiff) -> None:
-    from rich.table import Table
+    from rich.text import Text
 
     if difference.is_empty:
         say("environments are identical")
         return
-    table = Table("what", "A", "B", title="environment differences")
+    table = compact_table("what", "A", "B", title="environment differences")
     for package in difference.packages_removed:
-        table.add_row(f"package {package.name}", package.version, "[red]absent[/red]")
+        table.add_row(f"package {package.name}", package.version, Text("absent", style="red"))
     for package in difference.packages_added:
-        table.add_row(f"package {package.name}", "[green]absent[/green]", package.version)
+        table.add_row(f"package {package.name}", Text("absent", style="green"), package.version)
     for change in difference.packages_changed:
         table.add_row(f"package {change.name}", change.old.requirement(), change.new.requirement())
     for field in difference.fields:
         table.add_row(field.field, str(field.old), str(field.new))
-    out_console().print(table)
+    print_table(table)

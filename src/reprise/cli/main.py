@@ -21,6 +21,7 @@ from reprise.cli import registry as registry_cli
 from reprise.cli import releases as releases_cli
 from reprise.cli import reproduce as reproduce_cli
 from reprise.cli import run as run_cli_module
+from reprise.cli import runs as runs_cli
 from reprise.cli import serve as serve_cli
 from reprise.cli import team as team_cli
 from reprise.cli import versions as versions_cli
@@ -77,6 +78,7 @@ def _root(
 
 project_cli.register(app)
 run_cli_module.register(app)
+runs_cli.register(app)
 quickstart_cli.register(app)
 reproduce_cli.register(app)
 serve_cli.register(app)

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from reprise.cli._context import settings_for
-from reprise.cli._output import emit, out_console, print_result, say
+from reprise.cli._output import compact_table, emit, out_console, print_result, print_table, say
 
 if TYPE_CHECKING:
     from reprise.versioning.pipelines import PipelineDetails, PipelineFit, PipelineVersion
@@ -131,16 +131,14 @@ def apply(
 
 
 def _render_list(found: list[PipelineVersion]) -> None:
-    from rich.table import Table
-
     if not found:
         say("no pipeline versions yet (reprise pipeline version NAME steps.yaml)")
         return
-    table = Table("pipeline", "version", "digest", "by", "created")
+    table = compact_table("pipeline", "version", "digest", "by", "created", keep=("pipeline", "version"))
     for item in found:
         created = item.created_at.strftime("%Y-%m-%d %H:%M")
         table.add_row(item.name, item.version, item.digest[:19], item.actor, created)
-    out_console().print(table)
+    print_table(table)
 
 
 def _render_details(details: PipelineDetails) -> None:

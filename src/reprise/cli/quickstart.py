@@ -13,7 +13,7 @@ import typer
 
 from reprise.capture.redact import redact_uri
 from reprise.cli._context import settings_for
-from reprise.cli._output import emit, err_console, out_console, say
+from reprise.cli._output import compact_table, emit, err_console, print_table, say
 
 if TYPE_CHECKING:
     from reprise.quickstart import QuickstartResult, StageResult
@@ -92,8 +92,6 @@ def _as_data(result: QuickstartResult) -> dict[str, object]:
 
 
 def _render(result: QuickstartResult, *, ran: bool) -> None:
-    from rich.table import Table
-
     here = f"cd {shlex.quote(str(result.project_dir))} &&"
     if not ran:
         say(f"run it with: {here} {_command('dvc', result.project_dir)} repro")
@@ -101,12 +99,12 @@ def _render(result: QuickstartResult, *, ran: bool) -> None:
     metric = result.best["metric"]
     candidates = result.best["candidates"]
     names = sorted(next(iter(candidates.values()))["metrics"])
-    table = Table("model", *names, title=f"candidates (best by {metric}, ★ = best)")
+    table = compact_table("model", *names, title=f"candidates (best by {metric}, ★ = best)", keep=("model",))
     for name, candidate in candidates.items():
         mark = " ★" if name == result.best["best_model"] else ""
         values = [f"{candidate['metrics'][key]:.4f}" for key in names]
         table.add_row(f"{name}{mark}", *values)
-    out_console().print(table)
+    print_table(table)
     say(f"runs: {redact_uri(result.tracking_uri)} (pipeline run {result.pipeline_run_id})")
     say(f"best model: {result.best['model_uri']} (best_model_info.json)")
     reprise, dvc = _command("reprise", result.project_dir), _command("dvc", result.project_dir)

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from reprise.cli._context import settings_for
-from reprise.cli._output import emit, out_console, say
+from reprise.cli._output import compact_table, emit, print_table, say
 
 if TYPE_CHECKING:
     from reprise.registry.catalog import VersionInfo
@@ -40,13 +40,11 @@ def list_models(ctx: typer.Context, json_output: JsonFlag = False) -> None:
         if not models:
             say("no registered models yet (reprise registry register RUN_ID NAME)")
             return
-        from rich.table import Table
-
-        table = Table("Model", "Versions", "Latest", "Aliases")
+        table = compact_table("Model", "Versions", "Latest", "Aliases", keep=("Model",))
         for model in models:
             aliases = ", ".join(f"{alias} → v{version}" for alias, version in model.aliases.items())
             table.add_row(model.name, str(model.versions), _v(model.latest_version), aliases or "-")
-        out_console().print(table)
+        print_table(table)
 
     emit([model.model_dump(mode="json") for model in models], as_json=json_output, render=render)
 
@@ -66,16 +64,23 @@ def versions(
     found = list_versions(model, settings=settings_for(ctx))
 
     def render() -> None:
-        from rich.table import Table
-
         columns = metrics or _common_metrics(found)
-        table = Table("Version", "Stage", *columns, "Aliases", "Gates", "Created", title=f"{model} (times in UTC)")
+        table = compact_table(
+            "Version",
+            "Stage",
+            *columns,
+            "Aliases",
+            "Gates",
+            "Created",
+            title=f"{model} (times in UTC)",
+            keep=("Version",),
+        )
         for info in found:
             values = [_number(info.metrics.get(column)) for column in columns]
-            created = info.created_at.strftime("%Y-%m-%d %H:%M")
+            created = info.created_at.strftime("%y-%m-%d %H:%M")
             aliases = ", ".join(info.aliases) or "-"
             table.add_row(str(info.version), info.stage, *values, aliases, info.validation_status, created)
-        out_console().print(table)
+        print_table(table)
         if not found:
             say(f"{model} has no versions yet")
 
@@ -171,13 +176,12 @@ def best(
     result = best_version(model, metric, maximize=maximize, settings=settings_for(ctx))
 
     def render() -> None:
-        from rich.table import Table
-
         way = "higher" if result.maximize else "lower"
-        table = Table("Rank", "Version", metric, "Stage", "Aliases", title=f"{model} by {metric} ({way} is better)")
+        title = f"{model} by {metric} ({way} is better)"
+        table = compact_table("Rank", "Version", metric, "Stage", "Aliases", title=title, keep=("Version",))
         for rank, entry in enumerate(result.ranking, start=1):
             table.add_row(str(rank), str(entry.version), _number(entry.value), entry.stage, ", ".join(entry.aliases))
-        out_console().print(table)
+        print_table(table)
         say(
             f"best: {model} v{result.version} ({metric} = {result.value:.6g}, {way} is better: {result.direction_from})"
         )
@@ -246,23 +250,19 @@ def export(
 
 
 def _render(events: tuple[RegistryEvent, ...]) -> None:
-    from rich.table import Table
-
     if not events:
         say("no history recorded yet")
         return
-    table = Table("When (UTC)", "Who", "Event", "What")
+    table = compact_table("When (UTC)", "Who", "Event", "What", keep=("When (UTC)",))
     for event in events:
-        table.add_row(event.at.strftime("%Y-%m-%d %H:%M:%S"), event.actor, event.kind, event.describe())
-    out_console().print(table)
+        table.add_row(event.at.strftime("%y-%m-%d %H:%M:%S"), event.actor, event.kind, event.describe())
+    print_table(table)
 
 
 def _render_comparison(comparison: VersionComparison) -> None:
-    from rich.table import Table
-
     a, b = comparison.a, comparison.b
     heads = (f"v{a.version}", f"v{b.version}")
-    table = Table("", *heads, "Δ", title=f"{comparison.model}: v{a.version} vs v{b.version}")
+    table = compact_table("", *heads, "Δ", title=f"{comparison.model}: v{a.version} vs v{b.version}", keep=("",))
     for row in comparison.metrics:
         table.add_row(row.name, _number(row.a), _number(row.b), _number(row.delta, signed=True))
     for label, left, right in (
@@ -276,7 +276,7 @@ def _render_comparison(comparison: VersionComparison) -> None:
         table.add_row(label, left, right, "" if left == right else "≠")
     for param in comparison.params:
         table.add_row(f"param {param.name}", param.a or "-", param.b or "-", "≠")
-    out_console().print(table)
+    print_table(table)
     signature = comparison.signature
     if signature.same:
         say("signatures: identical")

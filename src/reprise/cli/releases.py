@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from reprise.cli._context import settings_for
-from reprise.cli._output import emit, out_console, say
+from reprise.cli._output import compact_table, emit, out_console, print_table, say
 
 if TYPE_CHECKING:
     from reprise.versioning.release_diff import ReleaseDiff
@@ -64,14 +64,12 @@ def list_(
     json_output: _JSON = False,
 ) -> None:
     """Every release, by name then semver precedence."""
-    from rich.table import Table
-
     from reprise.versioning.releases import list_releases
 
     releases = list_releases(name, settings=settings_for(ctx))
 
     def render() -> None:
-        table = Table("release", "status", "from", "model", "created")
+        table = compact_table("release", "status", "from", "model", "created", keep=("release", "model"))
         for release in releases:
             table.add_row(
                 f"{release.name}@{release.version}",
@@ -80,7 +78,7 @@ def list_(
                 release.model or "",
                 f"{release.created_at:%Y-%m-%d %H:%M} by {release.actor}",
             )
-        out_console().print(table)
+        print_table(table)
 
     emit([release.model_dump(mode="json") for release in releases], as_json=json_output, render=render)
 

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from reprise.cli._context import settings_for
-from reprise.cli._output import emit, out_console, say
+from reprise.cli._output import compact_table, emit, out_console, print_table, say, short_id
 
 if TYPE_CHECKING:
     from reprise.versioning.unified import UnifiedVersion
@@ -63,26 +63,24 @@ def create(
 @app.command("list")
 def list_(ctx: typer.Context, json_output: _JSON = False) -> None:
     """Every unified version, oldest first."""
-    from rich.table import Table
-
     from reprise.versioning.unified import list_versions
 
     versions = list_versions(settings=settings_for(ctx))
 
     def render() -> None:
-        table = Table("name", "digest", "commit", "runs", "data", "model", "created")
+        table = compact_table("name", "digest", "commit", "runs", "data", "model", "created", keep=("name", "model"))
         for version in versions:
             model = "" if version.model is None else f"{version.model.name}/{version.model.version}"
             table.add_row(
                 version.name,
-                version.digest[:19],
+                short_id(version.digest),
                 version.git_commit[:12],
                 str(len(version.runs)),
                 ", ".join(data.name for data in version.data),
                 model,
                 f"{version.created_at:%Y-%m-%d %H:%M}",
             )
-        out_console().print(table)
+        print_table(table)
 
     emit([version.model_dump(mode="json") for version in versions], as_json=json_output, render=render)
 

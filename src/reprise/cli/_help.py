@@ -21,6 +21,8 @@ __all__ = ["reflow", "tidy_help"]
 
 #: An invisible character that is not whitespace (WORD JOINER).
 _KEEP_INDENT = "\u2060"
+#: How an example command line starts.
+_EXAMPLE = "reprise "
 
 
 def tidy_help(command: Command, help_option_names: Sequence[str]) -> None:
@@ -49,7 +51,7 @@ def tidy_help(command: Command, help_option_names: Sequence[str]) -> None:
 
 
 def reflow(text: str) -> str:
-    r"""``text`` with each paragraph on one line; blank lines and indented (example) lines kept as they are.
+    r"""``text`` with each paragraph on one line; blank lines, indented lines and ``reprise ...`` examples kept.
 
     Example:
         >>> reflow("Serve a model\nover HTTP.\n\n    reprise serve m@champion\n")
@@ -59,16 +61,17 @@ def reflow(text: str) -> str:
 
     lines: list[str] = []
     prose: list[str] = []
-    for line in inspect.cleandoc(text).splitlines():
+    for raw in inspect.cleandoc(text).splitlines():
+        # An example command written flush with the prose is shown as an example block all the same.
+        line = f"    {raw}" if raw.startswith(_EXAMPLE) else raw
         if line.strip() and not line[0].isspace():
             prose.append(line.strip())
             continue
-        starts_block = bool(prose) or not lines or not lines[-1].startswith((" ", _KEEP_INDENT))
         if prose:
             lines.append(" ".join(prose))
             prose = []
-        # typer dedents the help after its first paragraph: a block that starts with a non-space keeps its indent.
-        lines.append(_KEEP_INDENT + line.rstrip() if line.strip() and starts_block else line.rstrip())
+        # typer dedents the help after its first paragraph: a line that starts with a non-space keeps its indent.
+        lines.append(_KEEP_INDENT + line.rstrip() if line.strip() else "")
     if prose:
         lines.append(" ".join(prose))
     return escape("\n".join(lines))

@@ -1,7 +1,8 @@
 """Model families: their search spaces, their interpretability class, and the pipeline each trial fits.
 
 A family's interpretability class comes from what the family is, not from a trial: logistic regression and a
-decision tree are glass boxes, tree ensembles are explainable with TreeSHAP, a neural network is opaque. Every
+decision tree are glass boxes (so is a robust z-score: a distance per feature), tree ensembles are explainable with
+TreeSHAP, a neural network is opaque. Every
 family fits inside one scikit-learn pipeline (impute, scale, one-hot, estimator) that ``reprise.log_model`` stores
 with skops, so what is searched is what ``reprise serve`` can load without unpickling. Every estimator uses one
 thread: a trial's result must not depend on how many cores the machine has or how many trials run beside it.
@@ -151,6 +152,17 @@ def _build_lof(params: Mapping[str, Any], seed: int) -> Any:
     return LocalOutlierFactor(n_neighbors=params["lof_n_neighbors"], novelty=True, n_jobs=1)
 
 
+def _suggest_zscore(trial: optuna.Trial) -> dict[str, Any]:
+    return {"zs_aggregate": trial.suggest_categorical("zs_aggregate", ["max", "mean"])}
+
+
+def _build_zscore(params: Mapping[str, Any], seed: int) -> Any:
+    from reprise.automl.zscore import RobustZScore
+
+    del seed  # medians and MADs have no randomness
+    return RobustZScore(aggregate=params["zs_aggregate"])
+
+
 #: Every family Reprise searches, by name.
 FAMILIES: Final[dict[str, Family]] = {
     family.name: family
@@ -190,6 +202,7 @@ FAMILIES: Final[dict[str, Family]] = {
             _build_iforest,
         ),
         Family("local_outlier_factor", "anomaly", "glass_box", {"lof_n_neighbors": 20}, _suggest_lof, _build_lof),
+        Family("robust_zscore", "anomaly", "glass_box", {"zs_aggregate": "max"}, _suggest_zscore, _build_zscore),
     )
 }
 

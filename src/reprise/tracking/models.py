@@ -18,9 +18,9 @@ if TYPE_CHECKING:
     from reprise.config import Settings
 
 __all__ = [
+    "LoggedModel",
     "ONNX_LABEL",
     "ONNX_PROBABILITY",
-    "LoggedModel",
     "fetch_model",
     "log_model",
     "model_kind",

@@ -62,6 +62,8 @@ _NUMPY_DATA_CLASSES: Final = frozenset(
 )
 #: Packages whose classes skops may be told to trust without that running code (see :func:`model_format`).
 _DATA_PACKAGES: Final = frozenset({"sklearn", "numpy", "scipy", "lightgbm", "xgboost", "collections"})
+#: Reprise's own estimators, trusted one by one: their fitted state is arrays and numbers, their loading runs no code.
+_REPRISE_DATA_CLASSES: Final = frozenset({"reprise.automl.zscore.RobustZScore"})
 
 
 @dataclass(frozen=True)
@@ -265,10 +267,11 @@ def model_format(meta: Any) -> tuple[str, bool]:
     Only loaders known to read data, not code, are safe: scikit-learn in the ``skops`` format, XGBoost's own formats
     (json, ubj, xgb), a LightGBM ``Booster`` in its text format, ONNX. The ``MLmodel`` lists the types skops is to
     trust, and whoever wrote it chose them: skops counts as safe only when each is a class of scikit-learn, NumPy,
-    SciPy, LightGBM, XGBoost or ``collections`` (what ``reprise.log_model`` lists), not a function such as
-    ``numpy.load`` or ``posix.system`` that a crafted file could call. Pickle and cloudpickle (scikit-learn's other
-    formats, LightGBM's scikit-learn models, custom ``python_function`` models), models from code, a model that
-    ships Python code (``code`` paths, put first on ``sys.path``), and any other loader run code.
+    SciPy, LightGBM, XGBoost or ``collections`` (what ``reprise.log_model`` lists) or Reprise's robust z-score
+    detector, not a function such as ``numpy.load`` or ``posix.system`` that a crafted file could call. Pickle and
+    cloudpickle (scikit-learn's other formats, LightGBM's scikit-learn models, custom ``python_function`` models),
+    models from code, a model that ships Python code (``code`` paths, put first on ``sys.path``), and any other
+    loader run code.
 
     Args:
         meta: The model's ``mlflow.models.Model`` (its ``MLmodel`` file).
@@ -321,7 +324,7 @@ def _harmless_type(name: str) -> bool:
     those are listed one by one, so a lower-case function of the same package (``numpy.load``) is not trusted.
     """
     module, _, leaf = name.rpartition(".")
-    if name in _NUMPY_DATA_CLASSES:
+    if name in _NUMPY_DATA_CLASSES or name in _REPRISE_DATA_CLASSES:
         return True
     return module.split(".", 1)[0] in _DATA_PACKAGES and leaf[:1].isupper()
 

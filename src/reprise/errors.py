@@ -197,7 +197,8 @@ class ReleaseGuardError(VersioningError):
     """A release promotion, rollback or creation was refused by a guard; ``guard`` names which one.
 
     Attributes:
-        guard: ``verified``, ``revoked``, ``gates``, ``prerelease``, ``order`` or ``status``.
+        guard: ``verified``, ``revoked``, ``gates``, ``prerelease``, ``order`` or ``status``; ``maintainer`` when a
+            member who is no maintainer of the team's server promotes to the last environment or revokes.
     """
 
     code = "release-guard"

@@ -1,110 +1,25 @@
 """Team mode against a real ``mlflow server`` (basic auth, proxied artifacts) on a scratch PostgreSQL database.
 
-The server is started once per module by ``reprise team serve`` in a subprocess on a free loopback port, and stopped
-by its PID at the end; the database is created for the module and dropped afterwards.
+The server is the session's ``team`` fixture (tests/integration/conftest.py), shared with the other team tests.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import signal
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
-import uuid
-from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from conftest import CleanEnv, Team
 
 pytestmark = pytest.mark.postgres
 # MLflow's basic-auth app needs Flask-WTF (mlflow[auth]); `reprise team serve` says so when it is missing.
 pytest.importorskip("flask_wtf", reason="Flask-WTF (MLflow's auth extra) is not installed")
-
-_ADMIN_PASSWORD = "Adm1n-team-pw-4471"
-_DB_PASSWORD = "planted-db-pw-9031"  # trust auth ignores it: it must reach the server and be written nowhere
-
-
-@dataclass(frozen=True)
-class Team:
-    url: str
-    directory: Path
-    store_uri: str
-    dvc_remote: str
-    stdout: str
-    passwords: dict[str, str]
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _clean_env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("REPRISE_", "MLFLOW_", "PG"))}
-    env.update({"MLFLOW_DISABLE_TELEMETRY": "true", "DVC_NO_ANALYTICS": "1", "DO_NOT_TRACK": "1", **extra})
-    return env
-
-
-def _answers(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(f"{url}/health", timeout=2):
-            return True
-    except OSError:
-        return False
-
-
-@pytest.fixture(scope="module")
-def team(postgres_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Team]:
-    import psycopg
-
-    from reprise.team._http import Credentials
-    from reprise.team.roles import add_member
-
-    name = f"reprise_team_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(postgres_url, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    base = postgres_url.rsplit("/", 1)[0]
-    db = base.replace("postgres@", f"postgres:{_DB_PASSWORD}@", 1) + f"/{name}"
-    directory = tmp_path_factory.mktemp("team") / "server"
-    port = _free_port()
-    out, err = directory.parent / "stdout.txt", directory.parent / "stderr.txt"
-    argv = [sys.executable, "-m", "reprise", "team", "serve", "--db", db, "--dir", str(directory)]
-    argv += ["--port", str(port), "--workers", "1", "--json"]
-    with out.open("wb") as stdout, err.open("wb") as stderr:
-        process = subprocess.Popen(
-            argv, env=_clean_env(MLFLOW_AUTH_ADMIN_PASSWORD=_ADMIN_PASSWORD), stdout=stdout, stderr=stderr
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 240
-        while not (_answers(url) and out.stat().st_size):
-            assert process.poll() is None, err.read_text()
-            assert time.monotonic() < deadline, f"no team server within 240 s: {err.read_text()}"
-            time.sleep(0.5)
-        admin = Credentials("admin", _ADMIN_PASSWORD)
-        passwords = {"admin": _ADMIN_PASSWORD}
-        for role in ("reader", "editor", "maintainer"):
-            passwords[role] = f"{role}-Pw-{uuid.uuid4().hex[:8]}"
-            add_member(url, admin, role, passwords[role], role)
-        yield Team(url, directory, f"{base}/{name}", str(directory / "dvc-remote"), out.read_text(), passwords)
-    finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        from reprise.store import db as store_db
-
-        store_db.dispose_engines()
-        with psycopg.connect(postgres_url, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def _login(monkeypatch: pytest.MonkeyPatch, team: Team, user: str) -> None:
@@ -125,7 +40,7 @@ def test_serve_starts_an_authenticated_server_on_postgres_and_writes_no_secret(t
         for line in printed["member_setup"]
     )
     assert call(team.url, "GET", "/api/2.0/mlflow/experiments/search", params={"max_results": "1"}).status == 401
-    admin = Credentials("admin", _ADMIN_PASSWORD)
+    admin = Credentials("admin", team.passwords["admin"])
     assert (
         call(team.url, "GET", "/api/2.0/mlflow/experiments/search", auth=admin, params={"max_results": "1"}).status
         == 200
@@ -141,16 +56,16 @@ def test_serve_starts_an_authenticated_server_on_postgres_and_writes_no_secret(t
     ]:
         if path.is_file():
             text = path.read_text(encoding="utf-8", errors="replace")
-            assert _DB_PASSWORD not in text, path
-            assert _ADMIN_PASSWORD not in text, path
+            assert team.db_password not in text, path
+            assert team.passwords["admin"] not in text, path
 
 
-def test_serve_refuses_a_public_interface_without_the_explicit_flag(tmp_path: Path) -> None:
+def test_serve_refuses_a_public_interface_without_the_explicit_flag(tmp_path: Path, clean_env: CleanEnv) -> None:
     argv = [sys.executable, "-m", "reprise", "team", "serve", "--db", "postgresql://postgres@127.0.0.1:5432/x"]
     argv += ["--dir", str(tmp_path / "srv"), "--host", "0.0.0.0"]
     done = subprocess.run(
         argv,
-        env=_clean_env(MLFLOW_AUTH_ADMIN_PASSWORD="x" * 12),
+        env=clean_env(MLFLOW_AUTH_ADMIN_PASSWORD="x" * 12),
         capture_output=True,
         text=True,
         timeout=60,
@@ -192,7 +107,7 @@ def test_a_run_captured_by_one_member_is_read_back_by_another_through_the_server
     experiment = client_for(settings).get_experiment_by_name("team-exp")
     assert experiment is not None
     assert experiment.artifact_location.startswith("mlflow-artifacts:")  # the server's store, not a local path
-    uploaded = [p for p in team.directory.joinpath("artifacts").rglob("record.json")]
+    uploaded = [p for p in team.directory.joinpath("artifacts").rglob("record.json") if run.run_id in p.parts]
     assert len(uploaded) == 1
 
     _login(monkeypatch, team, "reader")
@@ -211,7 +126,7 @@ def test_audit_of_the_real_server_finds_no_route_that_answers_when_it_should_ref
     from reprise.team._http import Credentials
     from reprise.team.audit import PROBES, audit_server
 
-    report = audit_server(team.url, Credentials("admin", _ADMIN_PASSWORD))
+    report = audit_server(team.url, Credentials("admin", team.passwords["admin"]))
     assert report.requests == 3 * sum(2 if probe.path.startswith("/api/") else 1 for probe in PROBES)
     assert report.leaks == ()
     assert report.refusals == ()  # readers read, editors edit: the roles work on every family
@@ -228,7 +143,7 @@ with reprise.start_run("shared", params={"n": 100}) as run:
 
 
 def test_a_teammate_reproduces_a_run_from_the_shared_stores_and_a_clone_alone(
-    team: Team, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    team: Team, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, clean_env: CleanEnv
 ) -> None:
     from mlflow import MlflowClient
 
@@ -246,7 +161,7 @@ def test_a_teammate_reproduces_a_run_from_the_shared_stores_and_a_clone_alone(
     done = subprocess.run(
         ["python", "seeded.py"],
         cwd=alice,
-        env=_clean_env(PATH=path, **login),
+        env=clean_env(PATH=path, **login),
         capture_output=True,
         text=True,
         timeout=300,
@@ -285,7 +200,7 @@ for i in range(2):
 
 
 def test_eight_clients_capturing_at_once_through_the_server_lose_nothing(
-    team: Team, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    team: Team, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, clean_env: CleanEnv
 ) -> None:
     from mlflow import MlflowClient
 
@@ -302,7 +217,7 @@ def test_eight_clients_capturing_at_once_through_the_server_lose_nothing(
     for n, log in enumerate(logs):
         with log.open("wb") as sink:
             clients.append(
-                subprocess.Popen([sys.executable, "client.py", str(n)], cwd=root, env=_clean_env(**login), stderr=sink)
+                subprocess.Popen([sys.executable, "client.py", str(n)], cwd=root, env=clean_env(**login), stderr=sink)
             )
     try:
         codes = [client.wait(timeout=600) for client in clients]

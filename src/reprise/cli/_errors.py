@@ -74,9 +74,12 @@ def run_cli(invoke: Callable[[list[str]], int | None], invocation: Invocation) -
 def _report(
     invocation: Invocation, code: str, message: str, hint: str | None, exit_code: int, *, prefix: str = "error: "
 ) -> None:
+    from reprise.cli._output import printable
+
     if invocation.json:
         _write_json_error(code, message, hint, exit_code)
-    print(f"{prefix}{message}" + (f"\n  hint: {hint}" if hint else ""), file=sys.stderr)
+    # A message may quote bytes read from a file (a parser's sample of a bad line): never send them to the terminal.
+    print(printable(f"{prefix}{message}" + (f"\n  hint: {hint}" if hint else "")), file=sys.stderr)
 
 
 def _write_json_error(code: str, message: str, hint: str | None, exit_code: int) -> None:

@@ -7,7 +7,17 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
-__all__ = ["compact_table", "emit", "err_console", "out_console", "print_result", "print_table", "say", "short_id"]
+__all__ = [
+    "compact_table",
+    "emit",
+    "err_console",
+    "out_console",
+    "print_result",
+    "print_table",
+    "printable",
+    "say",
+    "short_id",
+]
 
 
 def out_console(*, markup: bool = True) -> Any:
@@ -30,12 +40,24 @@ def say(message: str) -> None:
     Rich style tags the caller wrote (``[green]✓[/green]``) style the text; any other bracketed text, such as
     ``[gates]`` quoted from a config file, prints as written.
     """
-    err_console().print(_escape_non_styles(message), highlight=False)
+    err_console().print(_escape_non_styles(printable(message)), highlight=False)
 
 
 def print_result(line: str) -> None:
-    """Print one line of a command's result (names, ids, digests) to stdout, exactly as written."""
-    sys.stdout.write(line + "\n")
+    """Print one line of a command's result (names, ids, digests) to stdout, as written (controls escaped)."""
+    sys.stdout.write(printable(line) + "\n")
+
+
+def printable(text: str) -> str:
+    r"""``text`` with control characters (a NUL, an escape sequence read from a file) shown as escapes.
+
+    Line breaks stay; an escape character becomes the four characters ``\x1b``.
+    """
+    if text.isprintable():
+        return text
+    return "".join(
+        char if char.isprintable() or char == "\n" else char.encode("unicode_escape").decode("ascii") for char in text
+    )
 
 
 def emit(data: Any, *, as_json: bool, render: Callable[[], None] | None = None) -> None:

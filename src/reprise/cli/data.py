@@ -407,41 +407,39 @@ def _render_list(versions: list[DataVersion]) -> None:
 
 
 def _render_change(change: TableChange) -> None:
-    console = out_console()
-    console.print(f"\n{change.path}: {change.verdict} (rows {change.rows_a} -> {change.rows_b})", highlight=False)
+    print_result(f"\n{change.path}: {change.verdict} (rows {change.rows_a} -> {change.rows_b})")
     for item in change.layout:
-        console.print(f"  differs: {item}", highlight=False)
+        print_result(f"  differs: {item}")
     if change.rows_added or change.rows_removed:
-        console.print(f"  rows added: {change.rows_added}, rows removed: {change.rows_removed}", highlight=False)
+        print_result(f"  rows added: {change.rows_added}, rows removed: {change.rows_removed}")
     for label, rows in (("+", change.added), ("-", change.removed)):
         for row in rows:
             cells = ", ".join(f"{name}={value}" for name, value in row.cells.items())
-            console.print(f"  {label} row {row.row}: {cells}", highlight=False)
+            print_result(f"  {label} row {row.row}: {cells}")
 
 
 def _render_diff(result: DataDiff) -> None:
-    console = out_console()
     files = result.files
     if result.is_empty:
         say(f"{result.a} and {result.b} hold the same bytes")
         return
     for label, paths in (("added", files.added), ("removed", files.removed), ("changed", files.changed)):
         for path in paths:
-            console.print(f"{label}: {path}", highlight=False)
+            print_result(f"{label}: {path}")
     for change in result.contents:
         _render_change(change)
     for table in result.tables:
-        console.print(f"\n{table.path}: rows {table.rows_a} -> {table.rows_b}", highlight=False)
+        print_result(f"\n{table.path}: rows {table.rows_a} -> {table.rows_b}")
         for name in table.columns_added:
-            console.print(f"  column added: {name}", highlight=False)
+            print_result(f"  column added: {name}")
         for name in table.columns_removed:
-            console.print(f"  column removed: {name}", highlight=False)
+            print_result(f"  column removed: {name}")
         for retyped in table.columns_retyped:
-            console.print(f"  column retyped: {retyped.column} {retyped.a} -> {retyped.b}", highlight=False)
+            print_result(f"  column retyped: {retyped.column} {retyped.a} -> {retyped.b}")
         for item in table.drift:
             ks = "" if item.ks is None else f" KS {item.ks:.3f}"
             cats = f" new {list(item.new_categories)}" if item.new_categories else ""
             cats += f" vanished {list(item.vanished_categories)}" if item.vanished_categories else ""
             flag = "DRIFTED" if item.drifted else "ok"
-            console.print(f"  {item.column}: {flag} PSI {item.psi:.3f}{ks}{cats}", highlight=False)
+            print_result(f"  {item.column}: {flag} PSI {item.psi:.3f}{ks}{cats}")
     say(f"{len(result.drifted)} drifted column(s) (PSI > {result.thresholds.psi}, KS > {result.thresholds.ks})")

@@ -355,8 +355,7 @@ def capture(root: Path, scenario: Scenario) -> str:
     argv = list(scenario.capture)
     argv = [sys.executable, "-m", "reprise", *argv[1:]] if argv[0] == "reprise" else [sys.executable, *argv[1:]]
     _run(root, argv, scenario.capture_env)
-    done = _run(root, [sys.executable, "-c", _LATEST])
-    return done.stdout.strip().splitlines()[-1]
+    return _latest_captured(root)
 
 
 def reproduce(root: Path, scenario: Scenario, run_id: str) -> Outcome:
@@ -381,13 +380,20 @@ def run_scenario(root: Path, scenario: Scenario, mlflow_db: Path | None = None) 
     return reproduce(root, scenario, capture(root, scenario))
 
 
-_LATEST = (
-    "from reprise.config import load_settings; from mlflow import MlflowClient; s = load_settings(); "
-    "runs = MlflowClient(s.tracking_uri).search_runs("
-    "[e.experiment_id for e in MlflowClient(s.tracking_uri).search_experiments()], "
-    "\"tags.`reprise.record_version` != ''\", order_by=['attributes.start_time DESC'], max_results=1); "
-    "print(runs[0].info.run_id)"
-)
+def _latest_captured(root: Path) -> str:
+    """The newest captured run of the project at ``root``, in any experiment (a plain MlflowClient query)."""
+    from mlflow import MlflowClient
+
+    from reprise.config import load_settings
+
+    client = MlflowClient(load_settings(root).tracking_uri)
+    runs = client.search_runs(
+        [experiment.experiment_id for experiment in client.search_experiments()],
+        "tags.`reprise.record_version` != ''",
+        order_by=["attributes.start_time DESC"],
+        max_results=1,
+    )
+    return str(runs[0].info.run_id)
 
 
 def _git(root: Path, *args: str) -> None:

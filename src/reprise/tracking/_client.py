@@ -48,6 +48,7 @@ __all__ = [
     "client_for",
     "ensure_experiment",
     "fetch_artifacts",
+    "forget_ready",
     "log_folder",
     "prepare_tracking_store",
     "quiet_downloads",
@@ -114,6 +115,12 @@ def prepare_tracking_store(settings: Settings) -> list[str]:
             done = _prepare_database(uri, settings.artifact_location, _config_name(settings))
         _READY.add(uri)
         return done
+
+
+def forget_ready(uri: str) -> None:
+    """Make the next :func:`client_for` on ``uri`` check the store again (a long-lived process, between runs)."""
+    with _READY_LOCK:
+        _READY.discard(uri)
 
 
 def _config_name(settings: Settings) -> str:

@@ -14,7 +14,9 @@ stderr (the wrapper prints it). Runs are the same either way; only where the MLf
   capturing while it imports MLflow; a store whose database file was replaced since the resident opened it is not
   served (its pooled connections point at the old file), nor is any store once a Reprise source file it loaded has
   changed (a developer's edit): the resident retires and the wrapper does the step itself.
-* Stores the resident does not serve (a tracking server, PostgreSQL, a non-local artifact root), a process that has
+* A tracking server is served too (the resident's key holds the wrapper's ``MLFLOW_*`` credentials and cloud
+  settings); whether it answers is checked again at the start of every run, as a wrapper of its own would.
+* Stores the resident does not serve (PostgreSQL, a SQLite store with a non-local artifact root), a process that has
   imported MLflow already, ``REPRISE_RESIDENT=0``, or a resident that does not come up within
   :data:`START_SECONDS`: the wrapper does every step in its own process, as a plain ``reprise.start_run`` does.
 """
@@ -59,7 +61,7 @@ START_SECONDS: Final = 15.0
 STEP_SECONDS: Final = 600.0
 
 #: Environment variables a resident's work depends on: a wrapper with other values gets another resident.
-_ENV_PREFIXES: Final = ("MLFLOW_", "PG", "SQLALCHEMY_", "PYTHONPATH")
+_ENV_PREFIXES: Final = ("MLFLOW_", "PG", "SQLALCHEMY_", "PYTHONPATH", "AWS_", "AZURE_", "GOOGLE_", "REQUESTS_", "SSL_")
 #: Passed with each step, never read from the resident's environment.
 _ENV_PER_RUN: Final = frozenset(
     {"MLFLOW_TRACKING_URI", "MLFLOW_RUN_ID", "MLFLOW_EXPERIMENT_ID", "MLFLOW_EXPERIMENT_NAME"}
@@ -95,6 +97,8 @@ def _servable(settings: Settings) -> bool:
     # A process that has MLflow imported already (a notebook, a test) has nothing to save by handing the steps over.
     if "mlflow" in sys.modules or os.environ.get(DISABLE_ENV, "1") == "0" or not hasattr(os, "posix_spawn"):
         return False
+    if _is_server(settings.tracking_uri):
+        return True
     path = sqlite_path(settings.tracking_uri)
     location = settings.artifact_location
     local_artifacts = location.startswith("file:") or Path(location).is_absolute()
@@ -279,6 +283,10 @@ class _Resident:
             if not (self._same_sources() and self._same_files(settings)):
                 self.retiring = True
                 return ("unserved", None, "")
+            if step == "open_run" and _is_server(settings.tracking_uri):
+                from reprise.tracking._client import forget_ready
+
+                forget_ready(settings.tracking_uri)  # a server that went away since is one line, as in a wrapper
             try:
                 return ("ok", in_process(step, **arguments), printed.getvalue())
             except RepriseError as exc:
@@ -322,6 +330,10 @@ class _Resident:
     def idle(self) -> bool:
         with self.lock:
             return self.clients == 0 and (self.retiring or time.monotonic() - self.last_seen > IDLE_SECONDS)
+
+
+def _is_server(uri: str) -> bool:
+    return uri.partition(":")[0].lower() in ("http", "https")
 
 
 def _identity(path: Path) -> tuple[int, int] | None:

@@ -266,7 +266,7 @@ def _free_port() -> int:
 
 def test_ui_prints_its_url_as_json_and_starts_quietly(project: Project) -> None:
     port = _free_port()
-    process = subprocess.Popen(  # noqa: S603 - our own CLI
+    process = subprocess.Popen(
         [sys.executable, "-m", "reprise", "ui", "--port", str(port), "--json"],
         cwd=project.root,
         stdout=subprocess.PIPE,
@@ -280,7 +280,7 @@ def test_ui_prints_its_url_as_json_and_starts_quietly(project: Project) -> None:
         deadline = time.monotonic() + 180
         while True:
             try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5) as answer:  # noqa: S310 - loopback
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5) as answer:
                     assert answer.status == 200
                     break
             except OSError:

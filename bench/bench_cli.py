@@ -1,5 +1,8 @@
 """Everyday commands against their bare baselines, measured in the same run (issue 17).
 
+- ``reprise run -- true`` against ``true`` (target: overhead under 0.5 s), with the store writes in the resident
+  process (the default: the first sample may include starting it) and in the wrapper's own process
+  (``REPRISE_RESIDENT=0``: what a run against a tracking server or PostgreSQL pays);
 - ``reprise --help`` against ``python -c pass`` (target: under 1 s);
 - ``reprise serve MODEL@ALIAS`` from start to the first 200 on ``/health``, against the model's own load time in a
   plain Python process (``python -c "import mlflow.pyfunc; mlflow.pyfunc.load_model('models:/...')"``, process
@@ -9,13 +12,14 @@ The model is the one ``bench_serve.py`` registers (a 100-tree RandomForestClassi
 logged by ``reprise.log_model``) in a temporary project. Each case runs ``--repeat`` times (median reported; at least
 5), the cases interleaved so that a change in the machine's load hits both sides of a ratio alike.
 
-    uv run python bench/bench_cli.py [--repeat 5]
+    uv run python bench/bench_cli.py [--repeat 5] [--cases run,help,serve]
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -27,10 +31,28 @@ import httpx
 from bench_serve import ALIAS, MODEL, _free_port, _register, _stop
 
 
-def _command_s(argv: list[str], cwd: Path, env: dict[str, str]) -> float:
-    started = time.perf_counter()
+def _command_s(argv: list[str], cwd: Path, env: dict[str, str], cpu: list[float] | None = None) -> float:
+    """Wall seconds of one command; with ``cpu``, its CPU seconds (user + system, the process and its children)
+    are appended there, so a loaded machine's waiting can be told from the command's own work."""
+    started, before = time.perf_counter(), resource.getrusage(resource.RUSAGE_CHILDREN)
     subprocess.run(argv, cwd=cwd, env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    return time.perf_counter() - started
+    wall, after = time.perf_counter() - started, resource.getrusage(resource.RUSAGE_CHILDREN)
+    if cpu is not None:
+        cpu.append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
+    return wall
+
+
+def _resident_cpu_s() -> float:
+    """CPU seconds used so far by the resident tracking processes running now (reprise.tracking._resident)."""
+    total = 0.0
+    for proc in Path("/proc").iterdir():
+        try:
+            if b"reprise.tracking._resident" in (proc / "cmdline").read_bytes():
+                fields = (proc / "stat").read_text().rsplit(")", 1)[1].split()
+                total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        except (OSError, IndexError, ValueError):
+            continue
+    return total
 
 
 def _serve_to_healthy_s(root: Path, env: dict[str, str], log: Path) -> float:
@@ -60,14 +82,16 @@ def _report(name: str, samples: list[float], baseline_name: str, baseline: list[
     ours, base = statistics.median(samples), statistics.median(baseline)
     spread = ", ".join(f"{s:.2f}" for s in samples)
     print(f"{name}: median {ours:.2f} s [{spread}]", flush=True)
-    print(f"  {baseline_name}: median {base:.2f} s; ratio {ours / base:.2f}x", flush=True)
+    print(f"  {baseline_name}: median {base:.2f} s; ratio {ours / base:.2f}x; overhead {ours - base:.2f} s", flush=True)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=5, help="runs per case (median reported; at least 5)")
+    parser.add_argument("--cases", default="run,help,serve", help="comma-separated: run, help, serve")
     args = parser.parse_args()
     repeat = max(args.repeat, 5)
+    chosen = set(args.cases.split(","))
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     os.environ.setdefault("DVC_NO_ANALYTICS", "1")
     bindir = Path(sys.executable).parent
@@ -76,24 +100,47 @@ def main() -> None:
         tracking_uri, _ = _register(root)
         env = {**os.environ, "MLFLOW_TRACKING_URI": tracking_uri, "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false"}
         load = f"import mlflow.pyfunc; mlflow.pyfunc.load_model('models:/{MODEL}@{ALIAS}')"
-        cases: dict[str, list[float]] = {"help": [], "bare": [], "serve": [], "load": []}
+        cases: dict[str, list[float]] = {name: [] for name in ("true", "run", "local", "help", "bare", "serve", "load")}
+        run = [sys.executable, "-m", "reprise", "run", "--", "true"]
+        cpu: dict[str, list[float]] = {"run": [], "local": []}
+        resident = 0.0
+        local_env = {**env, "REPRISE_RESIDENT": "0"}
         print(
             f"{repeat} runs per case, interleaved; load average {os.getloadavg()[0]:.2f};"
             f" PYTHONDONTWRITEBYTECODE={os.environ.get('PYTHONDONTWRITEBYTECODE', '')}",
             flush=True,
         )
         for index in range(repeat):
-            cases["bare"].append(_command_s([sys.executable, "-c", "pass"], root, env))
-            cases["help"].append(_command_s([str(bindir / "reprise"), "--help"], root, env))
-            cases["load"].append(_command_s([sys.executable, "-c", load], root, env))
-            cases["serve"].append(_serve_to_healthy_s(root, env, Path(tmp) / f"serve-{index}.log"))
-        _report("reprise --help", cases["help"], "python -c pass", cases["bare"])
-        _report(
-            f"reprise serve {MODEL}@{ALIAS} to a 200 /health",
-            cases["serve"],
-            "mlflow.pyfunc.load_model in a plain Python process",
-            cases["load"],
-        )
+            if "run" in chosen:
+                cases["true"].append(_command_s(["true"], root, env))
+                resident -= _resident_cpu_s()
+                cases["run"].append(_command_s(run, root, env, cpu["run"]))
+                resident += _resident_cpu_s()
+                cases["local"].append(_command_s(run, root, local_env, cpu["local"]))
+            if "help" in chosen:
+                cases["bare"].append(_command_s([sys.executable, "-c", "pass"], root, env))
+                cases["help"].append(_command_s([str(bindir / "reprise"), "--help"], root, env))
+            if "serve" in chosen:
+                cases["load"].append(_command_s([sys.executable, "-c", load], root, env))
+                cases["serve"].append(_serve_to_healthy_s(root, env, Path(tmp) / f"serve-{index}.log"))
+        if "run" in chosen:
+            _report("reprise run -- true", cases["run"], "true", cases["true"])
+            _report("reprise run -- true, REPRISE_RESIDENT=0", cases["local"], "true", cases["true"])
+            print(
+                f"CPU seconds per run, median: wrapper {statistics.median(cpu['run']):.2f} s"
+                f" (+ resident, mean over the runs it served {resident / repeat:.2f} s);"
+                f" REPRISE_RESIDENT=0 {statistics.median(cpu['local']):.2f} s",
+                flush=True,
+            )
+        if "help" in chosen:
+            _report("reprise --help", cases["help"], "python -c pass", cases["bare"])
+        if "serve" in chosen:
+            _report(
+                f"reprise serve {MODEL}@{ALIAS} to a 200 /health",
+                cases["serve"],
+                "mlflow.pyfunc.load_model in a plain Python process",
+                cases["load"],
+            )
 
 
 if __name__ == "__main__":

@@ -31,25 +31,28 @@ class Invocation:
         args: The arguments to hand to click.
         json: ``--json`` was given (errors are then also printed as JSON).
         debug: ``--debug`` was given (errors show their traceback).
+        shows_help: Help will be shown: a help option was given, or no command to run was named.
     """
 
     args: list[str]
     json: bool
     debug: bool
+    shows_help: bool
 
 
-def place_global_options(root: Command, argv: Sequence[str]) -> Invocation:
+def place_global_options(root: Command, argv: Sequence[str], help_options: Sequence[str]) -> Invocation:
     """Move the global options of ``argv`` to where ``root`` (the ``reprise`` command tree) reads them.
 
     Args:
         root: The root command.
         argv: The arguments as typed (without the program name).
+        help_options: The app's help options (``-h``, ``--help``).
 
     Returns:
         The rearranged arguments and whether ``--json`` and ``--debug`` were given.
 
     Example:
-        >>> place_global_options(root, ["data", "list", "-C", "proj", "--debug"]).args   # doctest: +SKIP
+        >>> place_global_options(root, ["data", "list", "-C", "proj", "--debug"], ["--help"]).args   # doctest: +SKIP
         ['-C', 'proj', '--debug', 'data', 'list']
     """
     args = list(argv)
@@ -89,7 +92,8 @@ def place_global_options(root: Command, argv: Sequence[str]) -> Invocation:
             i += 1
     if json and leaf_at is not None:  # without a command (`reprise --json --version`) there is nothing to print
         rest.insert(leaf_at, _JSON)
-    return Invocation(args=[*front, *rest, *args[end:]], json=json, debug=debug)
+    shows_help = leaf_at is None or any(arg in help_options for arg in rest)
+    return Invocation(args=[*front, *rest, *args[end:]], json=json, debug=debug, shows_help=shows_help)
 
 
 def _takes_value(command: Command, name: str) -> bool:

@@ -101,10 +101,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     from reprise.cli._help import tidy_help
 
     command = typer.main.get_command(app)
-    tidy_help(command, _HELP_OPTIONS)
+    invocation = place_global_options(command, sys.argv[1:] if argv is None else argv, _HELP_OPTIONS)
+    if invocation.shows_help:
+        tidy_help(command, _HELP_OPTIONS)
 
     def invoke(args: list[str]) -> int | None:
         return command.main(args=args, prog_name="reprise", standalone_mode=False)  # type: ignore[no-any-return]
 
-    code = run_cli(invoke, place_global_options(command, sys.argv[1:] if argv is None else argv))
+    code = run_cli(invoke, invocation)
     raise SystemExit(code)

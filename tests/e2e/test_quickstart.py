@@ -179,10 +179,10 @@ def test_a_second_quickstart_gives_identical_metrics(
     assert {name: c["metrics"] for name, c in second["best"]["candidates"].items()} == scores
 
 
-def test_repro_reruns_nothing_then_only_what_a_param_change_touches(
-    classification: tuple[Path, dict[str, Any]],
+def test_repro_reruns_only_what_a_param_change_touches_and_a_release_diff_names_the_change(
+    cli: Cli, classification: tuple[Path, dict[str, Any]]
 ) -> None:
-    root, _ = classification
+    root, summary = classification
     env = {**_QUIET, "PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin"}
 
     def repro() -> str:
@@ -198,10 +198,29 @@ def test_repro_reruns_nothing_then_only_what_a_param_change_touches(
     again = subprocess.run(["git", "status", "--porcelain"], cwd=root, capture_output=True, text=True, check=True)
     assert again.stdout == status.stdout
     params = root / "params.yaml"
-    params.write_text(params.read_text().replace("max_depth: 4", "max_depth: 3", 1))
+    assert summary["best"]["best_model"] == "random_forest"
+    params.write_text(params.read_text().replace("max_depth: 8", "max_depth: 6", 1))  # the forest's
     after = repro()
     ran = {line.split("'")[1] for line in after.splitlines() if line.startswith("Running stage")}
     assert ran == {"train", "evaluate"}
+
+    # Release the model before and after the change: the diff names the hyperparameter and the metric deltas.
+    retrained = json.loads((root / "best_model_info.json").read_text())
+    assert retrained["best_model"] == "random_forest"
+    versions = _client(root).search_model_versions("name='breast_cancer_classifier'")
+    newest = max(int(version.version) for version in versions)
+    for name, run, model in (("before", summary["best"]["run_id"], 1), ("after", retrained["run_id"], newest)):
+        model_ref = f"breast_cancer_classifier/{model}"
+        _json(cli, root, "version", "create", f"qs-{name}", "--run", run, "--model", model_ref, "--allow-dirty")
+    _json(cli, root, "release", "create", "qs", "1.0.0", "--from", "version:qs-before")
+    _json(cli, root, "release", "create", "qs", "1.1.0", "--from", "version:qs-after")
+    diff = _json(cli, root, "release", "diff", "qs@1.0.0", "qs@1.1.0")
+    assert diff["params"] == [{"name": "max_depth", "a": "8", "b": "6"}]
+    metrics = {metric["name"]: metric for metric in diff["metrics"]}
+    loss = metrics["training_log_loss"]
+    assert loss["delta"] == pytest.approx(loss["b"] - loss["a"]) and loss["delta"] != 0
+    assert {"f1_macro", "accuracy"} <= metrics.keys()
+    assert diff["gates"] == ["passed", "passed"]
 
 
 def test_regression_variant_trains_xgboost_with_shap_and_residuals(cli: Cli, tmp_path: Path) -> None:

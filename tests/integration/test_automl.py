@@ -18,14 +18,16 @@ from reprise.automl.presets import resolve_constraints
 from reprise.automl.search import automl
 from reprise.config import load_settings
 
-#: Small, fast searches: three cheap families, two folds, few timed rows; latency far from its limit so host noise
-#: cannot flip a trial's feasibility (the edge test below uses the real limits).
+#: Small, fast searches: two cheap families, two folds, few timed rows, the native form only (the ONNX form has its
+#: own tests); latency far from its limit so host noise cannot flip a trial's feasibility (the edge test below uses
+#: the real limits).
 _FAST = """
 families = ["logistic_regression", "decision_tree"]
 cv_folds = 2
 latency_rows = 8
 warmup_rows = 2
 max_latency_ms = 10000.0
+forms = ["native"]
 """
 
 
@@ -277,3 +279,49 @@ def test_an_unlabelled_search_picks_the_robust_zscore_on_heavy_tailed_sensors_an
     answered = served.predict_rows(searched.features.to_dict(orient="records")).values
     assert answered == refit.predict(searched.features).tolist()
     assert answered[-15:].count(-1) >= 10  # most planted outliers flagged
+
+
+def test_the_study_lives_in_the_projects_sqlite_file_or_beside_mlflow_in_the_teams_postgresql(
+    tmp_project: Path, store_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import optuna
+
+    from reprise.automl.executor import study_storage
+
+    if store_url.startswith("postgresql"):
+        import psycopg
+
+        # The team's database also holds MLflow's tables and its Alembic revision: Optuna must not read it as its own.
+        with psycopg.connect(store_url, autocommit=True) as conn:
+            conn.execute("CREATE TABLE alembic_version (version_num varchar(32) PRIMARY KEY)")
+            conn.execute("INSERT INTO alembic_version VALUES ('mlflow-head')")
+    monkeypatch.setenv("REPRISE_STORE_URI", store_url)
+    data, extra = _write(tmp_project, _maintenance(rows=200))
+    settings = load_settings()
+    result = automl(data, "failure", constraints_file=extra, trials=2, batch=2, seed=3, register=False)
+    study = optuna.load_study(study_name=f"reprise-automl-{result.run_id}", storage=study_storage(settings))
+    assert [trial.params for trial in study.trials] == [trial.params for trial in result.trials]
+    assert [trial.value for trial in study.trials] == [trial.score for trial in result.trials]
+    if store_url.startswith("postgresql"):
+        with psycopg.connect(store_url) as conn:
+            assert conn.execute("SELECT version_num FROM public.alembic_version").fetchall() == [("mlflow-head",)]
+            assert conn.execute("SELECT count(*) FROM reprise_optuna.trials").fetchone() == (2,)
+    else:
+        assert (tmp_project / ".reprise" / "optuna.db").is_file()
+
+
+def test_more_than_one_worker_without_dask_is_one_line_naming_the_extra(
+    tmp_project: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import sys
+
+    from reprise.cli.main import main
+
+    data, extra = _write(tmp_project, _maintenance(rows=200))
+    monkeypatch.setitem(sys.modules, "distributed", None)  # as if reprise[team] were not installed
+    with pytest.raises(SystemExit) as exited:
+        main(["automl", "run", str(data), "--target", "failure", "--constraints-file", str(extra), "--workers", "2"])
+    assert exited.value.code == 1  # MissingExtraError's exit code
+    err = capsys.readouterr().err
+    assert "dask is needed here but is not installed" in err and "reprise[team]" in err
+    assert "Traceback" not in err

@@ -160,8 +160,16 @@ def evaluate_trial(params: Mapping[str, Any], data: SearchData, constraints: Con
     """Cross-validate ``params`` with ``seed``, then fit it on every searched row.
 
     A pure function of its arguments: the same parameters, data and seed give the same fold scores, in any process
-    and beside any other trial (every estimator runs on one thread).
+    and beside any other trial (every estimator, and BLAS/OpenMP under it, runs on one thread: a Dask worker process
+    and this one sum floating-point numbers in the same order).
     """
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1):
+        return _evaluate(params, data, constraints, seed)
+
+
+def _evaluate(params: Mapping[str, Any], data: SearchData, constraints: Constraints, seed: int) -> TrialEvaluation:
     import numpy as np
 
     scores, fprs, probes = [], [], []

@@ -1,11 +1,13 @@
 """The constrained search: seeded TPE over model families, every trial measured on the artifact that would ship.
 
 Reproducible at any worker count. Trials are asked from Optuna in rounds of ``batch`` (a setting of the search,
-not of the machine); their fold scores are computed on ``workers`` threads, each a pure function of the trial's
-parameters and seed; then, one at a time and in trial-number order, each trial's artifact is measured (nothing else
-runs while a latency is timed), logged as a nested MLflow run, and told to Optuna with its constraint values. The
-sampler therefore sees the same history, in the same order, whether one worker or eight evaluated the round: the
-same seed gives the same trials and the same winner. (A measured latency sits within noise of its limit only by
+not of the machine); their fold scores are computed in this process or on ``workers`` Dask worker processes (or an
+existing cluster: :mod:`reprise.automl.executor`), each a pure function of the trial's parameters and seed; then,
+one at a time and in trial-number order, each trial's artifact is measured here (nothing else runs while a latency
+is timed), logged as a nested MLflow run, and told to Optuna with its constraint values. The sampler therefore sees
+the same history, in the same order, whether one worker or eight evaluated the round: the same seed gives the same
+trials and the same winner. The study is kept in Optuna's database storage (the project's SQLite file, or the
+team's PostgreSQL). (A measured latency sits within noise of its limit only by
 bad luck; the figures and their host are recorded so such a case can be seen.)
 
 Constraints reach Optuna through ``Trial.set_constraint`` (values <= 0 are feasible), so TPE steers away from
@@ -18,13 +20,13 @@ from __future__ import annotations
 
 import json
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
 from reprise._canonical import canonical_json
-from reprise.automl.evaluate import SearchData, TrialEvaluation, evaluate_trial, split_data
+from reprise.automl.evaluate import SearchData, TrialEvaluation, split_data
+from reprise.automl.executor import study_storage, trial_runner
 from reprise.automl.families import FAMILIES, check_families, suggest_params
 from reprise.automl.forms import FormOutcome, choose_form, measure_forms
 from reprise.automl.leakage import LeakFinding, screen_leaks
@@ -40,6 +42,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
 
     from reprise.automl.checks import ConstraintCheck
+    from reprise.automl.executor import TrialRunner
     from reprise.automl.measure import Measurement
     from reprise.automl.winner import WinnerReport
     from reprise.config import Settings
@@ -175,6 +178,7 @@ def automl(
     time_budget: float | None = None,
     seed: int | None = None,
     workers: int = 1,
+    cluster: str | None = None,
     batch: int = DEFAULT_BATCH,
     keep: Sequence[str] = (),
     model_name: str | None = None,
@@ -201,7 +205,9 @@ def automl(
         trials: How many trials to run.
         time_budget: Stop after the round in which this many seconds have passed.
         seed: The search's root seed (default: the project's).
-        workers: Threads that cross-validate a round's trials; does not change the result.
+        workers: Dask worker processes that cross-validate a round's trials (1: in this process, no Dask needed);
+            does not change the result.
+        cluster: A running Dask scheduler (``tcp://host:8786``) to evaluate trials on instead of local workers.
         batch: Trials asked per round; part of the result (recorded).
         keep: Columns the leakage guard must not exclude (recorded).
         model_name: Registered model name (default: ``automl-<use_case>``).
@@ -216,8 +222,9 @@ def automl(
     Raises:
         ConfigError: Unknown preset or family, malformed constraints file, or no target where one is needed.
         DataError: The data cannot be read or split.
-        MissingExtraError: Optuna (the ``automl`` extra) is not installed, or the constraints allow the ONNX form
-            and skl2onnx / onnxruntime (the ``edge`` extra) are not.
+        MissingExtraError: Optuna (the ``automl`` extra) is not installed, the constraints allow the ONNX form and
+            skl2onnx / onnxruntime (the ``edge`` extra) are not, or more than one worker (or a cluster) is asked
+            for without Dask (the ``team`` extra).
 
     Example:
         >>> result = reprise.automl("data/sensors.csv", "failure", environment="edge", trials=30)  # doctest: +SKIP
@@ -242,6 +249,10 @@ def automl(
         raise ConfigError(f"use case '{use_case}' needs a target column", hint="reprise automl run DATA --target T")
     if trials < 1 or workers < 1 or batch < 1:
         raise ConfigError("trials, workers and batch must be at least 1", hint="--trials 20 --workers 2")
+    if workers > 1 or cluster is not None:
+        from reprise._cluster import require_dask
+
+        require_dask()
     features, labels = split_target(read_table(data), target)
     leaks = tuple(screen_leaks(features, labels, keep))
     dropped = sorted({column for finding in leaks if not finding.kept for column in finding.columns})
@@ -260,6 +271,7 @@ def automl(
         "trials": trials,
         "time_budget": time_budget,
         "workers": workers,
+        "cluster": cluster,
         "experiment": experiment_name,
     }
     tags = {
@@ -280,8 +292,11 @@ def automl(
         tags=tags,
         settings=settings,
     ) as parent:
-        study = _study(optuna, seed, families, batch)
-        results, failed, stopped_by = _search(study, parent, searched, constraints, families, spec, started, progress)
+        study = _study(optuna, study_storage(settings), f"reprise-automl-{parent.run_id}", seed, families, batch)
+        with trial_runner(searched, constraints, workers, cluster) as runner:
+            results, failed, stopped_by = _search(
+                study, runner, parent, searched, constraints, families, spec, started, progress
+            )
         spec.update(stopped_by=stopped_by, failed=failed)
         files = {
             layout.AUTOML_SEARCH: canonical_json(spec),
@@ -317,6 +332,7 @@ def automl(
 
 def _search(
     study: Any,
+    runner: TrialRunner,
     parent: CapturedRun,
     data: SearchData,
     constraints: Constraints,
@@ -325,7 +341,7 @@ def _search(
     started: float,
     progress: Callable[[TrialResult, TrialResult | None, int], None] | None,
 ) -> tuple[list[TrialResult], list[dict[str, Any]], str]:
-    """Ask, evaluate (in parallel), measure and tell, round by round.
+    """Ask, evaluate (on the runner's workers), measure and tell, round by round.
 
     Returns:
         The trials, the failed trials, and why the search stopped.
@@ -335,35 +351,32 @@ def _search(
     total, batch, budget, seed = spec["trials"], spec["batch"], spec["time_budget"], spec["seed"]
     results: list[TrialResult] = []
     failed: list[dict[str, Any]] = []
-    with ThreadPoolExecutor(max_workers=spec["workers"], thread_name_prefix="reprise-automl") as pool:
-        while len(results) + len(failed) < total:
-            ran = results or failed  # the first round always runs: a search with no trial answers nothing
-            if budget is not None and ran and time.perf_counter() - started >= budget:
-                return results, failed, "time_budget"
-            asked = [study.ask() for _ in range(min(batch, total - len(results) - len(failed)))]
-            configs = [suggest_params(trial, families) for trial in asked]
-            seeds = [trial_seed(seed, trial.number) for trial in asked]
-            futures = [
-                pool.submit(evaluate_trial, c, data, constraints, s) for c, s in zip(configs, seeds, strict=True)
-            ]
-            for trial, config, trial_seed_, future in zip(asked, configs, seeds, futures, strict=True):
-                interpretability = FAMILIES[config["family"]].interpretability
-                try:
-                    evaluation = future.result()
-                    metrics = evaluation.metrics()
-                    forms = measure_forms(evaluation.model, interpretability, metrics, data, constraints, trial_seed_)
-                    choose_form(forms)  # raises when every form was refused: the trial fails
-                except Exception as exc:  # a configuration that cannot be fitted or served fails alone, not the search
-                    study.tell(trial, state=TrialState.FAIL)
-                    failed.append({"number": trial.number, "params": config, "seed": trial_seed_, "error": repr(exc)})
-                    continue
-                result = _log_trial(parent, spec["experiment"], trial.number, config, trial_seed_, evaluation, forms)
-                for check in result.checks:
-                    trial.set_constraint(check.name, check.violation)
-                study.tell(trial, evaluation.score)
-                results.append(result)
-                if progress is not None:
-                    progress(result, best_feasible(results), sum(r.feasible for r in results))
+    while len(results) + len(failed) < total:
+        ran = results or failed  # the first round always runs: a search with no trial answers nothing
+        if budget is not None and ran and time.perf_counter() - started >= budget:
+            return results, failed, "time_budget"
+        asked = [study.ask() for _ in range(min(batch, total - len(results) - len(failed)))]
+        configs = [suggest_params(trial, families) for trial in asked]
+        seeds = [trial_seed(seed, trial.number) for trial in asked]
+        futures = [runner.submit(config, trial_seed_) for config, trial_seed_ in zip(configs, seeds, strict=True)]
+        for trial, config, trial_seed_, future in zip(asked, configs, seeds, futures, strict=True):
+            interpretability = FAMILIES[config["family"]].interpretability
+            try:
+                evaluation = future.result()
+                metrics = evaluation.metrics()
+                forms = measure_forms(evaluation.model, interpretability, metrics, data, constraints, trial_seed_)
+                choose_form(forms)  # raises when every form was refused: the trial fails
+            except Exception as exc:  # a configuration that cannot be fitted or served fails alone, not the search
+                study.tell(trial, state=TrialState.FAIL)
+                failed.append({"number": trial.number, "params": config, "seed": trial_seed_, "error": repr(exc)})
+                continue
+            result = _log_trial(parent, spec["experiment"], trial.number, config, trial_seed_, evaluation, forms)
+            for check in result.checks:
+                trial.set_constraint(check.name, check.violation)
+            study.tell(trial, evaluation.score)
+            results.append(result)
+            if progress is not None:
+                progress(result, best_feasible(results), sum(r.feasible for r in results))
     return results, failed, "trials"
 
 
@@ -434,8 +447,8 @@ def _log_trial(
     )
 
 
-def _study(optuna: Any, seed: int, families: tuple[str, ...], batch: int) -> Any:
-    """A maximising study with a seeded TPE sampler and each family's starting configuration enqueued.
+def _study(optuna: Any, storage: Any, study_name: str, seed: int, families: tuple[str, ...], batch: int) -> Any:
+    """A maximising study in ``storage`` with a seeded TPE sampler and each family's starting configuration enqueued.
 
     The sampler draws at random until the starters and one more round have been told (Optuna's fixed 10 would
     spend half of a 20-trial budget at random), then models the good and the feasible regions.
@@ -444,7 +457,7 @@ def _study(optuna: Any, seed: int, families: tuple[str, ...], batch: int) -> Any
     sampler = optuna.samplers.TPESampler(
         seed=derive_seed(seed, "automl-sampler"), n_startup_trials=len(families) + batch
     )
-    study = optuna.create_study(direction="maximize", sampler=sampler)
+    study = optuna.create_study(direction="maximize", sampler=sampler, storage=storage, study_name=study_name)
     for name in families:
         study.enqueue_trial({"family": name, **FAMILIES[name].starter})
     return study

@@ -38,7 +38,12 @@ def run(
         float | None, typer.Option("--time-budget", help="Stop after the round in which this many seconds passed.")
     ] = None,
     seed: Annotated[int | None, typer.Option("--seed", help="Root seed (default: from reprise.toml).")] = None,
-    workers: Annotated[int, typer.Option("--workers", "-w", help="Threads evaluating a round (same result).")] = 1,
+    workers: Annotated[
+        int, typer.Option("--workers", "-w", help="Dask worker processes evaluating trials (same result).")
+    ] = 1,
+    cluster: Annotated[
+        str | None, typer.Option("--cluster", help="A running Dask scheduler (tcp://HOST:8786) to evaluate trials on.")
+    ] = None,
     keep: Annotated[
         list[str] | None, typer.Option("--keep", help="A column the leakage guard must keep (repeatable).")
     ] = None,
@@ -80,6 +85,7 @@ def run(
         time_budget=time_budget,
         seed=seed,
         workers=workers,
+        cluster=cluster,
         keep=keep or [],
         model_name=model_name,
         register=not no_register,

@@ -40,6 +40,7 @@ __all__ = [
     "CONNECT_TIMEOUT",
     "DatabaseState",
     "check_sqlite_file",
+    "create_schema",
     "database_lock",
     "describe_database",
     "dispose_engines",
@@ -312,6 +313,25 @@ def describe_database(
                 if name in tables
             }
             return DatabaseState(tables=tables, alembic_revisions=revisions, rows=rows)
+    finally:
+        engine.dispose()
+
+
+def create_schema(uri: str, schema: str) -> None:
+    """Create the PostgreSQL schema ``schema`` in the database at ``uri`` unless it exists.
+
+    Why: another system's tables (Optuna's study storage for constrained AutoML) live in the team's database beside
+    MLflow's and the store's, in a schema of their own, so their ``alembic_version`` tables do not meet.
+
+    Raises:
+        StoreError: The database cannot be reached or refused the statement.
+    """
+    from sqlalchemy import text
+
+    engine = _plain_engine(uri, what=_WHAT, error=StoreError, hint=_HINT)
+    try:
+        with _translated(uri), engine.begin() as conn:
+            conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
     finally:
         engine.dispose()
 

@@ -31,7 +31,7 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from reprise.errors import MissingExtraError, RepriseError
+from reprise.errors import RepriseError
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -160,24 +160,10 @@ def verify_batch(
     Raises:
         MissingExtraError: Dask is not installed (``reprise[team]``).
     """
-    try:
-        from distributed import Client, LocalCluster
-    except ImportError as exc:
-        raise MissingExtraError("dask", "team") from exc
+    from reprise._cluster import dask_client
 
     started = time.monotonic()
-    local = None
-    if cluster is None:
-        local = LocalCluster(  # type: ignore[no-untyped-call]
-            n_workers=workers,
-            threads_per_worker=1,
-            processes=True,
-            dashboard_address=None,
-            host="127.0.0.1",
-            silence_logs=40,  # logging.ERROR: a worker lost and replaced is Dask's business, the verdicts ours
-        )
-    client = Client(local if local is not None else cluster)  # type: ignore[no-untyped-call]
-    try:
+    with dask_client(workers, cluster) as client:
         info = client.scheduler_info(n_workers=-1)
         count, address = len(info["workers"]), str(info["address"])
         futures = [
@@ -188,11 +174,7 @@ def verify_batch(
         ]
         if on_submit is not None:
             on_submit(client)
-        verdicts: tuple[TargetVerdict, ...] = tuple(client.gather(futures))  # type: ignore[no-untyped-call]
-    finally:
-        client.close()  # type: ignore[no-untyped-call]
-        if local is not None:
-            local.close()
+        verdicts: tuple[TargetVerdict, ...] = tuple(client.gather(futures))
     return BatchReport(verdicts=verdicts, workers=count, cluster=address, seconds=time.monotonic() - started)
 
 

@@ -98,9 +98,12 @@ def to_onnx(model: Any, data: SearchData) -> Any:
         Exception: Whatever skl2onnx raises for a model it cannot convert (LightGBM needs onnxmltools, which the
             ``edge`` extra does not bring): the caller records it as the form's refusal.
     """
-    from skl2onnx import convert_sklearn
+    from skl2onnx import convert_sklearn, update_registered_converter
     from skl2onnx.common.data_types import FloatTensorType, StringTensorType
 
+    from reprise.automl.zscore import RobustZScore
+
+    update_registered_converter(RobustZScore, "RepriseRobustZScore", _zscore_shapes, _convert_zscore)
     types = [
         (column, FloatTensorType([None, 1]) if column in data.numeric else StringTensorType([None, 1]))
         for column in data.features.columns
@@ -189,6 +192,51 @@ def check_equivalence(model: Any, proto: Any, data: SearchData) -> Equivalence:
         max_probability_gap=gap,
         rank_correlation=correlation,
     )
+
+
+def _zscore_shapes(operator: Any) -> None:
+    """A robust z-score's outputs, as skl2onnx's own outlier detectors have them: ``label`` and ``scores``."""
+    from skl2onnx.common.data_types import Int64TensorType
+
+    rows = operator.inputs[0].get_first_dimension()
+    operator.outputs[0].type = Int64TensorType([rows, 1])
+    operator.outputs[1].type.shape = [rows, 1]
+
+
+def _convert_zscore(scope: Any, operator: Any, container: Any) -> None:
+    """:class:`~reprise.automl.zscore.RobustZScore` in ONNX: ``scores`` is its ``decision_function``."""
+    import numpy as np
+    from skl2onnx.algebra.onnx_ops import (
+        OnnxAbs,
+        OnnxDiv,
+        OnnxIsNaN,
+        OnnxLess,
+        OnnxNeg,
+        OnnxReduceMaxApi18,
+        OnnxReduceMeanApi18,
+        OnnxSub,
+        OnnxWhere,
+    )
+
+    model, version = operator.raw_operator, container.target_opset
+    floats = np.float32
+    offsets = OnnxSub(operator.inputs[0], model.median_.astype(floats), op_version=version)
+    distance = OnnxDiv(OnnxAbs(offsets, op_version=version), model.scale_.astype(floats), op_version=version)
+    zero = np.array([0.0], dtype=floats)
+    known = OnnxWhere(OnnxIsNaN(distance, op_version=version), zero, distance, op_version=version)
+    reduce = OnnxReduceMaxApi18 if model.aggregate == "max" else OnnxReduceMeanApi18
+    combined = reduce(known, axes=[1], keepdims=1, op_version=version)
+    decision = OnnxSub(
+        OnnxNeg(combined, op_version=version),
+        np.array([model.offset_], dtype=floats),
+        op_version=version,
+        output_names=[operator.outputs[1]],
+    )
+    outlier = OnnxLess(decision, zero, op_version=version)
+    labels = (np.array([-1], dtype=np.int64), np.array([1], dtype=np.int64))
+    label = OnnxWhere(outlier, *labels, op_version=version, output_names=[operator.outputs[0]])
+    decision.add_to(scope, container)
+    label.add_to(scope, container)
 
 
 def _one_value_per_row(proto: Any) -> None:

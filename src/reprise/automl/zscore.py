@@ -9,7 +9,8 @@ largest (``max``: one sensor far off is enough) or the mean.
 It follows scikit-learn's outlier-detector conventions (``score_samples`` higher for normal rows,
 ``decision_function`` negative for outliers, ``predict`` 1 / -1), so it is cross-validated, measured, logged with
 skops and served like the other families. Its fitted state is arrays and numbers only: ``reprise serve`` trusts this
-one class by name (:mod:`reprise.tracking.serving`), loading it runs no code from the model's files.
+one class by name (:mod:`reprise.tracking.serving`), loading it runs no code from the model's files. Its ONNX form
+(the ``edge`` extra) is converted by :mod:`reprise.automl.onnx_form`.
 
 Example:
     >>> detector = RobustZScore().fit([[0.0], [1.0], [2.0], [1.0], [50.0]])

@@ -49,6 +49,7 @@ def reproduce(
             help="What to reproduce: a run id (or runs:/<id>), models:/NAME/VERSION, models:/NAME@ALIAS, "
             "version:NAME, data:NAME or release:NAME@VERSION (none with --batch).",
             show_default=False,
+            metavar="TARGET",
         ),
     ] = None,
     workdir: Annotated[

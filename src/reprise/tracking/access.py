@@ -4,7 +4,8 @@ A server running MLflow's basic-auth app answers ``GET /api/3.0/mlflow/users/cur
 logged in (every user may ask about themselves): their admin flag and each grant of every role they hold. The login
 is the one MLflow's client sends (``MLFLOW_TRACKING_USERNAME``/``PASSWORD``, a token, ``~/.mlflow/credentials``).
 A local store has no users, and a server without the auth app does not know the route (404): there is nothing to
-check, and :func:`caller_access` says so with None.
+check, and :func:`caller_access` says so with None. A server that knows the caller (``users/get``) but not the route
+runs an MLflow too old to say which roles they hold: that is an error, never a pass.
 
 Example:
     >>> access = caller_access(load_settings())  # doctest: +SKIP
@@ -15,7 +16,7 @@ Example:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from reprise.capture.redact import redact_uri
 from reprise.errors import TrackingError
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
 __all__ = ["CallerAccess", "Grant", "caller_access"]
 
 _ROUTE: Final = "/api/3.0/mlflow/users/current/permissions"
+_USER: Final = "/api/2.0/mlflow/users/get"
 #: MLflow's permissions, weakest first (``NO_PERMISSIONS`` grants nothing).
 _ORDER: Final = ("NO_PERMISSIONS", "READ", "USE", "EDIT", "MANAGE")
 
@@ -94,6 +96,7 @@ def caller_access(settings: Settings) -> CallerAccess | None:
             hint="check that the server is up (reprise team serve)",
         ) from exc
     if reply.status_code == 404:
+        _refuse_logins_without_roles(creds, uri)
         return None
     if reply.status_code in (401, 403):
         raise TrackingError(
@@ -111,3 +114,18 @@ def caller_access(settings: Settings) -> CallerAccess | None:
         for g in body.get("permissions", [])
     )
     return CallerAccess(redact_uri(uri), creds.username or "", bool(body.get("is_admin")), grants)
+
+
+def _refuse_logins_without_roles(creds: Any, uri: str) -> None:
+    """Pass a server without logins; refuse one that knows the caller but cannot list their grants."""
+    from mlflow.utils.rest_utils import http_request
+
+    if not creds.username:
+        return
+    params = {"username": creds.username}
+    if http_request(creds, _USER, "GET", max_retries=0, params=params).status_code == 404:  # type: ignore[no-untyped-call]
+        return
+    raise TrackingError(
+        f"the tracking server {redact_uri(uri)} has logins but does not list a member's roles (no {_ROUTE})",
+        hint="run the team's server with the MLflow installed with Reprise (reprise team serve)",
+    )

@@ -313,15 +313,19 @@ def _parse_meta(items: list[str]) -> dict[str, Any]:
 
 @contextlib.contextmanager
 def _progress(verb: str, delay: float = 1.0) -> Iterator[Callable[[int, int], None]]:
-    """A progress callback that shows a rich bar on stderr once the work has lasted ``delay`` seconds."""
+    """A progress callback that shows a rich bar on stderr once the work has lasted ``delay`` seconds.
+
+    Only on a terminal: piped or logged, a bar is noise (and leaves a blank line before the messages).
+    """
     started = time.monotonic()
+    console = err_console()
     bar: Any = None
     task: Any = None
 
     def update(done: int, total: int) -> None:
         nonlocal bar, task
         if bar is None:
-            if time.monotonic() - started < delay:
+            if not console.is_terminal or time.monotonic() - started < delay:
                 return
             from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn, TransferSpeedColumn
 
@@ -331,7 +335,7 @@ def _progress(verb: str, delay: float = 1.0) -> Iterator[Callable[[int, int], No
                 DownloadColumn(),
                 TransferSpeedColumn(),
                 TimeRemainingColumn(),
-                console=err_console(),
+                console=console,
                 transient=True,
             )
             bar.start()

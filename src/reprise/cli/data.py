@@ -268,13 +268,14 @@ def pull(
     def render() -> None:
         made = result.version
         if not result.changed:
-            say(f"content unchanged since {result.refreshed} ({result.rows} rows, {result.content_digest})")
+            print_result(f"content unchanged since {result.refreshed} ({result.rows} rows, {result.content_digest})")
             return
         if result.refreshed is not None:
             facts = result.change.summary() if result.change is not None else "the old bytes are not in the cache"
-            say(f"content changed since {result.refreshed}: {facts}")
+            print_result(f"content changed since {result.refreshed}: {facts}")
         if made is not None:
-            say(f"pulled {result.rows} rows into {made.file_path} as {made.name} (content {result.content_digest})")
+            digest = result.content_digest
+            print_result(f"pulled {result.rows} rows into {made.file_path} as {made.name} (content {digest})")
 
     emit(result.model_dump(mode="json"), as_json=json_output, render=render)
 

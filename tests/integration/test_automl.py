@@ -270,6 +270,7 @@ def test_an_unlabelled_search_picks_the_robust_zscore_on_heavy_tailed_sensors_an
 
     version = describe_version(settings, result.winner.model_name or "", result.winner.version or 0)
     served = load_servable(settings, version, allow_pickle=False)
+    served.close()  # its files: the model is in memory
     assert served.spec.model_format == "skops" and not served.spec.runs_code
     from reprise.automl.evaluate import fit_model
     from reprise.automl.search import load_search_data

@@ -57,6 +57,18 @@ def test_the_onnx_form_is_accepted_when_equivalent_and_refused_with_the_rows_whe
     assert f"rows {', '.join(map(str, refused.rows))}" in refused.describe()
 
 
+def test_a_numbers_only_pipeline_converts_too() -> None:
+    # skl2onnx lowers the graph's opset to what it needs (11 here): the column inputs must still reshape.
+    frame, target = _sensors()
+    constraints = resolve_constraints("predictive_maintenance")
+    data = split_data(frame.drop(columns=["site"]), target, constraints, seed=1)
+    params = {"family": "random_forest", "rf_n_estimators": 10, "rf_max_depth": 4, "rf_min_samples_leaf": 2}
+    model = fit_model(params, data, data.train, seed=2)
+    proto = to_onnx(model, data)
+    assert min(opset.version for opset in proto.opset_import if opset.domain == "") < 13
+    assert check_equivalence(model, proto, data).equivalent
+
+
 @pytest.mark.parametrize(
     ("params", "reason"),
     [
@@ -125,6 +137,7 @@ def test_a_native_model_over_the_size_limit_ships_as_onnx_and_serve_loads_it_wit
     # Serve's own loader: no --allow-pickle needed, and the answers are the pipeline's.
     version = describe_version(settings, winner.model_name or "", winner.version or 0)
     served = load_servable(settings, version, allow_pickle=False)
+    served.close()  # its files: the model is in memory
     assert served.spec.model_format == "onnx" and served.classes == ("0", "1")
     rows = data.features.iloc[data.test]
     refit = fit_model(result.trials[winner.trial or 0].params, data, data.train, result.trials[winner.trial or 0].seed)

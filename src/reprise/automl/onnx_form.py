@@ -31,7 +31,7 @@ __all__ = ["Equivalence", "check_equivalence", "require_onnx", "run_onnx", "to_o
 PROBABILITY_TOLERANCE: Final = 1e-4
 #: Smallest Spearman correlation of anomaly scores between the pipeline and its ONNX form.
 MIN_RANK_CORRELATION: Final = 0.999
-#: Opsets of the converted graph: what ONNX Runtime 1.20+ runs (``Unsqueeze`` takes its axes as an input from 13).
+#: Highest opsets of the converted graph (skl2onnx lowers them to what the graph needs): ONNX Runtime 1.20+ runs them.
 _OPSETS: Final = {"": 17, "ai.onnx.ml": 3}
 #: Rows a refusal names (the count of all differing rows is given too).
 _LISTED: Final = 20
@@ -240,21 +240,25 @@ def _convert_zscore(scope: Any, operator: Any, container: Any) -> None:
 
 
 def _one_value_per_row(proto: Any) -> None:
-    """Make every ``[N, 1]`` input an ``[N]`` input unsqueezed inside the graph (how MLflow feeds columns)."""
+    """Make every ``[N, 1]`` input an ``[N]`` input reshaped inside the graph (how MLflow feeds columns).
+
+    ``Reshape`` takes its shape as an input at every opset skl2onnx may pick (it lowers the opset to what the graph
+    needs, 11 for a plain numeric pipeline), where ``Unsqueeze`` takes its axes as an input only from opset 13.
+    """
     import numpy as np
     from onnx import helper, numpy_helper
 
     graph = proto.graph
-    axis = "reprise_axis_1"
-    graph.initializer.append(numpy_helper.from_array(np.array([1], dtype=np.int64), axis))
-    unsqueezes = []
+    column = "reprise_column_shape"
+    graph.initializer.append(numpy_helper.from_array(np.array([-1, 1], dtype=np.int64), column))
+    reshapes = []
     for spec in graph.input:
         inner = f"{spec.name}__2d"
         for node in graph.node:
             node.input[:] = [inner if name == spec.name else name for name in node.input]
         del spec.type.tensor_type.shape.dim[1]
-        unsqueezes.append(helper.make_node("Unsqueeze", [spec.name, axis], [inner], name=f"reprise_{inner}"))
-    for node in reversed(unsqueezes):
+        reshapes.append(helper.make_node("Reshape", [spec.name, column], [inner], name=f"reprise_{inner}"))
+    for node in reversed(reshapes):
         graph.node.insert(0, node)
 
 

@@ -391,6 +391,11 @@ class ServableModel:
         #: The class of the underlying model (``RandomForestClassifier``...), when there is one.
         self.model_class: str | None = None if raw is None else type(raw).__name__
 
+    def close(self) -> None:
+        """Delete the downloaded files the model was loaded from, when it owns them (a temporary folder)."""
+        if self._folder is not None:
+            self._folder.cleanup()
+
     def predict_rows(self, rows: Sequence[Mapping[str, Any]]) -> Predictions:
         """Answer ``rows`` (dicts keyed by feature name, already validated) in one model call.
 

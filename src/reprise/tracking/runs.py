@@ -42,8 +42,8 @@ from reprise.capture.written import TreeSnapshot
 from reprise.config import load_settings
 from reprise.data.manifest import Manifest, build_manifest
 from reprise.errors import CaptureError, RepriseError, ReproducibilityWarning, TrackingError
-from reprise.seeding import SeedConfig, ensure_reproducibility
-from reprise.tracking._client import client_for
+from reprise.seeding import SeedConfig, ensure_reproducibility, export_seed
+from reprise.tracking._client import NETWORK_ENV, client_for
 from reprise.tracking._command import OWNER_TAG, StdoutTee, call, owner
 from reprise.tracking._resident import in_process, resident_steps
 
@@ -201,7 +201,7 @@ def _captured(
     fluent = steps is in_process
     root_seed = settings.seed if seed is None else seed
     # `reprise run`'s command is another process, seeded through its environment: seeding this one only costs time.
-    seeds = ensure_reproducibility(root_seed) if fluent else SeedConfig(root_seed)
+    seeds = ensure_reproducibility(root_seed) if fluent else export_seed(root_seed)
     clean_params = {key: str(value) for key, value in (params or {}).items()}
     wrapper = None if nested else os.environ.get(JOIN_ENV)
     if wrapper:
@@ -337,7 +337,8 @@ def run_command(
             steps=steps,
         ) as run,
     ):
-        env = dict(os.environ)
+        # The network bounds a wrapper that opened the store itself would pass on (the resident opened it instead).
+        env = {**NETWORK_ENV, **os.environ}
         env.update(
             MLFLOW_RUN_ID=run.run_id,
             MLFLOW_TRACKING_URI=run.settings.tracking_uri,

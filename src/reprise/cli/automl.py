@@ -67,6 +67,8 @@ def run(
 
     def progress(trial: TrialResult, best: TrialResult | None, feasible: int) -> None:
         mark = "[green]fits[/]" if trial.feasible else "[red]over[/]"
+        if trial.form != "native":
+            mark += f" as {trial.form}"
         lead = f"best {best.score:.4f} (trial {best.number})" if best is not None else "no feasible trial yet"
         console.print(
             f"trial {trial.number:>3} {trial.params['family']:<20} score {trial.score:.4f} {mark} "
@@ -151,7 +153,8 @@ def _render(result: SearchResult) -> None:
         say(f"leakage guard: {', '.join(finding.columns)} {verb}: {finding.detail}")
     if winner.trial is not None:
         scored = "no test score without labels" if winner.test_score is None else f"test score {winner.test_score:.4f}"
-        say(f"winner: trial {winner.trial}, {scored}")
+        form = next((trial.form for trial in result.trials if trial.number == winner.trial), "native")
+        say(f"winner: trial {winner.trial} ({form} form), {scored}")
         for check in winner.checks:
             say(f"  {check.describe()}")
     if winner.registered:

@@ -31,7 +31,7 @@ from typing import Any, Final
 from reprise.config import DEFAULT_SEED
 from reprise.errors import ConfigError
 
-__all__ = ["DEFAULT_SEED", "SeedConfig", "derive_seed", "ensure_reproducibility", "export_seed"]
+__all__ = ["DEFAULT_SEED", "SeedConfig", "derive_seed", "ensure_reproducibility"]
 
 #: Largest root seed: the range NumPy's legacy seeding and ``PYTHONHASHSEED`` both accept.
 _MAX_SEED: Final = 2**32 - 1
@@ -215,7 +215,10 @@ def ensure_reproducibility(seed: int | None = DEFAULT_SEED, *, verbose: bool = F
 
     np.random.seed(seed)  # the legacy global state: what unseeded np.random.* calls in user code draw from
 
-    hashseed = export_seed(seed).pythonhashseed
+    hashseed = str(seed)
+    os.environ["PYTHONHASHSEED"] = hashseed
+    # The seed a later reprise.start_run() records when it is given none: the one the script chose here.
+    os.environ["REPRISE_SEED"] = str(seed)
 
     torch = sys.modules.get("torch")
     if torch is not None:
@@ -231,22 +234,6 @@ def ensure_reproducibility(seed: int | None = DEFAULT_SEED, *, verbose: bool = F
             print(f"reprise: seeded {library} with {seed}", file=sys.stderr)
         print(f"reprise: PYTHONHASHSEED={hashseed} for child processes", file=sys.stderr)
     return SeedConfig(seed=seed, seeded=tuple(seeded), pythonhashseed=hashseed)
-
-
-def export_seed(seed: int) -> SeedConfig:
-    """Hand ``seed`` to child processes (``PYTHONHASHSEED``, ``REPRISE_SEED`` in ``os.environ``), seeding nothing here.
-
-    What :func:`ensure_reproducibility` sets for children, without seeding this process's generators: ``reprise run``
-    runs its command in another process, and importing NumPy only to seed it would cost the wrapper ~0.1 s.
-    ``REPRISE_SEED`` is also the seed a later ``reprise.start_run()`` records when it is given none.
-
-    Raises:
-        ConfigError: ``seed`` is not an integer in ``0..2**32-1``.
-    """
-    config = SeedConfig(seed)
-    os.environ["PYTHONHASHSEED"] = config.pythonhashseed
-    os.environ["REPRISE_SEED"] = str(config.seed)
-    return config
 
 
 def _check_seed(value: object, *, what: str = "seed") -> int:

@@ -42,7 +42,7 @@ from reprise.capture.written import TreeSnapshot
 from reprise.config import load_settings
 from reprise.data.manifest import Manifest, build_manifest
 from reprise.errors import CaptureError, RepriseError, ReproducibilityWarning, TrackingError
-from reprise.seeding import SeedConfig, ensure_reproducibility, export_seed
+from reprise.seeding import SeedConfig, ensure_reproducibility
 from reprise.tracking._client import NETWORK_ENV, client_for
 from reprise.tracking._command import OWNER_TAG, StdoutTee, call, owner
 from reprise.tracking._resident import in_process, resident_steps
@@ -199,9 +199,7 @@ def _captured(
     """
     ensure_offline()
     fluent = steps is in_process
-    root_seed = settings.seed if seed is None else seed
-    # `reprise run`'s command is another process, seeded through its environment: seeding this one only costs time.
-    seeds = ensure_reproducibility(root_seed) if fluent else export_seed(root_seed)
+    seeds = _seed(settings.seed if seed is None else seed, here=fluent)
     clean_params = {key: str(value) for key, value in (params or {}).items()}
     wrapper = None if nested else os.environ.get(JOIN_ENV)
     if wrapper:
@@ -392,6 +390,20 @@ def _joined(
                 client.log_artifacts(run_id, tmp, layout.ARTIFACT_DIR)
         if started:
             mlflow.end_run()
+
+
+def _seed(seed: int, *, here: bool) -> SeedConfig:
+    """Seed this process (``here``), or only hand the seed to child processes.
+
+    ``reprise run``'s command is another process: seeding the wrapper would only cost numpy's import. What
+    :func:`~reprise.seeding.ensure_reproducibility` hands to children is set all the same (it is recorded with the
+    environment, and a reproduction compares it).
+    """
+    if here:
+        return ensure_reproducibility(seed)
+    seeds = SeedConfig(seed)
+    os.environ.update(PYTHONHASHSEED=seeds.pythonhashseed, REPRISE_SEED=str(seeds.seed))
+    return seeds
 
 
 def _process_command(root: Path) -> list[str] | None:

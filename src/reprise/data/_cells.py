@@ -6,13 +6,17 @@ A batch column is typed as ``null``, ``bool``, ``int``, ``float`` or ``string`` 
 strings, and one constant per column for null. Keys come from sha256 of (scheme, column name, type, lane), so the
 same value in another column, or under another type, hashes differently. ``fmix64`` is MurmurHash3's finaliser;
 numpy's uint64 arithmetic wraps modulo 2**64, which is what the scheme specifies.
+
+A dictionary-encoded column (a low-cardinality CSV column, a Parquet category) is typed and hashed over the distinct
+values its cells use, then each cell takes its value's lanes: every rule looks at the set of values only, so the
+verdict and the lanes are those of typing and hashing each cell, at the cost of the distinct values.
 """
 
 from __future__ import annotations
 
 import functools
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Final, Literal
 
 from reprise.errors import DataError
@@ -51,16 +55,17 @@ class _ByteSets(dict[bytes, "np.ndarray"]):
 _ANY_OF: Final = _ByteSets()
 
 
-def mix(x: np.ndarray) -> np.ndarray:
-    """MurmurHash3's fmix64 over a uint64 array (in place; returns it)."""
+def mix(x: np.ndarray, scratch: np.ndarray | None = None) -> np.ndarray:
+    """MurmurHash3's fmix64 over a uint64 array (in place; returns it), with ``scratch`` (shaped as ``x``) if given."""
     import numpy as np
 
     m1, m2, s = np.uint64(_M1), np.uint64(_M2), np.uint64(33)
-    x ^= x >> s
+    shifted = np.right_shift(x, s, out=scratch)
+    x ^= shifted
     x *= m1
-    x ^= x >> s
+    x ^= np.right_shift(x, s, out=shifted)
     x *= m2
-    x ^= x >> s
+    x ^= np.right_shift(x, s, out=shifted)
     return x
 
 
@@ -82,17 +87,25 @@ def join_types(a: CellType, b: CellType) -> CellType:
 
 @dataclass(frozen=True)
 class Typed:
-    """One batch column, typed: the type, which cells are null, and the values to hash (numpy for numbers)."""
+    """One batch column, typed: the type, which cells are null, and the values to hash (numpy for numbers).
+
+    With ``indices``, ``valid`` and ``values`` are over the column's distinct values and cell ``i`` holds value
+    ``indices[i]`` (a dictionary-encoded column).
+    """
 
     type: CellType
     valid: np.ndarray
     values: Any
+    indices: np.ndarray | None = None
 
 
 def typed(column: pa.Array) -> Typed:
     """Type one batch column by its own values (the narrowest of the scheme's types that holds every cell)."""
     import pyarrow as pa  # type: ignore[import-untyped,unused-ignore]
 
+    values, indices = _distinct(column)
+    if indices is not None:
+        return replace(_text_typed(values), indices=indices)
     kind = column.type
     if pa.types.is_boolean(kind):
         return _bool_values(column)
@@ -108,34 +121,49 @@ def typed(column: pa.Array) -> Typed:
 
 def pinned(column: pa.Array, kind: CellType) -> Typed:
     """Convert one batch column to ``kind``, the type the whole column was found to have (a join of batch types)."""
+    import pyarrow as pa  # type: ignore[import-untyped,unused-ignore]
+
+    values, indices = _distinct(column)
+    if kind == "string" and (pa.types.is_string(values.type) or pa.types.is_large_string(values.type)):
+        # Text kept as text: whatever its cells would type as, only which of them are null matters.
+        text = _text_parts(values)
+        return Typed("string", _text_valid(values, text)[0], values, indices)
     found = typed(column)
     if found.type in (kind, "null"):
         return found
     if kind == "float" and found.type == "int":
-        return Typed("float", found.valid, found.values.astype("float64"))
-    return Typed("string", found.valid, _as_text(column))
+        return Typed("float", found.valid, found.values.astype("float64"), found.indices)
+    return Typed("string", found.valid, _as_text(values), indices)
 
 
-def cell_lanes(name: str, cells: Typed) -> tuple[np.ndarray, np.ndarray]:
-    """The two uint64 lanes of every cell of column ``name`` (null cells get the column's null constant)."""
+def cell_lanes(name: str, cells: Typed, out: np.ndarray, scratch: np.ndarray) -> np.ndarray:
+    """The two uint64 lanes of every cell of column ``name`` (null cells: the column's null pair), into ``out``.
+
+    ``out`` and ``scratch`` are ``(n, 2)`` uint64 arrays (``scratch`` is overwritten): both lanes of a cell sit side
+    by side, so every step runs once over the two of them, and a batch's columns reuse the same memory.
+    """
     import numpy as np
 
-    if cells.type == "null":
-        return tuple(np.full(len(cells.valid), _null(name, lane), dtype=np.uint64) for lane in (0, 1))  # type: ignore[return-value]
+    if cells.indices is not None:  # the distinct values' lanes, then each cell's
+        size = (len(cells.valid), 2)
+        lanes = cell_lanes(name, replace(cells, indices=None), np.empty(size, np.uint64), np.empty(size, np.uint64))
+        return np.take(lanes, cells.indices, axis=0, out=out)
     if cells.type == "string":
-        raws = list(_string_lanes(_text_parts(cells.values)))
+        _string_lanes(_text_parts(cells.values), out, scratch)
     elif cells.type == "float":
-        value_bits = (cells.values + 0.0).view(np.uint64)  # + 0.0 turns -0.0 into 0.0
-        raws = [value_bits, value_bits.copy()]
-    else:
-        value_bits = cells.values.astype(np.int64).view(np.uint64)
-        raws = [value_bits.copy(), value_bits.copy()]
-    lanes = []
-    for lane, keyed in enumerate(raws):
-        out = mix(np.bitwise_xor(keyed, np.uint64(key(name, cells.type, str(lane))), out=keyed))
-        out[~cells.valid] = np.uint64(_null(name, lane))
-        lanes.append(out)
-    return lanes[0], lanes[1]
+        np.add(cells.values, 0.0, out=out[:, 0].view(np.float64))  # + 0.0 turns -0.0 into 0.0
+        out[:, 1] = out[:, 0]
+    elif cells.type != "null":
+        out[:, 0] = out[:, 1] = cells.values.view(np.uint64)
+    if cells.type != "null":
+        for lane in (0, 1):  # one strided pass per lane: numpy broadcasting a pair of keys would loop per row
+            out[:, lane] ^= np.uint64(key(name, cells.type, str(lane)))
+        mix(out, scratch)
+    if cells.type == "null" or not cells.valid.all():
+        nulls = ~cells.valid
+        for lane in (0, 1):
+            np.copyto(out[:, lane], np.uint64(_null(name, lane)), where=nulls)
+    return out
 
 
 @functools.cache
@@ -143,6 +171,29 @@ def _null(name: str, lane: int) -> int:
     import numpy as np
 
     return int(mix(np.array([key(name, "null", str(lane))], dtype=np.uint64))[0])
+
+
+def _distinct(column: pa.Array) -> tuple[pa.Array, np.ndarray | None]:
+    """For a dictionary column, its distinct values as text and each cell's index among them; else the column.
+
+    Dictionary entries no cell uses are dropped (a Parquet category absent from the batch, the CSV header): the
+    values typed are exactly those of the cells. A column with null indices is decoded, as is any other column.
+    """
+    import numpy as np
+    import pyarrow as pa  # type: ignore[import-untyped,unused-ignore]
+
+    if not pa.types.is_dictionary(column.type) or column.indices.null_count:
+        return column, None
+    indices = np.asarray(column.indices.to_numpy()).astype(np.intp, copy=False)
+    values = column.dictionary
+    used = np.bincount(indices, minlength=len(values))
+    if not used.all():
+        kept = np.flatnonzero(used)
+        renumbered = np.zeros(len(values), dtype=np.intp)
+        renumbered[kept] = np.arange(len(kept))
+        indices = renumbered[indices]
+        values = values.take(pa.array(kept))
+    return _as_text(values), indices
 
 
 def _as_text(column: pa.Array) -> pa.Array:
@@ -163,11 +214,25 @@ def _as_text(column: pa.Array) -> pa.Array:
 
 @dataclass(frozen=True)
 class _Text:
-    """A string column's bytes: offsets (rebased to 0, int64), the data bytes, and each cell's length."""
+    """A string column's bytes: offsets (rebased to 0), the data bytes, and each cell's length."""
 
     offsets: np.ndarray
     data: np.ndarray
     lengths: np.ndarray
+
+    @property
+    def starts(self) -> np.ndarray:
+        return self.offsets[:-1]
+
+    @property
+    def ends(self) -> np.ndarray:
+        return self.offsets[1:]
+
+    def at(self, positions: np.ndarray) -> np.ndarray:
+        """The bytes at ``positions``, each clipped into the data (callers mask the cells where that matters)."""
+        import numpy as np
+
+        return np.take(self.data, positions, mode="clip")
 
 
 def _text_parts(column: pa.Array) -> _Text:
@@ -177,62 +242,78 @@ def _text_parts(column: pa.Array) -> _Text:
     width = np.int64 if pa.types.is_large_string(column.type) else np.int32
     buffers = column.buffers()
     offsets = np.frombuffer(buffers[1], dtype=width, count=len(column) + 1, offset=column.offset * width().itemsize)
-    offsets = offsets.astype(np.int64)
     data = np.frombuffer(buffers[2], dtype=np.uint8) if buffers[2] is not None else np.zeros(0, np.uint8)
     data = data[offsets[0] : offsets[-1]]
-    offsets = offsets - offsets[0]
+    if offsets[0]:
+        offsets = offsets - offsets[0]
     return _Text(offsets, data, np.diff(offsets))
 
 
-def _text_typed(column: pa.Array) -> Typed:
-    """Type a text column: empty and NaN cells are null; then int, float, bool or string, strictly."""
+def _text_valid(column: pa.Array, text: _Text) -> tuple[np.ndarray, np.ndarray]:
+    """Which cells hold a value (not empty, not ``NaN``/``nan``/``NAN``, not null), and every cell's first byte."""
     import numpy as np
 
-    text = _text_parts(column)
     valid = text.lengths > 0
     if column.null_count:
         valid &= np.asarray(column.is_valid())
-    three = np.flatnonzero(text.lengths == 3)
-    three = three[valid[three]]  # the valid cells of three bytes: NaN, nan or NAN are null
+    if not len(text.data):
+        return valid, np.zeros(len(valid), np.uint8)
+    first = text.at(text.starts)
+    three = np.flatnonzero((text.lengths == 3) & _ANY_OF[b"Nn"][first])
+    three = three[valid[three]]  # the valid cells of three bytes starting N or n: NaN, nan or NAN are null
     if len(three):
         starts = text.offsets[three]
         code = text.data[starts].astype(np.uint32) << 16 | text.data[starts + 1].astype(np.uint32) << 8
         code |= text.data[starts + 2]
         tokens = [int.from_bytes(token, "big") for token in _NULL_TOKENS]
         valid[three[np.isin(code, tokens)]] = False
+    return valid, first
+
+
+def _text_typed(column: pa.Array) -> Typed:
+    """Type a text column: empty and NaN cells are null; then int, float, bool or string, strictly."""
+    text = _text_parts(column)
+    valid, first = _text_valid(column, text)
     if not valid.any():
         return Typed("null", valid, None)
-    everywhere = bool(valid.all())
-    first = text.data[text.offsets[:-1] if everywhere else text.offsets[:-1][valid]]
-    if _ANY_OF[_NUMERIC_FIRST][first].all():
-        found = _text_number(column, text, valid)
+    nulls = None if valid.all() else ~valid
+    if _every(_ANY_OF[_NUMERIC_FIRST][first], nulls):
+        found = _text_number(column, text, valid, first, nulls)
         if found is not None:
             return found
-    elif _ANY_OF[b"tTfF"][first].all():
+    elif _every(_ANY_OF[b"tTfF"][first], nulls):
         found = _text_bool(column, valid)
         if found is not None:
             return found
     return Typed("string", valid, column)
 
 
-def _text_number(column: pa.Array, text: _Text, valid: np.ndarray) -> Typed | None:
+def _every(holds: np.ndarray, nulls: np.ndarray | None) -> bool:
+    """Whether ``holds`` is true at every valid cell (``nulls``: the null ones, None when there is none)."""
+    return bool(holds.all() if nulls is None else (holds | nulls).all())
+
+
+def _text_number(
+    column: pa.Array, text: _Text, valid: np.ndarray, first: np.ndarray, nulls: np.ndarray | None
+) -> Typed | None:
     """Int when every valid cell is a strict integer that fits int64; else float when every one is a strict float."""
     import pyarrow as pa  # type: ignore[import-untyped,unused-ignore]
 
-    masked = column if valid.all() and not column.null_count else _with_validity(column, valid)
+    masked = column if nulls is None and not column.null_count else _with_validity(column, valid)
+    body = _Body(text, first, nulls)
     if not _float_bytes(column, text, valid):
         try:
             ints = masked.cast(pa.int64())
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
             return None  # integers beyond int64 stay exact, as text
-        if _strict_ints(text, valid):
+        if body.strict_ints():
             return Typed("int", valid, _filled(ints, 0))
         # Not canonical (007, -0): a float if each is a strict float (-0), else the text stays a string.
     try:
         floats = masked.cast(pa.float64())
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
         return None
-    if not _strict_floats(text, valid):
+    if not body.strict_floats():
         return None
     return Typed("float", valid, _filled(floats, 0.0))
 
@@ -258,43 +339,37 @@ def _float_bytes(column: pa.Array, text: _Text, valid: np.ndarray) -> bool:
     return found
 
 
-def _strict_ints(text: _Text, valid: np.ndarray) -> bool:
-    """Whether each valid cell is in canonical decimal form: no leading zero, no ``-0`` (Arrow refuses ``+``)."""
-    found = _bodies(text, valid)
-    if found is None:
-        return False
-    head, body, ends, _after = found
-    return not bool(((text.data[body] == ord("0")) & ((body + 1 < ends) | (head == ord("-")))).any())
+class _Body:
+    """Where each cell's digits start (past a ``-``), for the strict-format checks over the valid cells."""
 
+    def __init__(self, text: _Text, first: np.ndarray, nulls: np.ndarray | None) -> None:
+        import numpy as np
 
-def _strict_floats(text: _Text, valid: np.ndarray) -> bool:
-    """Whether no valid cell is written loosely: a leading ``+``/``.``/zero before a digit, or a trailing ``.``."""
-    found = _bodies(text, valid)
-    if found is None:
-        return False
-    _head, body, ends, after = found
-    first = text.data[body]
-    loose = (first == ord(".")) | (first == ord("+")) | (text.data[ends - 1] == ord("."))
-    loose |= (first == ord("0")) & (body + 1 < ends) & _ANY_OF[_DIGITS][after]
-    return not bool(loose.any())
+        self.text, self.nulls = text, nulls
+        negative = first == ord("-")
+        self.signed = bool(negative.any() if nulls is None else (negative & ~nulls).any())
+        self.start = text.starts + negative if self.signed else text.starts
+        self.negative = negative
+        self.first = text.at(self.start) if self.signed else first
+        # A lone "-": no digits at all (empty cells are null, so only a sign can leave nothing).
+        self.lone = self.signed and not _every(np.asarray(self.start < text.ends), nulls)
 
+    def strict_ints(self) -> bool:
+        """Whether each valid cell is in canonical decimal form: no leading zero, no ``-0`` (Arrow refuses ``+``)."""
+        if self.lone:
+            return False
+        more = self.start + 1 < self.text.ends
+        loose = (self.first == ord("0")) & ((more | self.negative) if self.signed else more)
+        return _every(~loose, self.nulls)
 
-def _bodies(text: _Text, valid: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:
-    """Per valid cell: its first byte, where it starts past a ``-``, where it ends, and the byte after that start.
-
-    None when a cell is a lone ``-``. The byte after the start is the cell's own only where ``start + 1 < end``.
-    """
-    import numpy as np
-
-    everywhere = bool(valid.all())
-    starts = text.offsets[:-1] if everywhere else text.offsets[:-1][valid]
-    ends = text.offsets[1:] if everywhere else text.offsets[1:][valid]
-    head = text.data[starts]
-    body = starts + (head == ord("-"))
-    if (body >= ends).any():
-        return None
-    after = text.data[np.minimum(body + 1, len(text.data) - 1)]
-    return head, body, ends, after
+    def strict_floats(self) -> bool:
+        """Whether no valid cell is written loosely: a leading ``+``/``.``/zero before a digit, or a trailing ``.``."""
+        if self.lone:
+            return False
+        text, first = self.text, self.first
+        loose = (first == ord(".")) | (first == ord("+")) | (text.at(text.ends - 1) == ord("."))
+        loose |= (first == ord("0")) & (self.start + 1 < text.ends) & _ANY_OF[_DIGITS][text.at(self.start + 1)]
+        return _every(~loose, self.nulls)
 
 
 def _text_bool(column: pa.Array, valid: np.ndarray) -> Typed | None:
@@ -340,8 +415,8 @@ def _with_validity(column: pa.Array, valid: np.ndarray) -> pa.Array:
     return pa.Array.from_buffers(column.type, len(column), buffers, offset=column.offset)
 
 
-def _string_lanes(text: _Text) -> tuple[np.ndarray, np.ndarray]:
-    """Per cell, two lanes over its bytes, 8 at a time, folded with its length.
+def _string_lanes(text: _Text, out: np.ndarray, scratch: np.ndarray) -> None:
+    """Per cell, two lanes over its bytes, 8 at a time, folded with its length, into ``out`` (``(n, 2)``).
 
     Word ``k`` of a cell is its bytes ``8k .. 8k+7`` as a little-endian uint64 (bytes past the end zeroed); lane 0
     sums ``fmix64(word + key_k)`` over the cell's words (at least one: an empty cell has word 0 = 0), lane 1 the same
@@ -356,16 +431,29 @@ def _string_lanes(text: _Text) -> tuple[np.ndarray, np.ndarray]:
     masks = np.array([(1 << (8 * width)) - 1 for width in range(9)], dtype=np.uint64)
     starts, lengths = text.offsets[:-1], text.lengths
     # Word 0 of every cell (an empty cell's is 0: its length tells it apart); later words only where cells reach.
-    term = mix((words[starts] & masks[np.minimum(lengths, 8)]) + np.uint64(key("word", "0")))
-    sums = [term, (term << np.uint64(31)) | (term >> np.uint64(33))]
+    term = mix((words[starts] & masks[np.minimum(lengths, 8)]) + np.uint64(key("word", "0")), scratch[:, 0])
+    _rotated(term, out)
     cells = np.flatnonzero(lengths > 8)
     word = 1
     while len(cells):
         left = np.minimum(lengths[cells] - 8 * word, 8)
         term = mix((words[starts[cells] + 8 * word] & masks[left]) + np.uint64(key("word", str(word))))
-        sums[0][cells] += term
-        sums[1][cells] += (term << np.uint64(31)) | (term >> np.uint64(33))
+        for lane, terms in enumerate(_rotated(term, np.empty((len(term), 2), np.uint64)).T):
+            column = out[:, lane]  # lane by lane: numpy gathers whole rows slowly
+            column[cells] += terms
         word += 1
         cells = cells[lengths[cells] > 8 * word]
-    folded = text.lengths.astype(np.uint64) * np.uint64(_M1)
-    return mix(sums[0] ^ folded), mix(sums[1] ^ folded)
+    folded = np.multiply(lengths, np.uint64(_M1), out=scratch[:, 0], dtype=np.uint64, casting="unsafe")
+    out[:, 0] ^= folded
+    out[:, 1] ^= folded
+    mix(out, scratch)
+
+
+def _rotated(terms: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """Into ``out`` (``(n, 2)``): each term, and the term rotated left by 31 bits."""
+    import numpy as np
+
+    out[:, 0] = terms
+    np.left_shift(terms, np.uint64(31), out=out[:, 1])
+    out[:, 1] |= terms >> np.uint64(33)
+    return out

@@ -2,7 +2,10 @@
 
 CSV and TSV are parsed by pyarrow's streaming reader with every column read as raw text (no type guessing by the
 reader: :mod:`reprise.data._cells` types them), so quoting and line endings are gone before anything is hashed and
-memory stays at a few blocks whatever the file's size. The encoding comes from a byte-order mark (UTF-8, UTF-16),
+memory stays at a few blocks whatever the file's size. Cells are read as bytes and checked to be UTF-8 per column
+(a pass at memory speed when the column is ASCII, which costs far less than the reader's check of every cell), and
+a column whose cells repeat in the first 64 KiB is read dictionary-encoded, so each batch holds its distinct values
+once (types, digests and cells are the same either way). The encoding comes from a byte-order mark (UTF-8, UTF-16),
 else UTF-8 when the first 64 KiB decode as UTF-8, else Latin-1; the delimiter is the most frequent of ``, TAB ; |``
 in the header (the suffix's default on a tie). The header is read by the same parser as the data (it is the first
 row of the first batch), so a quoted or BOM-prefixed header is named exactly as the data is read. Parquet is read
@@ -12,8 +15,10 @@ batch by batch from its row groups.
 from __future__ import annotations
 
 import codecs
+import contextlib
 import csv
 import io
+import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final
 
@@ -32,6 +37,11 @@ _SAMPLE: Final = 64 << 10
 _BLOCK: Final = 4 << 20
 _PARQUET_BATCH: Final = 131_072
 _DELIMITERS: Final = (",", "\t", ";", "|")
+#: A column is read dictionary-encoded when at least one in this many of its sampled cells repeats an earlier one.
+_REPEATS: Final = 8
+_ASCII: Final = 0x8080808080808080
+#: What a sampled cell of a number column looks like (empty cells included).
+_NUMBER: Final = re.compile(r"[-+.0-9eE]*\Z")
 
 
 @dataclass(frozen=True)
@@ -128,11 +138,12 @@ def _csv(file: Path, kind: str) -> TableStream:
     with file.open("rb") as handle:
         sample = handle.read(_SAMPLE)
     layout, text = _sniff(sample, kind)
-    header = next(csv.reader(io.StringIO(text, newline=""), delimiter=layout.delimiter or ","), None)
+    rows = csv.reader(io.StringIO(text, newline=""), delimiter=layout.delimiter or ",")
+    header = next(rows, None)
     if header is None:
         return TableStream(layout, (), iter(()))
-    width = len(header)
-    generated = [f"f{index}" for index in range(width)]
+    repeated = _repeated(rows, len(header))
+    cells, distinct = pa.binary(), pa.dictionary(pa.int32(), pa.binary())
     reader = pacsv.open_csv(
         file,
         read_options=pacsv.ReadOptions(
@@ -142,22 +153,64 @@ def _csv(file: Path, kind: str) -> TableStream:
         ),
         parse_options=pacsv.ParseOptions(delimiter=layout.delimiter),
         convert_options=pacsv.ConvertOptions(
-            column_types=dict.fromkeys(generated, pa.string()),
+            column_types={f"f{index}": distinct if repeats else cells for index, repeats in enumerate(repeated)},
             strings_can_be_null=False,
             quoted_strings_can_be_null=False,
         ),
     )
-    first = reader.read_next_batch()
-    names = tuple(str(first.column(index)[0]) for index in range(first.num_columns))
+    first = [_as_text(column, index) for index, column in enumerate(reader.read_next_batch().columns)]
+    names = tuple(str(column[0].as_py()) for column in first)
     names = (names[0].removeprefix("\ufeff"), *names[1:]) if names else names
 
     def batches() -> Iterator[list[pa.Array]]:
-        if first.num_rows > 1:
-            yield [column.slice(1) for column in first.columns]
+        if first and len(first[0]) > 1:
+            yield [column.slice(1) for column in first]
         for batch in reader:
-            yield list(batch.columns)
+            yield [_as_text(column, index) for index, column in enumerate(batch.columns)]
 
     return TableStream(layout, names, batches())
+
+
+def _repeated(rows: Iterator[list[str]], width: int) -> list[bool]:
+    """Per column, whether its sampled cells are text (not all numbers) of which one in ``_REPEATS`` repeats.
+
+    Such a column is worth reading dictionary-encoded: hashing a text cell costs several times what reading it
+    into a dictionary does. A number is cheaper to type and hash than to look up, so number columns are not.
+    """
+    seen: list[set[str]] = [set() for _ in range(width)]
+    count = 0
+    with contextlib.suppress(csv.Error):  # the sample may end inside a quoted cell
+        for row in rows:
+            count += 1
+            for values, cell in zip(seen, row, strict=False):
+                values.add(cell)
+    return [
+        count > 0 and (count - len(values)) * _REPEATS >= count and not all(_NUMBER.match(cell) for cell in values)
+        for values in seen
+    ]
+
+
+def _as_text(column: pa.Array, index: int) -> pa.Array:
+    """Column ``index``, read as bytes (plain or dictionary-encoded), as the UTF-8 text it holds, without a copy.
+
+    Raises:
+        pyarrow.ArrowInvalid: A cell is not UTF-8.
+    """
+    import numpy as np
+    import pyarrow as pa  # type: ignore[import-untyped,unused-ignore]
+
+    encoded = pa.types.is_dictionary(column.type)
+    values = column.dictionary if encoded else column
+    data = values.buffers()[2]
+    if data is not None:
+        words = np.frombuffer(data, dtype=np.uint64, count=data.size // 8)
+        tail = np.frombuffer(data, dtype=np.uint8, offset=8 * len(words))
+        if int(np.bitwise_or.reduce(words, initial=0)) & _ASCII or (tail >= 0x80).any():
+            try:  # not all ASCII: Arrow checks each cell
+                values.cast(pa.string())
+            except pa.ArrowInvalid as exc:
+                raise pa.ArrowInvalid(f"In CSV column #{index}: invalid UTF8 data") from exc
+    return column.view(pa.dictionary(column.type.index_type, pa.string()) if encoded else pa.string())
 
 
 def _sniff(sample: bytes, kind: str) -> tuple[Layout, str]:

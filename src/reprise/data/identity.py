@@ -37,9 +37,9 @@ any change to these rules gets a new scheme name):
 A row hash is 128 bits from fixed constants: it detects any accidental change (one changed numeric cell always
 changes its row's hash, since each lane of a cell is a bijection of its value), but it is not a cryptographic hash;
 the sha256 of the bytes in the manifest stays the check against tampering. Reading is streaming: one pass of
-pyarrow's parser over 4 MiB blocks, typed and hashed per block with numpy, with memory bounded by a few blocks.
-When a later block widens a column's type (ints, then a float), the file is read a second time with the final
-types, so a digest never depends on where blocks fall.
+pyarrow's parser over 4 MiB blocks, each typed and hashed with numpy on a pool of threads while the next ones are
+parsed, with memory bounded by a few blocks. When a later block widens a column's type (ints, then a float), the
+file is read a second time with the final types, so a digest never depends on where blocks fall.
 
 Example:
     >>> a = table_identity(Path("train.csv"))                    # doctest: +SKIP
@@ -50,13 +50,12 @@ Example:
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import os
-import queue
-import threading
-from concurrent.futures import Executor, ThreadPoolExecutor
-from typing import TYPE_CHECKING, Final, TypeVar
+from collections import deque
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Final
 
 from pydantic import BaseModel, ConfigDict
 
@@ -65,7 +64,7 @@ from reprise.data._cells import SCHEME, CellType, Typed, cell_lanes, join_types,
 from reprise.data._tablefile import Layout, TableStream, open_table, table_format
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator, Mapping
+    from collections.abc import Iterable, Iterator, Mapping
     from pathlib import Path
 
     import numpy as np
@@ -76,7 +75,9 @@ __all__ = ["SCHEME", "TableColumn", "TableIdentity", "TableLayout", "is_table", 
 _ROW_KEYS: Final = (key("row", "0"), key("row", "1"))
 _ACCUMULATOR_KEYS: Final = (key("accumulate", "0"), key("accumulate", "1"))
 _MASK: Final = (1 << 64) - 1
-_T = TypeVar("_T")
+_WORKERS: Final = min(4, os.cpu_count() or 1)
+#: Batches read ahead of the oldest one still being hashed (each holds a 4 MiB block, parsed, and its hashes).
+_AHEAD: Final = 2 * _WORKERS
 
 
 class _Frozen(BaseModel):
@@ -147,7 +148,7 @@ def table_identity(file: Path, name: str | None = None) -> TableIdentity:
     """
     label = name or file.name
     pins: dict[str, CellType] = {}
-    with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1), thread_name_prefix="reprise-table") as pool:
+    with ThreadPoolExecutor(max_workers=_WORKERS, thread_name_prefix="reprise-table") as pool:
         found = _digest_pass(open_table(file, label), pins, pool)
         if found is None:  # a column widened after blocks were hashed under its narrower type: read again, pinned
             found = _digest_pass(open_table(file, label), pins, pool)
@@ -176,105 +177,127 @@ def row_hashes(file: Path, name: str, types: Mapping[str, CellType]) -> Iterator
     index = {column: position for position, column in enumerate(stream.names)}
     for batch in stream.batches:
         count = len(batch[0]) if batch else 0
-        yield _rows([cell_lanes(column, pinned(batch[index[column]], kind)) for column, kind in types.items()], count)
+        yield _rows(((column, pinned(batch[index[column]], kind)) for column, kind in types.items()), count).hashes
+
+
+@dataclass(frozen=True)
+class _Rows:
+    """One batch's row hashes (``(n, 2)`` uint64, file order) and its terms of the four multiset sums."""
+
+    hashes: np.ndarray
+    sums: tuple[int, int, int, int]
+
+
+@dataclass(frozen=True)
+class _Batch:
+    """One batch as a worker found it: each column's type by the batch's own cells, and its rows hashed so."""
+
+    types: tuple[CellType, ...]
+    rows: _Rows | None
 
 
 def _digest_pass(stream: TableStream, pins: dict[str, CellType], pool: Executor) -> TableIdentity | None:
-    """One read: the identity, or None when a column's type widened after it was hashed (``pins`` then holds all)."""
-    import numpy as np
+    """One read: the identity, or None when a column's type widened after it was hashed (``pins`` then holds all).
 
+    Batches are typed and hashed on the pool, several at once, while this thread reads the next ones; their
+    results are taken in file order, which is where a batch's types are joined with those before it.
+    """
     for column in stream.names:
         pins.setdefault(column, "null")
-    sums = [0, 0, 0, 0]
-    ordered = hashlib.sha256()
-    rows, widened = 0, False
-    for batch in _read_ahead(stream.batches):
-        count = len(batch[0]) if batch else 0
-        lanes: list[tuple[np.ndarray, np.ndarray]] = []
-        for column, values, (found, hashed_cells) in zip(
-            stream.names, batch, pool.map(_typed_lanes, stream.names, batch), strict=True
-        ):
-            before = pins[column]
-            pins[column] = grown = join_types(before, found.type)
+    digest = _Digest(stream.names, pins)
+    pending: deque[tuple[list[pa.Array], Future[_Batch]]] = deque()
+    for batch in stream.batches:
+        pending.append((batch, pool.submit(_hashed, stream.names, batch, dict(pins), not digest.widened)))
+        while pending and (len(pending) > _AHEAD or pending[0][1].done()):
+            done, future = pending.popleft()
+            digest.add(done, future.result())
+    while pending:
+        done, future = pending.popleft()
+        digest.add(done, future.result())
+    return None if digest.widened else digest.identity(stream.layout)
+
+
+def _hashed(names: tuple[str, ...], batch: list[pa.Array], pins: Mapping[str, CellType], hashing: bool) -> _Batch:
+    """Type one batch by its own cells and hash its rows so (one task on the pool).
+
+    A column already typed ``string`` by earlier batches stays a string whatever this batch holds, so its cells
+    are not typed again (``pins`` are the types when the batch was read: a column's type only widens after).
+    """
+    cells = [
+        pinned(values, "string") if pins[column] == "string" else typed(values)
+        for column, values in zip(names, batch, strict=True)
+    ]
+    types = tuple(found.type for found in cells)
+    count = len(batch[0]) if batch else 0
+    if not hashing or not count:
+        return _Batch(types, None)
+    return _Batch(types, _rows(zip(names, cells, strict=True), count))
+
+
+class _Digest:
+    """The digests of one read, batch by batch in file order: types joined, rows counted, hashes folded in."""
+
+    def __init__(self, names: tuple[str, ...], pins: dict[str, CellType]) -> None:
+        self.names, self.pins = names, pins
+        self.rows, self.widened = 0, False
+        self.sums = [0, 0, 0, 0]
+        self.ordered = hashlib.sha256()
+
+    def add(self, batch: list[pa.Array], found: _Batch) -> None:
+        """Join the batch's types with the column types so far, and fold its rows in under the joined types."""
+        narrower = False
+        for column, kind in zip(self.names, found.types, strict=True):
+            before = self.pins[column]
+            self.pins[column] = grown = join_types(before, kind)
             # Cells hashed so far under a narrower type would hash differently now (null cells do not).
-            widened = widened or before not in ("null", grown)
-            if not widened:
-                # A batch narrower than its column (ints in a float column) is hashed again under the column's type.
-                same = found.type in (grown, "null")
-                lanes.append(hashed_cells if same else cell_lanes(column, pinned(values, grown)))
-        rows += count
-        if widened or not count:
-            continue
-        hashed = _rows(lanes, count)
-        ordered.update(np.ascontiguousarray(hashed, dtype="<u8").tobytes())
-        for lane in (0, 1):
-            sums[lane] = (sums[lane] + int(hashed[:, lane].sum())) & _MASK
-            remixed = mix(hashed[:, lane] ^ np.uint64(_ACCUMULATOR_KEYS[lane]))
-            sums[2 + lane] = (sums[2 + lane] + int(remixed.sum())) & _MASK
-    if widened:
-        return None
-    columns = tuple(TableColumn(name=column, type=pins[column]) for column in stream.names)
-    header = sorted([column.name, column.type] for column in columns)
-    head = {"scheme": SCHEME, "header": header}
-    ordered_head = canonical_json({**head, "ordered": True}).encode()
-    return TableIdentity(
-        rows=rows,
-        columns=columns,
-        content_digest=digest({**head, "rows": rows, "multiset": [f"{value:016x}" for value in sums]}),
-        ordered_digest="sha256:" + hashlib.sha256(ordered_head + ordered.digest()).hexdigest(),
-        layout_digest=digest({"scheme": SCHEME, "layout": [[column.name, column.type] for column in columns]}),
-        layout=_layout(stream.layout),
-    )
+            self.widened = self.widened or before not in ("null", grown)
+            narrower = narrower or kind not in (grown, "null")
+        count = len(batch[0]) if batch else 0
+        self.rows += count
+        if self.widened or not count or found.rows is None:
+            return
+        import numpy as np
+
+        rows = found.rows
+        if narrower:  # a batch narrower than its column (ints in a float column): hashed again under the column's
+            columns = zip(self.names, batch, strict=True)
+            rows = _rows(((name, pinned(values, self.pins[name])) for name, values in columns), count)
+        self.ordered.update(np.ascontiguousarray(rows.hashes, dtype="<u8").data)
+        self.sums = [(total + term) & _MASK for total, term in zip(self.sums, rows.sums, strict=True)]
+
+    def identity(self, layout: Layout) -> TableIdentity:
+        columns = tuple(TableColumn(name=column, type=self.pins[column]) for column in self.names)
+        header = sorted([column.name, column.type] for column in columns)
+        head = {"scheme": SCHEME, "header": header}
+        ordered_head = canonical_json({**head, "ordered": True}).encode()
+        return TableIdentity(
+            rows=self.rows,
+            columns=columns,
+            content_digest=digest({**head, "rows": self.rows, "multiset": [f"{value:016x}" for value in self.sums]}),
+            ordered_digest="sha256:" + hashlib.sha256(ordered_head + self.ordered.digest()).hexdigest(),
+            layout_digest=digest({"scheme": SCHEME, "layout": [[column.name, column.type] for column in columns]}),
+            layout=_layout(layout),
+        )
 
 
-def _typed_lanes(column: str, values: pa.Array) -> tuple[Typed, tuple[np.ndarray, np.ndarray]]:
-    """One batch column typed by its own values and hashed under that type (one task on the pool)."""
-    found = typed(values)
-    return found, cell_lanes(column, found)
-
-
-def _rows(lanes: list[tuple[np.ndarray, np.ndarray]], count: int) -> np.ndarray:
-    """Each row's two lanes: fmix64 of the row key plus the sum of its cells' lanes."""
+def _rows(columns: Iterable[tuple[str, Typed]], count: int) -> _Rows:
+    """Each row's two lanes (fmix64 of the row key plus the sum of its cells' lanes), and their multiset terms."""
     import numpy as np
 
-    sums = [np.full(count, _ROW_KEYS[0], dtype=np.uint64), np.full(count, _ROW_KEYS[1], dtype=np.uint64)]
-    for first, second in lanes:
-        sums[0] += first
-        sums[1] += second
-    return np.stack([mix(sums[0]), mix(sums[1])], axis=1)
-
-
-def _read_ahead(batches: Iterator[_T]) -> Iterator[_T]:
-    """``batches``, read one ahead on a thread, so parsing the next block overlaps hashing this one."""
-    ahead: queue.Queue[tuple[_T | None, BaseException | None, bool]] = queue.Queue(maxsize=1)
-    stop = threading.Event()
-
-    def produce() -> None:
-        try:
-            for item in batches:
-                if stop.is_set():
-                    return
-                ahead.put((item, None, False))
-            ahead.put((None, None, True))
-        except BaseException as exc:  # handed to the consumer, raised there
-            ahead.put((None, exc, True))
-
-    thread = threading.Thread(target=produce, name="reprise-table-read", daemon=True)
-    thread.start()
-    try:
-        while True:
-            item, error, done = ahead.get()
-            if error is not None:
-                raise error
-            if done:
-                return
-            yield item  # type: ignore[misc]
-    finally:
-        stop.set()
-        while thread.is_alive():  # let a producer blocked on a full queue finish
-            with contextlib.suppress(queue.Empty):
-                ahead.get(timeout=0.05)
-        thread.join()
+    hashes, lanes, scratch = (np.empty((count, 2), dtype=np.uint64) for _ in range(3))
+    for lane in (0, 1):  # lane by lane: numpy broadcasting a pair of keys would loop per row
+        hashes[:, lane] = _ROW_KEYS[lane]
+    for name, cells in columns:
+        hashes += cell_lanes(name, cells, lanes, scratch)
+    mix(hashes, scratch)
+    remixed = lanes
+    np.copyto(remixed, hashes)
+    for lane in (0, 1):
+        remixed[:, lane] ^= np.uint64(_ACCUMULATOR_KEYS[lane])
+    mix(remixed, scratch)
+    first, second = (hashes[:, lane].sum() for lane in (0, 1))
+    third, fourth = (remixed[:, lane].sum() for lane in (0, 1))
+    return _Rows(hashes, (int(first), int(second), int(third), int(fourth)))
 
 
 def _layout(layout: Layout) -> TableLayout:

@@ -181,6 +181,40 @@ def test_a_type_widened_in_a_later_block_gives_the_digest_of_one_block(
     assert (blocks.content_digest, blocks.ordered_digest) == (whole.content_digest, whole.ordered_digest)
 
 
+def test_text_columns_read_dictionary_encoded_give_the_digests_of_plain_reading(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "repeats.csv"
+    cities, flags = ["Paris", "Lyon", "", "NaN", "caf\u00e9"], ["true", "False", "", "TRUE"]
+    rows = [
+        f"{i % 7},{cities[i % 5]},{flags[i % 4]},0{i % 50:04d},{'x' if i > 30_000 else i % 3}" for i in range(60_000)
+    ]
+    path.write_text("n,city,flag,zip,mixed\n" + "\n".join(rows) + "\n", encoding="utf-8")
+    monkeypatch.setattr(_tablefile, "_BLOCK", 65_536)  # many batches, each with its own dictionary
+    encoded = table_identity(path)
+    assert [str(column.type) for column in next(_tablefile.open_table(path, "repeats.csv").batches)][1:3] == [
+        "dictionary<values=string, indices=int32, ordered=0>"
+    ] * 2
+    monkeypatch.setattr(_tablefile, "_REPEATS", 0)  # no column dictionary-encoded
+    assert all(str(column.type) == "string" for column in next(_tablefile.open_table(path, "r.csv").batches))
+    plain = table_identity(path)
+    assert [(c.name, c.type) for c in plain.columns] == [
+        ("n", "int"),
+        ("city", "string"),
+        ("flag", "bool"),
+        ("zip", "string"),
+        ("mixed", "string"),
+    ]
+    assert encoded == plain
+
+
+def test_a_cell_that_is_not_utf8_past_the_sniffed_start_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "bad.csv"
+    path.write_bytes(b"a,b\n" + b"".join(b"%d,x\n" % i for i in range(40_000)) + b"1,caf\xe9\n")
+    with pytest.raises(DataError, match=r"cannot read bad.csv as csv: In CSV column #1: invalid UTF8 data"):
+        table_identity(path)
+
+
 @pytest.mark.parametrize(
     ("name", "data", "columns", "layout"),
     [

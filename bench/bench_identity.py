@@ -6,8 +6,9 @@ near-unique codes) in a temp dir, then measures, in turns so both see the same (
 * ``pandas.read_csv(path)``: the baseline, the cost of reading the table once;
 * ``table_identity(path)``: content, ordered and layout digests, streaming.
 
-Both wall time (the target) and CPU time (all threads of the child) are reported: on a shared machine the wall time
-of a multi-threaded reader suffers more from other load than a single-threaded one.
+Both wall time (the target) and CPU time (all threads of the child) are reported, with their ratios and the load
+average before and after: on a shared machine the wall time depends on what else runs, and a multi-threaded digest
+only gains from its threads when cores are free.
 
 Each measurement runs in a fresh child process (imports excluded from the time: pandas, and numpy/pyarrow for
 Reprise), so the peak resident memory of each (``ru_maxrss`` of the child) is reported alongside. Target: digest
@@ -83,6 +84,7 @@ def main() -> None:
     if args.generate is not None:
         generate(args.generate, args.rows)
         return
+    print(f"load average before: {_load()}")
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "table.csv"
         # In a child: a process's peak RSS survives exec, so the measuring children are forked from a small parent.
@@ -100,6 +102,13 @@ def main() -> None:
         print(f"{label:<16} best {best[kind]:.3f} s wall, {cpu[kind]:.3f} s CPU   peak RSS {peak[kind]:.0f} MiB")
     ratio = best["identity"] / best["pandas"]
     print(f"ratio digest/read_csv: {ratio:.2f} (target <= 1.5): {'PASS' if ratio <= 1.5 else 'FAIL'}")
+    print(f"CPU-time ratio digest/read_csv: {cpu['identity'] / cpu['pandas']:.2f}")
+    print(f"load average after: {_load()}")
+
+
+def _load() -> str:
+    """The 1, 5 and 15-minute load averages (the machine is shared: they say what the figures were measured under)."""
+    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
 
 
 if __name__ == "__main__":

@@ -144,8 +144,10 @@ def _csv(file: Path, kind: str) -> TableStream:
         return TableStream(layout, (), iter(()))
     repeated = _repeated(rows, len(header))
     cells, distinct = pa.binary(), pa.dictionary(pa.int32(), pa.binary())
+    pool = _pool()
     reader = pacsv.open_csv(
-        file,
+        pa.OSFile(str(file), memory_pool=pool),
+        memory_pool=pool,
         read_options=pacsv.ReadOptions(
             autogenerate_column_names=True,
             block_size=_BLOCK,
@@ -211,6 +213,20 @@ def _as_text(column: pa.Array, index: int) -> pa.Array:
             except pa.ArrowInvalid as exc:
                 raise pa.ArrowInvalid(f"In CSV column #{index}: invalid UTF8 data") from exc
     return column.view(pa.dictionary(column.type.index_type, pa.string()) if encoded else pa.string())
+
+
+def _pool() -> pa.MemoryPool:
+    """The memory pool of a read: jemalloc when pyarrow has it, else pyarrow's default.
+
+    jemalloc keeps a freed block's memory for the next block; the default (mimalloc) hands it back to the system
+    soon after, so each 4 MiB block is paged in afresh (measured: about a third more CPU for a 115 MiB read).
+    """
+    import pyarrow as pa  # type: ignore[import-untyped,unused-ignore]
+
+    try:
+        return pa.jemalloc_memory_pool()
+    except NotImplementedError:  # a pyarrow built without jemalloc
+        return pa.default_memory_pool()
 
 
 def _sniff(sample: bytes, kind: str) -> tuple[Layout, str]:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -206,6 +208,17 @@ def test_text_columns_read_dictionary_encoded_give_the_digests_of_plain_reading(
         ("mixed", "string"),
     ]
     assert encoded == plain
+
+
+def test_a_digest_does_not_import_pandas(saved: dict[str, Path]) -> None:
+    # pyarrow's conversions to and from numpy and Python values import pandas: a fifth of a second in a fresh process.
+    script = (
+        "import sys; from pathlib import Path; from reprise.data.identity import table_identity\n"
+        f"for path in {[str(path) for path in saved.values()]!r}: table_identity(Path(path))\n"
+        "print(sorted(name for name in sys.modules if name.split('.')[0] == 'pandas'))"
+    )
+    done = subprocess.run([sys.executable, "-c", script], check=True, capture_output=True, text=True)
+    assert done.stdout.strip() == "[]"
 
 
 def test_a_cell_that_is_not_utf8_past_the_sniffed_start_is_refused(tmp_path: Path) -> None:

@@ -184,7 +184,7 @@ def _distinct(column: pa.Array) -> tuple[pa.Array, np.ndarray | None]:
 
     if not pa.types.is_dictionary(column.type) or column.indices.null_count:
         return column, None
-    indices = np.asarray(column.indices.to_numpy()).astype(np.intp, copy=False)
+    indices = _numpy(column.indices).astype(np.intp, copy=False)
     values = column.dictionary
     used = np.bincount(indices, minlength=len(values))
     if not used.all():
@@ -192,7 +192,7 @@ def _distinct(column: pa.Array) -> tuple[pa.Array, np.ndarray | None]:
         renumbered = np.zeros(len(values), dtype=np.intp)
         renumbered[kept] = np.arange(len(kept))
         indices = renumbered[indices]
-        values = values.take(pa.array(kept))
+        values = values.take(_arrow(kept))
     return _as_text(values), indices
 
 
@@ -255,7 +255,7 @@ def _text_valid(column: pa.Array, text: _Text) -> tuple[np.ndarray, np.ndarray]:
 
     valid = text.lengths > 0
     if column.null_count:
-        valid &= np.asarray(column.is_valid())
+        valid &= _valid(column)
     if not len(text.data):
         return valid, np.zeros(len(valid), np.uint8)
     first = text.at(text.starts)
@@ -322,19 +322,16 @@ def _filled(values: pa.Array, fill: float) -> np.ndarray:
     """A numeric Arrow array as numpy, nulls as ``fill`` (without a copy when there is no null)."""
     import numpy as np
 
-    if values.null_count:
-        values = values.fill_null(fill)
-    return np.asarray(values.to_numpy(zero_copy_only=False))
+    found = _numpy(values)
+    return np.where(_valid(values), found, found.dtype.type(fill)) if values.null_count else found
 
 
 def _float_bytes(column: pa.Array, text: _Text, valid: np.ndarray) -> bool:
     """Whether a valid cell holds a byte only floats hold (``.eEiInN``; null ``NaN`` cells do not count)."""
-    import pyarrow as pa  # type: ignore[import-untyped,unused-ignore]
-
     raw = text.data.tobytes()
     found = any(byte in raw for byte in _FLOAT_ONLY)  # memchr per byte value: far cheaper than a pass in numpy
     if found and not valid.all():
-        kept = _text_parts(column.filter(pa.array(valid))).data.tobytes()
+        kept = _text_parts(column.filter(_arrow(valid))).data.tobytes()
         found = any(byte in kept for byte in _FLOAT_ONLY)
     return found
 
@@ -376,33 +373,88 @@ def _text_bool(column: pa.Array, valid: np.ndarray) -> Typed | None:
     import numpy as np
     import pyarrow.compute as pc  # type: ignore[import-untyped,unused-ignore]
 
-    lower = pc.utf8_lower(_with_validity(column, valid))
-    truth = np.asarray(pc.equal(lower, "true").fill_null(False))
-    falsity = np.asarray(pc.equal(lower, "false").fill_null(False))
+    lower = _text_parts(pc.utf8_lower(_with_validity(column, valid)))
+    truth, falsity = _equals(lower, b"true") & valid, _equals(lower, b"false") & valid
     if not (truth | falsity)[valid].all():
         return None
     return Typed("bool", valid, truth.astype(np.uint64))
 
 
+def _equals(text: _Text, token: bytes) -> np.ndarray:
+    """Which cells are exactly ``token`` (in numpy: an Arrow comparison with a Python string imports pandas)."""
+    import numpy as np
+
+    found = np.zeros(len(text.lengths), dtype=bool)
+    cells = np.flatnonzero(text.lengths == len(token))
+    for position, byte in enumerate(token):
+        cells = cells[text.data[text.starts[cells] + position] == byte]
+    found[cells] = True
+    return found
+
+
 def _bool_values(column: pa.Array) -> Typed:
     import numpy as np
 
-    valid = np.asarray(column.is_valid())
+    valid = _valid(column)
     if not valid.any():
         return Typed("null", valid, None)
-    return Typed("bool", valid, np.asarray(column.fill_null(False)).astype(np.uint64))
+    return Typed("bool", valid, (_numpy(column) & valid).astype(np.uint64))
 
 
 def _numbers(column: pa.Array, kind: CellType) -> Typed:
-    import numpy as np
     import pyarrow.compute as pc  # type: ignore[import-untyped,unused-ignore]
 
-    valid = np.asarray(column.is_valid())
+    valid = _valid(column)
     if kind == "float":
-        valid &= ~np.asarray(pc.is_nan(column).fill_null(False))
+        valid &= ~_numpy(pc.is_nan(column))  # a null cell's bit is undefined, and the cell already not valid
     if not valid.any():
         return Typed("null", valid, None)
     return Typed(kind, valid, _filled(column, 0.0 if kind == "float" else 0))
+
+
+def _numpy(values: pa.Array) -> np.ndarray:
+    """An Arrow array of numbers or booleans as numpy, read from its buffers (numbers without a copy).
+
+    A null cell's value is whatever its slot holds: callers mask it. pyarrow's own conversion (and ``fill_null``)
+    imports pandas the first time: a fifth of a second in a fresh process.
+    """
+    import numpy as np
+    import pyarrow as pa  # type: ignore[import-untyped,unused-ignore]
+
+    kind = values.type
+    if pa.types.is_boolean(kind):
+        return _bits(values.buffers()[1], values.offset, len(values))
+    code = "f" if pa.types.is_floating(kind) else "u" if pa.types.is_unsigned_integer(kind) else "i"
+    dtype = np.dtype(f"{code}{kind.bit_width // 8}")
+    return np.frombuffer(values.buffers()[1], dtype=dtype, count=len(values), offset=values.offset * dtype.itemsize)
+
+
+def _arrow(values: np.ndarray) -> pa.Array:
+    """A numpy array of int64 or booleans as Arrow, from its buffer (``pa.array`` also imports pandas)."""
+    import numpy as np
+    import pyarrow as pa  # type: ignore[import-untyped,unused-ignore]
+
+    if values.dtype == bool:
+        bits = pa.py_buffer(np.packbits(values, bitorder="little"))
+        return pa.Array.from_buffers(pa.bool_(), len(values), [None, bits])
+    return pa.Array.from_buffers(pa.int64(), len(values), [None, pa.py_buffer(values.astype(np.int64, copy=False))])
+
+
+def _valid(column: pa.Array) -> np.ndarray:
+    """Which cells of ``column`` are not null (a writable boolean array)."""
+    import numpy as np
+
+    if not column.null_count:
+        return np.ones(len(column), dtype=bool)
+    return _bits(column.buffers()[0], column.offset, len(column))
+
+
+def _bits(buffer: pa.Buffer, offset: int, count: int) -> np.ndarray:
+    """``count`` bits of an Arrow bitmap from bit ``offset``, as booleans."""
+    import numpy as np
+
+    bits = np.unpackbits(np.frombuffer(buffer, dtype=np.uint8), count=offset + count, bitorder="little")
+    return bits[offset:].view(bool)
 
 
 def _with_validity(column: pa.Array, valid: np.ndarray) -> pa.Array:

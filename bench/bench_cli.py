@@ -42,17 +42,17 @@ def _command_s(argv: list[str], cwd: Path, env: dict[str, str], cpu: list[float]
     return wall
 
 
-def _resident_cpu_s() -> float:
-    """CPU seconds used so far by the resident tracking processes running now (reprise.tracking._resident)."""
-    total = 0.0
+def _resident_cpu_s() -> dict[str, float]:
+    """CPU seconds used so far by each resident tracking process running now (reprise.tracking._resident), by pid."""
+    used = {}
     for proc in Path("/proc").iterdir():
         try:
             if b"reprise.tracking._resident" in (proc / "cmdline").read_bytes():
                 fields = (proc / "stat").read_text().rsplit(")", 1)[1].split()
-                total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+                used[proc.name] = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
         except (OSError, IndexError, ValueError):
             continue
-    return total
+    return used
 
 
 def _serve_to_healthy_s(root: Path, env: dict[str, str], log: Path) -> float:
@@ -113,9 +113,9 @@ def main() -> None:
         for index in range(repeat):
             if "run" in chosen:
                 cases["true"].append(_command_s(["true"], root, env))
-                resident -= _resident_cpu_s()
+                before = _resident_cpu_s()
                 cases["run"].append(_command_s(run, root, env, cpu["run"]))
-                resident += _resident_cpu_s()
+                resident += sum(used - before.get(pid, 0.0) for pid, used in _resident_cpu_s().items())
                 cases["local"].append(_command_s(run, root, local_env, cpu["local"]))
             if "help" in chosen:
                 cases["bare"].append(_command_s([sys.executable, "-c", "pass"], root, env))

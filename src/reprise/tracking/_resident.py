@@ -194,7 +194,7 @@ def _connect(path: Path) -> socket.socket | None:
     try:
         sock.settimeout(START_SECONDS)
         sock.connect(str(path))
-        if _receive(sock) != "ready":
+        if not _same_user(sock) or _receive(sock) != "ready":
             raise EOFError
         sock.settimeout(STEP_SECONDS)
     except (OSError, EOFError, pickle.PickleError):
@@ -224,6 +224,18 @@ def _exit_code(pid: int) -> int | None:
     return os.waitstatus_to_exitcode(status) if done == pid else None
 
 
+def _same_user(sock: socket.socket) -> bool:
+    """Whether the process at the other end of ``sock`` runs as this user: only then is what it sends unpickled.
+
+    The private folder already keeps others out; the peer's credentials (Linux) hold even if its mode is changed.
+    """
+    if not hasattr(socket, "SO_PEERCRED"):
+        return True
+    credentials = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+    _pid, uid, _gid = struct.unpack("3i", credentials)
+    return bool(uid == os.getuid())
+
+
 def _send(sock: socket.socket, message: object) -> None:
     data = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
     sock.sendall(_HEADER.pack(len(data)) + data)
@@ -231,7 +243,7 @@ def _send(sock: socket.socket, message: object) -> None:
 
 def _receive(sock: socket.socket) -> Any:
     (size,) = _HEADER.unpack(_read(sock, _HEADER.size))
-    return pickle.loads(_read(sock, size))  # noqa: S301 - from our own process, through a socket only we can reach
+    return pickle.loads(_read(sock, size))  # noqa: S301 - from a process of this user (_same_user), in a private folder
 
 
 def _read(sock: socket.socket, size: int) -> bytes:
@@ -383,6 +395,9 @@ def _main(path: Path) -> int:
         try:
             conn, _ = listener.accept()
         except TimeoutError:
+            continue
+        if not _same_user(conn):
+            conn.close()
             continue
         conn.settimeout(None)
         threading.Thread(target=resident.serve, args=(conn,), daemon=True).start()

@@ -61,7 +61,7 @@ class SeedConfig:
 
     Example:
         >>> cfg = SeedConfig(7)
-        >>> cfg.xgboost == cfg["xgboost"] == {"random_state": 7, "tree_method": "hist"}
+        >>> cfg.xgboost == cfg["xgboost"] == {"random_state": 7}
         True
     """
 
@@ -101,10 +101,10 @@ class SeedConfig:
     def xgboost(self) -> dict[str, Any]:
         """Keywords for XGBoost's scikit-learn estimators.
 
-        ``hist`` gives bitwise-identical models across processes and thread counts. XGBoost 2+ dropped
-        ``deterministic_histogram`` (passing it only earns a "not used" warning), so nothing else is needed.
+        Only the seed: XGBoost 2+ builds trees with ``hist`` by default, which gives bitwise-identical models across
+        processes and thread counts, and a caller's own ``tree_method=...`` beside ``**seeds.xgboost`` must not clash.
         """
-        return {"random_state": self.seed, "tree_method": "hist"}
+        return {"random_state": self.seed}
 
     @property
     def lightgbm(self) -> dict[str, Any]:

@@ -125,7 +125,7 @@ def test_derive_seed_accepts_the_whole_range_and_numpy_integers(root: Any) -> No
 def test_seed_config_keyword_sets() -> None:
     cfg = SeedConfig(7)
     assert cfg.split == cfg.model == cfg.sklearn == {"random_state": 7}
-    assert cfg.xgboost == {"random_state": 7, "tree_method": "hist"}
+    assert cfg.xgboost == {"random_state": 7}
     assert cfg.lightgbm == {"seed": 7, "deterministic": True, "force_row_wise": True, "verbose": -1}
     assert cfg.seeded == ()
     assert cfg.pythonhashseed == "7"
@@ -160,7 +160,7 @@ def test_seed_config_hands_out_copies() -> None:
         cfg[key]["random_state"] = 0
         getattr(cfg, key).clear()
     assert cfg.sklearn == {"random_state": 7}
-    assert cfg.xgboost == {"random_state": 7, "tree_method": "hist"}
+    assert cfg.xgboost == {"random_state": 7}
     assert cfg.lightgbm["seed"] == 7
 
 
@@ -218,12 +218,15 @@ def test_sklearn_keywords_fit_without_warnings() -> None:
     assert model.get_params()["random_state"] == 7
 
 
-def test_xgboost_keywords_fit_without_warnings() -> None:
+def test_xgboost_keywords_fit_without_warnings_and_leave_tree_method_to_the_caller() -> None:
     xgboost = pytest.importorskip("xgboost")
     model = xgboost.XGBClassifier(n_estimators=5, **SeedConfig(7).xgboost)
     # An unknown key (e.g. deterministic_histogram) only shows up as a "Parameters: {...} are not used" warning.
     assert _fit_quietly(model) == []
     assert model.get_params()["random_state"] == 7
+    chosen = xgboost.XGBClassifier(n_estimators=5, tree_method="approx", **SeedConfig(7).xgboost)
+    assert _fit_quietly(chosen) == []
+    assert chosen.get_params()["tree_method"] == "approx"
 
 
 def test_lightgbm_keywords_fit_without_warnings() -> None:

@@ -73,8 +73,9 @@ def trial_runner(
         yield TrialRunner(data, constraints, client)
 
 
-def study_storage(settings: Settings) -> Any:
-    """The Optuna RDB storage of the project's searches (see the module docstring).
+@contextlib.contextmanager
+def study_storage(settings: Settings) -> Iterator[Any]:
+    """The Optuna RDB storage of the project's searches (see the module docstring), its connections closed after.
 
     Raises:
         MissingExtraError: Optuna (the ``automl`` extra) is not installed.
@@ -90,6 +91,12 @@ def study_storage(settings: Settings) -> Any:
         from reprise.store.db import create_schema
 
         create_schema(uri, OPTUNA_SCHEMA)
-        return RDBStorage(uri, engine_kwargs={"connect_args": {"options": f"-csearch_path={OPTUNA_SCHEMA}"}})
-    settings.state_dir.mkdir(parents=True, exist_ok=True)
-    return RDBStorage(f"sqlite:///{settings.state_dir / 'optuna.db'}")
+        storage = RDBStorage(uri, engine_kwargs={"connect_args": {"options": f"-csearch_path={OPTUNA_SCHEMA}"}})
+    else:
+        settings.state_dir.mkdir(parents=True, exist_ok=True)
+        storage = RDBStorage(f"sqlite:///{settings.state_dir / 'optuna.db'}")
+    try:
+        yield storage
+    finally:
+        storage.remove_session()
+        storage.engine.dispose()

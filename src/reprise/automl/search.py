@@ -292,8 +292,8 @@ def automl(
         tags=tags,
         settings=settings,
     ) as parent:
-        study = _study(optuna, study_storage(settings), f"reprise-automl-{parent.run_id}", seed, families, batch)
-        with trial_runner(searched, constraints, workers, cluster) as runner:
+        with study_storage(settings) as storage, trial_runner(searched, constraints, workers, cluster) as runner:
+            study = _study(optuna, storage, f"reprise-automl-{parent.run_id}", seed, families, batch)
             results, failed, stopped_by = _search(
                 study, runner, parent, searched, constraints, families, spec, started, progress
             )

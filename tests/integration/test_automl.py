@@ -301,9 +301,9 @@ def test_the_study_lives_in_the_projects_sqlite_file_or_beside_mlflow_in_the_tea
     settings = load_settings()
     result = automl(data, "failure", constraints_file=extra, trials=2, batch=2, seed=3, register=False)
     with study_storage(settings) as storage:
-        study = optuna.load_study(study_name=f"reprise-automl-{result.run_id}", storage=storage)
-    assert [trial.params for trial in study.trials] == [trial.params for trial in result.trials]
-    assert [trial.value for trial in study.trials] == [trial.score for trial in result.trials]
+        stored = optuna.load_study(study_name=f"reprise-automl-{result.run_id}", storage=storage).trials
+    assert [trial.params for trial in stored] == [trial.params for trial in result.trials]
+    assert [trial.value for trial in stored] == [trial.score for trial in result.trials]
     if store_url.startswith("postgresql"):
         with psycopg.connect(store_url) as conn:
             assert conn.execute("SELECT version_num FROM public.alembic_version").fetchall() == [("mlflow-head",)]

@@ -28,7 +28,7 @@ def log_model_explanations(model: Any, features: Any, target: Any, *, task: Task
     """Draw the model's explanation plots and log them, with ``model_info.json``, to the active MLflow run.
 
     Args:
-        model: A fitted tree-based or linear estimator (scikit-learn, XGBoost or LightGBM sklearn API).
+        model: A fitted estimator (scikit-learn, including a ``Pipeline``, or the XGBoost or LightGBM sklearn API).
         features: Evaluation features as a DataFrame (column names label the plots).
         target: True values for ``features``.
         task: ``classification`` (confusion matrix) or ``regression`` (residual plot).
@@ -72,7 +72,7 @@ def _shap_figures(model: Any, features: Any) -> dict[str, Figure]:
     import shap
 
     sample = features.iloc[:_SHAP_ROWS]
-    explanation = shap.TreeExplainer(model)(sample) if _is_tree(model) else shap.Explainer(model, sample)(sample)
+    explanation = _explainer(shap, model, sample)(sample)
     if explanation.values.ndim == 3:
         # Classifiers explain each class; the last one is the positive class of a binary problem.
         explanation = explanation[:, :, -1]
@@ -84,6 +84,20 @@ def _shap_figures(model: Any, features: Any) -> dict[str, Figure]:
         figure.suptitle(f"SHAP {'summary' if stem == 'shap_summary' else 'importance'}: {type(model).__name__}")
         figures[stem] = figure
     return figures
+
+
+def _explainer(shap: Any, model: Any, sample: Any) -> Any:
+    """SHAP's explainer for ``model``: exact for trees and linear models, else over its prediction function.
+
+    A scikit-learn ``Pipeline`` (or any estimator SHAP does not recognise) is explained through ``predict_proba`` or
+    ``predict`` with ``sample`` as the background, which SHAP accepts for any callable.
+    """
+    if _is_tree(model):
+        return shap.TreeExplainer(model)
+    if hasattr(model, "coef_"):
+        return shap.Explainer(model, sample)
+    predict = getattr(model, "predict_proba", None) or model.predict
+    return shap.Explainer(predict, sample)
 
 
 def _importance_figures(model: Any, names: list[str]) -> dict[str, Figure]:

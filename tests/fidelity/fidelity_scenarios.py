@@ -365,10 +365,10 @@ def reproduce(root: Path, scenario: Scenario, run_id: str) -> Outcome:
     argv = [sys.executable, "-m", "reprise", "reproduce", run_id, "--json", "-q", *scenario.reproduce]
     done = _run(root, argv, check=False)
     lines = done.stderr.strip().splitlines()
-    if "{\n" not in done.stdout:
+    result = json.loads(done.stdout[done.stdout.index("{\n") :]) if "{\n" in done.stdout else {}
+    if "error" in result or not result:  # refused before any re-run: --json prints the error object
         cause = "data" if "inputs" in done.stderr or "data/" in done.stderr else None
         return Outcome("refused", cause, done.returncode, lines[-1] if lines else "")
-    result = json.loads(done.stdout[done.stdout.index("{\n") :])
     causes = result["explanation"]["causes"]
     first = causes[0]["kind"] if causes else None
     return Outcome(str(result["verdict"]), first, done.returncode, lines[-1] if lines else "", result)

@@ -6,6 +6,7 @@ from typing import Any, ClassVar
 
 import pytest
 import rich.progress
+from rich.console import Console
 
 from reprise.cli import data as data_cli
 
@@ -36,6 +37,12 @@ def _fake(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(rich.progress, "Progress", _FakeProgress)
 
 
+@pytest.fixture
+def terminal(monkeypatch: pytest.MonkeyPatch) -> None:
+    """stderr is a terminal (under pytest it is a pipe)."""
+    monkeypatch.setattr(data_cli, "err_console", lambda: Console(stderr=True, force_terminal=True))
+
+
 def test_quick_work_shows_no_bar() -> None:
     with data_cli._progress("hashing", delay=60) as update:
         update(5, 10)
@@ -43,6 +50,7 @@ def test_quick_work_shows_no_bar() -> None:
     assert _FakeProgress.made == []
 
 
+@pytest.mark.usefixtures("terminal")
 def test_work_past_the_delay_shows_a_transient_bar_on_stderr() -> None:
     with data_cli._progress("hashing", delay=0) as update:
         update(5, 10)
@@ -52,3 +60,10 @@ def test_work_past_the_delay_shows_a_transient_bar_on_stderr() -> None:
     assert bar.transient
     assert bar.stopped
     assert bar.console.stderr
+
+
+def test_no_bar_when_stderr_is_not_a_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(data_cli, "err_console", lambda: Console(stderr=True, force_terminal=False))
+    with data_cli._progress("hashing", delay=0) as update:
+        update(5, 10)
+    assert _FakeProgress.made == []

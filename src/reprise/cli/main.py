@@ -2,42 +2,119 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 import sys
+from collections.abc import Callable, Iterator, MutableMapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
+from typer.core import TyperGroup
 
-from reprise.cli import automl as automl_cli
-from reprise.cli import data as data_cli
-from reprise.cli import env as env_cli
-from reprise.cli import keys as keys_cli
-from reprise.cli import lineage as lineage_cli
-from reprise.cli import pipeline as pipeline_cli
-from reprise.cli import project as project_cli
-from reprise.cli import quickstart as quickstart_cli
-from reprise.cli import registry as registry_cli
-from reprise.cli import releases as releases_cli
-from reprise.cli import reproduce as reproduce_cli
-from reprise.cli import run as run_cli_module
-from reprise.cli import runs as runs_cli
-from reprise.cli import serve as serve_cli
-from reprise.cli import team as team_cli
-from reprise.cli import versions as versions_cli
 from reprise.cli._context import CliState
 from reprise.cli._errors import exit_codes_text
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
+    from typer._click import Command, Context
+
 
 __all__ = ["app", "main"]
 
 _HELP_OPTIONS = ["-h", "--help"]
 
+#: Every command, in the order ``--help`` lists them, and the module that defines it: a ``register(app)`` function
+#: (top-level commands) or an ``app`` (a group). A module is imported, and its commands built, only when one of its
+#: commands is asked for: ``reprise run`` does not pay for the other forty commands' imports and annotations.
+_COMMANDS: dict[str, str] = {
+    "init": "project",
+    "run": "run",
+    "runs": "runs",
+    "quickstart": "quickstart",
+    "ui": "quickstart",
+    "reproduce": "reproduce",
+    "validate": "reproduce",
+    "audit": "reproduce",
+    "serve": "serve",
+    "automl": "automl",
+    "data": "data",
+    "env": "env",
+    "keys": "keys",
+    "lineage": "lineage",
+    "pipeline": "pipeline",
+    "registry": "registry",
+    "release": "releases",
+    "team": "team",
+    "version": "versions",
+}
+
+
+_COMPLETION = frozenset({"install_completion", "show_completion"})
+
+
+class _Commands(MutableMapping[str, "Command"]):
+    """The root's commands, built on first use (``in`` and iteration build nothing)."""
+
+    def __init__(self) -> None:
+        self._built: dict[str, Command] = {}
+
+    def __getitem__(self, name: str) -> Command:
+        if name not in self._built:
+            if name not in _COMMANDS:
+                raise KeyError(name)
+            self._built.update(_build(_COMMANDS[name], name))
+        return self._built[name]
+
+    def __setitem__(self, name: str, command: Command) -> None:
+        self._built[name] = command
+
+    def __delitem__(self, name: str) -> None:
+        del self._built[name]
+
+    def __contains__(self, name: object) -> bool:
+        return name in _COMMANDS or name in self._built
+
+    def __iter__(self) -> Iterator[str]:
+        return iter({**dict.fromkeys(_COMMANDS), **self._built})
+
+    def __len__(self) -> int:
+        return len({**dict.fromkeys(_COMMANDS), **self._built})
+
+
+def _build(module_name: str, name: str) -> dict[str, Command]:
+    """The commands of ``reprise.cli.<module_name>``, by name (a group's under ``name``)."""
+    module = importlib.import_module(f"reprise.cli.{module_name}")
+    if isinstance(getattr(module, "app", None), typer.Typer):
+        group = typer.main.get_command(module.app)
+        group.name = name
+        # Built on its own, a group gets typer's completion options; under the root (no completion) it has none.
+        group.params = [param for param in group.params if param.name not in _COMPLETION]
+        return {name: group}
+    holder = typer.Typer(add_completion=False)
+    register: Callable[[typer.Typer], None] = module.register
+    register(holder)
+    built = typer.main.get_command(holder)
+    commands = getattr(built, "commands", None)
+    return dict(commands) if commands is not None else {str(built.name): built}
+
+
+class _LazyGroup(TyperGroup):
+    """The root group, whose commands are :class:`_Commands`."""
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self.commands = _Commands()
+
+    def list_commands(self, ctx: Context) -> list[str]:
+        """The names in ``--help`` order, none built (typer's own lists them through ``items()``)."""
+        return list(self.commands)
+
+
 app = typer.Typer(
     name="reprise",
+    cls=_LazyGroup,
     help="Make every ML result reproducible: capture runs, version data, reproduce and verify.",
     epilog="-C, --tracking-uri, --debug and --json may come before or after the command.\n\n" + exit_codes_text(),
     no_args_is_help=True,
@@ -74,24 +151,6 @@ def _root(
     if directory is not None:
         os.chdir(directory)
     ctx.obj = CliState(tracking_uri=tracking_uri)
-
-
-project_cli.register(app)
-run_cli_module.register(app)
-runs_cli.register(app)
-quickstart_cli.register(app)
-reproduce_cli.register(app)
-serve_cli.register(app)
-app.add_typer(automl_cli.app, name="automl")
-app.add_typer(data_cli.app, name="data")
-app.add_typer(env_cli.app, name="env")
-app.add_typer(keys_cli.app, name="keys")
-app.add_typer(lineage_cli.app, name="lineage")
-app.add_typer(pipeline_cli.app, name="pipeline")
-app.add_typer(registry_cli.app, name="registry")
-app.add_typer(releases_cli.app, name="release")
-app.add_typer(team_cli.app, name="team")
-app.add_typer(versions_cli.app, name="version")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

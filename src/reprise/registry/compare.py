@@ -28,6 +28,8 @@ from reprise.registry.refs import version_ref
 from reprise.tracking._client import client_for
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from mlflow import MlflowClient
 
     from reprise.config import Settings
@@ -43,6 +45,8 @@ __all__ = [
     "best_version",
     "compare_versions",
     "lower_is_better",
+    "metric_deltas",
+    "param_diffs",
 ]
 
 #: Metric names where smaller is better, when no gate says which way a metric goes.
@@ -68,6 +72,23 @@ class ParamDiff(_Frozen):
     name: str
     a: str | None
     b: str | None
+
+
+def metric_deltas(a: Mapping[str, float], b: Mapping[str, float]) -> tuple[MetricDelta, ...]:
+    """Every metric of either side, by name, with ``b - a`` where both have it (model versions, releases)."""
+    return tuple(
+        MetricDelta(
+            name=key, a=a.get(key), b=b.get(key), delta=None if key not in a or key not in b else b[key] - a[key]
+        )
+        for key in sorted({*a, *b})
+    )
+
+
+def param_diffs(a: Mapping[str, str], b: Mapping[str, str]) -> tuple[ParamDiff, ...]:
+    """The parameters whose values differ between the two sides, by name."""
+    return tuple(
+        ParamDiff(name=key, a=a.get(key), b=b.get(key)) for key in sorted({*a, *b}) if a.get(key) != b.get(key)
+    )
 
 
 class SignatureDiff(_Frozen):
@@ -175,21 +196,9 @@ def compare_versions(name: str, a: int | str, b: int | str, *, settings: Setting
     first = version_info(resolve_version(client, version_ref(name, a)), aliases)
     second = version_info(resolve_version(client, version_ref(name, b)), aliases)
     metrics_a, metrics_b = version_metrics(client, first), version_metrics(client, second)
-    deltas = tuple(
-        MetricDelta(
-            name=key,
-            a=metrics_a.get(key),
-            b=metrics_b.get(key),
-            delta=None if key not in metrics_a or key not in metrics_b else metrics_b[key] - metrics_a[key],
-        )
-        for key in sorted({*metrics_a, *metrics_b})
-    )
+    deltas = metric_deltas(metrics_a, metrics_b)
     params_a, params_b = _params(client, first.run_id), _params(client, second.run_id)
-    params = tuple(
-        ParamDiff(name=key, a=params_a.get(key), b=params_b.get(key))
-        for key in sorted({*params_a, *params_b})
-        if params_a.get(key) != params_b.get(key)
-    )
+    params = param_diffs(params_a, params_b)
     signature = _signature_diff(
         read_model_meta(settings, first.source) if first.source else None,
         read_model_meta(settings, second.source) if second.source else None,

@@ -22,12 +22,13 @@ from pydantic import BaseModel, ConfigDict
 from reprise.capture.environment import EnvironmentDiff
 from reprise.config import load_settings
 from reprise.data.diff import DataDiff
+from reprise.registry.compare import MetricDelta, ParamDiff, metric_deltas, param_diffs
 from reprise.versioning.releases import Release, get_release
 
 if TYPE_CHECKING:
     from reprise.config import Settings
 
-__all__ = ["ComponentChange", "MetricDelta", "ParamChange", "ReleaseDiff", "diff_releases"]
+__all__ = ["ComponentChange", "ReleaseDiff", "diff_releases"]
 
 
 class _Frozen(BaseModel):
@@ -40,23 +41,6 @@ class ComponentChange(_Frozen):
     kind: str
     a: str | None
     b: str | None
-
-
-class ParamChange(_Frozen):
-    """A run parameter that differs (None: not set on that side)."""
-
-    name: str
-    a: str | None
-    b: str | None
-
-
-class MetricDelta(_Frozen):
-    """A model metric on each side and ``b - a``."""
-
-    name: str
-    a: float | None
-    b: float | None
-    delta: float | None
 
 
 class ReleaseDiff(_Frozen):
@@ -77,7 +61,7 @@ class ReleaseDiff(_Frozen):
     a: str
     b: str
     components: tuple[ComponentChange, ...]
-    params: tuple[ParamChange, ...]
+    params: tuple[ParamDiff, ...]
     metrics: tuple[MetricDelta, ...]
     gates: tuple[str | None, str | None]
     packages: EnvironmentDiff
@@ -146,20 +130,8 @@ def diff_releases(a: str, b: str, *, settings: Settings | None = None) -> Releas
         a=first.ref,
         b=second.ref,
         components=tuple(_components(first, second)),
-        params=tuple(
-            ParamChange(name=name, a=params_a.get(name), b=params_b.get(name))
-            for name in sorted(params_a.keys() | params_b.keys())
-            if params_a.get(name) != params_b.get(name)
-        ),
-        metrics=tuple(
-            MetricDelta(
-                name=name,
-                a=metrics_a.get(name),
-                b=metrics_b.get(name),
-                delta=None if name not in metrics_a or name not in metrics_b else metrics_b[name] - metrics_a[name],
-            )
-            for name in sorted(metrics_a.keys() | metrics_b.keys())
-        ),
+        params=param_diffs(params_a, params_b),
+        metrics=metric_deltas(metrics_a, metrics_b),
         gates=(gate_a, gate_b),
         packages=diff_environments(records[0][0].environment, records[1][0].environment),
         data=tuple(_data(settings, first, second)),

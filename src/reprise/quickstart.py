@@ -128,7 +128,7 @@ def run_pipeline(
     settings = load_settings(project_dir)
     params = _read_yaml(project_dir / "params.yaml")
     results: list[StageResult] = []
-    with start_run(run_name="pipeline", command=["dvc", "repro"], settings=settings) as parent:
+    with start_run(run_name="pipeline", command=["dvc", "repro"], autolog=False, settings=settings) as parent:
         env = {**os.environ, "MLFLOW_RUN_ID": parent.run_id, "PATH": _path_with_this_python()}
         env.pop("MLFLOW_EXPERIMENT_ID", None)
         for stage in STAGES:

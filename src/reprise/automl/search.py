@@ -290,6 +290,7 @@ def automl(
         seed=seed,
         run_name=f"automl-{use_case}",
         tags=tags,
+        autolog=False,  # it logs its own params, metrics and models
         settings=settings,
     ) as parent:
         with study_storage(settings) as storage, trial_runner(searched, constraints, workers, cluster) as runner:
@@ -422,6 +423,7 @@ def _log_trial(
         tags=tags,
         command=command,
         nested=True,
+        autolog=False,  # it logs its own params, metrics and models
         settings=parent.settings,
     ) as run:
         logged = {**metrics, **measurement.metrics(), "feasible": float(feasible)}

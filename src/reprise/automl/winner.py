@@ -168,6 +168,7 @@ def _refit_and_measure(
         tags=tags,
         command=["reprise", "automl", "replay", parent.run_id, "--trial", str(best.number)],
         nested=True,
+        autolog=False,  # it logs its own params, metrics and models
         settings=parent.settings,
     ) as run:
         model = fit_model(best.params, data, data.train, best.seed)

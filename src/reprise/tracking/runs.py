@@ -46,6 +46,7 @@ from reprise.seeding import SeedConfig, ensure_reproducibility
 from reprise.tracking._client import NETWORK_ENV, client_for
 from reprise.tracking._command import OWNER_TAG, StdoutTee, call, owner
 from reprise.tracking._resident import in_process, resident_steps
+from reprise.tracking.autolog import autologging, log_fitted_model
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -124,11 +125,16 @@ def start_run(
     tags: Mapping[str, str] | None = None,
     command: Sequence[str] | None = None,
     nested: bool = False,
+    autolog: bool = True,
     settings: Settings | None = None,
 ) -> Iterator[CapturedRun]:
     """Run a block of code as a fully captured MLflow run.
 
-    The run is the active MLflow run inside the block, so ``mlflow.log_*`` and autologging land in it. MLflow's
+    The run is the active MLflow run inside the block, so ``mlflow.log_*`` and autologging land in it. With
+    ``autolog`` (the default), MLflow autologs the params and training metrics of what the block fits with
+    scikit-learn, XGBoost or LightGBM (those the script imported before the block), and the estimator fitted last
+    is logged once, by :func:`reprise.log_model`'s rules, when the block ends well without a model logged in the
+    run (:mod:`reprise.tracking.autolog`); autologging ends with the block. MLflow's
     tracking URI is set to the project's store for the rest of the process. The command line that started the
     process is recorded, so ``reprise reproduce`` can re-run it (an interactive session cannot be re-run: a
     :class:`~reprise.errors.ReproducibilityWarning` says so). What the block prints is kept.
@@ -146,6 +152,8 @@ def start_run(
         tags: Extra MLflow tags.
         command: The command line being captured (used by ``reprise run``; default: how this process was started).
         nested: Inside ``reprise run``, make a child run of the wrapper's run instead of joining it.
+        autolog: Autolog params, training metrics and the fitted model (see above); False: log only what the
+            block logs.
         settings: Project settings (default: loaded from the working directory).
 
     Yields:
@@ -171,6 +179,7 @@ def start_run(
         tags=tags,
         command=command,
         nested=nested,
+        autolog=autolog,
         settings=settings or load_settings(),
         steps=in_process,
     ) as run:
@@ -189,13 +198,14 @@ def _captured(
     tags: Mapping[str, str] | None,
     command: Sequence[str] | None,
     nested: bool,
+    autolog: bool,
     settings: Settings,
     steps: Callable[..., Any],
 ) -> Iterator[CapturedRun]:
     """``start_run``'s body, with the store steps run by ``steps``.
 
     The block runs as MLflow's active run when ``steps`` is :func:`~reprise.tracking._resident.in_process`
-    (``reprise run``'s wrapper needs no active run: its command gets ``MLFLOW_RUN_ID``).
+    (``reprise run``'s wrapper needs no active run: its command gets ``MLFLOW_RUN_ID``), and only then autologs.
     """
     ensure_offline()
     fluent = steps is in_process
@@ -203,7 +213,7 @@ def _captured(
     clean_params = {key: str(value) for key, value in (params or {}).items()}
     wrapper = None if nested else os.environ.get(JOIN_ENV)
     if wrapper:
-        with _joined(wrapper, settings, seeds, clean_params, inputs) as joined:
+        with _joined(wrapper, settings, seeds, clean_params, inputs, autolog=autolog) as joined:
             yield joined
         return
     started_at = _now()
@@ -237,8 +247,10 @@ def _captured(
         mlflow.start_run(run_id=run_id, nested=mlflow.active_run() is not None)
     status = "FINISHED"
     try:
-        with tee if tee is not None else contextlib.nullcontext():
+        with tee if tee is not None else contextlib.nullcontext(), autologging(autolog and fluent) as watcher:
             yield run
+        if watcher is not None:
+            log_fitted_model(watcher)
     except KeyboardInterrupt:
         status = "KILLED"
         raise
@@ -331,6 +343,7 @@ def run_command(
             tags=None,
             command=list(argv),
             nested=False,
+            autolog=False,
             settings=settings,
             steps=steps,
         ) as run,
@@ -354,7 +367,13 @@ def run_command(
 
 @contextlib.contextmanager
 def _joined(
-    run_id: str, settings: Settings, seeds: SeedConfig, params: Mapping[str, str], inputs: Sequence[str | Path]
+    run_id: str,
+    settings: Settings,
+    seeds: SeedConfig,
+    params: Mapping[str, str],
+    inputs: Sequence[str | Path],
+    *,
+    autolog: bool,
 ) -> Iterator[CapturedRun]:
     """``start_run`` inside ``reprise run``: log into the wrapper's run, which records everything else.
 
@@ -380,7 +399,10 @@ def _joined(
     if started:
         mlflow.start_run(run_id=run_id)
     try:
-        yield run
+        with autologging(autolog) as watcher:
+            yield run
+        if watcher is not None:
+            log_fitted_model(watcher)
     finally:
         if run._predictions is not None and run._predictions.dtype != object:
             import numpy as np

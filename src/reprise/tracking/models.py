@@ -1,8 +1,10 @@
 """Logging a trained model once, in MLflow, in a format that loads without unpickling where the flavour allows.
 
 scikit-learn and LightGBM models are saved with skops (trusting exactly the types of the model being saved),
-XGBoost models in XGBoost's own format, ONNX graphs (an ``onnx.ModelProto``, constrained AutoML's deployable form)
-with MLflow's ``onnx`` flavour, which ``mlflow.pyfunc`` runs on ONNX Runtime. ``pip_requirements`` are pinned from
+XGBoost models in XGBoost's own format (with native categorical features, laid out by
+:mod:`reprise.tracking.xgboost_categories` so that ``mlflow.pyfunc`` can predict with them), ONNX graphs (an
+``onnx.ModelProto``, constrained AutoML's deployable form) with MLflow's ``onnx`` flavour, which ``mlflow.pyfunc``
+runs on ONNX Runtime. ``pip_requirements`` are pinned from
 this interpreter's installed versions, which skips MLflow's requirement inference (~10 s per model on this machine).
 """
 
@@ -105,8 +107,16 @@ def log_model(
     """
     import mlflow
 
-    flavor, options = _model_options(model, input_example, predictions, threads)
-    if flavor == "xgboost":
+    flavor, options, categorical = _model_options(model, input_example, predictions, threads)
+    if categorical:
+        from mlflow.models import Model
+
+        from reprise.tracking import xgboost_categories
+
+        info = Model.log(
+            artifact_path=None, name=name, flavor=xgboost_categories, flavor_name=flavor, xgb_model=model, **options
+        )
+    elif flavor == "xgboost":
         info = mlflow.xgboost.log_model(model, name=name, **options)
     elif flavor == "onnx":
         info = mlflow.onnx.log_model(model, name=name, **options)
@@ -136,8 +146,12 @@ def save_model(
     """
     import mlflow
 
-    flavor, options = _model_options(model, input_example, predictions, threads)
-    if flavor == "xgboost":
+    flavor, options, categorical = _model_options(model, input_example, predictions, threads)
+    if categorical:
+        from reprise.tracking import xgboost_categories
+
+        xgboost_categories.save_model(model, str(path), **options)
+    elif flavor == "xgboost":
         mlflow.xgboost.save_model(model, str(path), **options)
     elif flavor == "onnx":
         mlflow.onnx.save_model(model, str(path), **options)
@@ -171,11 +185,22 @@ def fetch_model(settings: Settings, logged: LoggedModel, destination: Path) -> P
     return Path(local)
 
 
-def _model_options(model: Any, input_example: Any, predictions: Any, threads: int | None) -> tuple[str, dict[str, Any]]:
-    """The flavour of ``model`` and the keywords its ``log_model`` / ``save_model`` take (one place for both)."""
+def _model_options(
+    model: Any, input_example: Any, predictions: Any, threads: int | None
+) -> tuple[str, dict[str, Any], bool]:
+    """The flavour of ``model``, the keywords its ``log_model`` / ``save_model`` take, and whether it has categories.
+
+    One place for both functions. An XGBoost model with categorical features is saved by
+    :mod:`reprise.tracking.xgboost_categories`.
+    """
     from mlflow.models import infer_signature
 
     flavor = model_kind(model)
+    categorical = False
+    if flavor == "xgboost":
+        from reprise.tracking.xgboost_categories import model_categories
+
+        categorical = bool(model_categories(model))
     if predictions is not None:
         output = predictions
     elif hasattr(model, "predict"):
@@ -187,6 +212,8 @@ def _model_options(model: Any, input_example: Any, predictions: Any, threads: in
         "input_example": input_example,
         "pip_requirements": pinned_requirements(flavor),
     }
+    if categorical:  # its loader is Reprise's
+        options["pip_requirements"].append(f"reprise=={importlib.metadata.version('reprise')}")
     if flavor == "onnx":
         # One file (a device downloads one thing), the CPU, and the thread pool ONNX Runtime opens at load.
         options.update(save_as_external_data=False, onnx_execution_providers=["CPUExecutionProvider"])
@@ -194,7 +221,7 @@ def _model_options(model: Any, input_example: Any, predictions: Any, threads: in
             options["onnx_session_options"] = {"intra_op_num_threads": threads, "inter_op_num_threads": 1}
     elif flavor != "xgboost":
         options.update(serialization_format="skops", skops_trusted_types=_skops_types(model))
-    return flavor, options
+    return flavor, options, categorical
 
 
 def _skops_types(model: Any) -> list[str]:

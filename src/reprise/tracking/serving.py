@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, Final
 from reprise.errors import RegistryError
 from reprise.tracking._client import client_for, quiet_downloads
 from reprise.tracking.models import ONNX_LABEL, ONNX_PROBABILITY
+from reprise.tracking.xgboost_categories import CATEGORIES_KEY, LOADER_MODULE, as_categorical
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -95,6 +96,8 @@ class ModelSpec:
         model_format: How the model's files are stored, as :func:`model_format` names it (``skops``,
             ``cloudpickle``, ``xgboost json``...).
         runs_code: Whether loading it runs code from its files (unpickling, shipped code): see :func:`model_format`.
+        categories: The categories of each categorical column, in the model's order (an XGBoost model with native
+            categories: see :mod:`reprise.tracking.xgboost_categories`).
     """
 
     inputs: tuple[ColumnSpec, ...]
@@ -104,6 +107,7 @@ class ModelSpec:
     example: dict[str, Any] | None = None
     model_format: str = _UNKNOWN
     runs_code: bool = True
+    categories: dict[str, list[Any]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -294,6 +298,8 @@ def model_format(meta: Any) -> tuple[str, bool]:
             stored = ("lightgbm text", False)
         else:
             stored = _sklearn_format(conf, "lightgbm ", default="cloudpickle")
+    elif loader == LOADER_MODULE:  # XGBoost's own format, and the categories as plain values in the MLmodel
+        stored = (f"xgboost {(flavors.get('xgboost') or {}).get('model_format') or 'xgb'} with categories", False)
     elif loader == "mlflow.onnx":
         stored = ("onnx", False)
     elif loader == "mlflow.pyfunc.model":
@@ -371,8 +377,9 @@ class ServableModel:
         self._columns = [column.name for column in spec.inputs]
         self._dtypes = {column.name: _DTYPES[column.type] for column in spec.inputs}
         self._optional = {column.name for column in spec.inputs if not column.required}
+        self._categories = spec.categories
         dtypes = set(self._dtypes.values())
-        self._uniform = dtypes.pop() if len(dtypes) == 1 and not self._optional else None
+        self._uniform = dtypes.pop() if len(dtypes) == 1 and not self._optional and not self._categories else None
         raw = _raw_model(pyfunc)
         proba = getattr(raw, "predict_proba", None)
         classes = getattr(raw, "classes_", None)
@@ -422,7 +429,11 @@ class ServableModel:
         return Predictions(values=_as_list(self._pyfunc.predict(frame)), probabilities=probabilities)
 
     def frame(self, rows: Sequence[Mapping[str, Any]]) -> Any:
-        """The pandas DataFrame of ``rows``: signature column order, signature dtypes (null: NaN or None)."""
+        """The pandas DataFrame of ``rows``: signature column order, signature dtypes (null: NaN or None).
+
+        A categorical column of an XGBoost model is a pandas ``Categorical`` of the model's own categories: what
+        ``predict_proba`` of the raw model takes, and what its ``python_function`` loader would cast it to anyway.
+        """
         import numpy as np
         import pandas as pd  # type: ignore[import-untyped]  # pandas ships no type information
 
@@ -435,6 +446,9 @@ class ServableModel:
         for name in columns:
             values = [row.get(name) for row in rows]
             dtype = self._dtypes[name]
+            if name in self._categories:  # what the model was trained on: these categories, in this order
+                data[name] = as_categorical(values, self._categories[name])
+                continue
             if name in self._optional and any(value is None for value in values):
                 dtype = "float64" if dtype.startswith(("float", "int")) else "object"
             data[name] = np.array(values, dtype=dtype)
@@ -475,8 +489,15 @@ def _spec(meta: Any, what: str) -> ModelSpec:
     inputs = signature.inputs
     if inputs.is_tensor_spec() or not inputs.has_input_names():
         raise RegistryError(f"{what} takes a tensor or unnamed columns; only named columns can be served", hint=hint)
+    categories = _categories(meta)
     columns = tuple(
-        ColumnSpec(name=str(spec.name), type=getattr(spec.type, "name", str(spec.type)), required=bool(spec.required))
+        ColumnSpec(
+            name=str(spec.name),
+            type=_category_type(categories[spec.name])
+            if spec.name in categories
+            else getattr(spec.type, "name", str(spec.type)),
+            required=bool(spec.required),
+        )
         for spec in inputs.inputs
     )
     odd = [f"{column.name} ({column.type})" for column in columns if column.type not in SERVABLE_TYPES]
@@ -495,7 +516,23 @@ def _spec(meta: Any, what: str) -> ModelSpec:
         flavors=flavors,
         model_format=stored,
         runs_code=runs_code,
+        categories=categories,
     )
+
+
+def _categories(meta: Any) -> dict[str, list[Any]]:
+    """The categories of each categorical column of a model saved by :mod:`reprise.tracking.xgboost_categories`."""
+    pyfunc = (getattr(meta, "flavors", None) or {}).get("python_function") or {}
+    return dict(pyfunc.get(CATEGORIES_KEY) or {}) if pyfunc.get("loader_module") == LOADER_MODULE else {}
+
+
+def _category_type(values: list[Any]) -> str:
+    """The type a request gives a categorical column in (its signature says ``Any``): that of its categories."""
+    kinds = {type(value) for value in values}
+    for kind, name in ((str, "string"), (bool, "boolean"), (int, "long"), (float, "double")):
+        if kinds == {kind}:
+            return name
+    return "string"
 
 
 def _output_type(outputs: Any) -> str | None:

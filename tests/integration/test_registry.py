@@ -89,7 +89,7 @@ def _fit_and_log(c: float, columns: list[str] | None = None) -> dict[str, float]
 
 
 def _train(settings: Settings, c: float) -> Trained:
-    with reprise.start_run("train", params={"C": c}, inputs=["data.csv"], settings=settings) as run:
+    with reprise.start_run("train", params={"C": c}, inputs=["data.csv"], autolog=False, settings=settings) as run:
         metrics = _fit_and_log(c)
     return Trained(run.run_id, c, metrics)
 

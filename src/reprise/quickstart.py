@@ -39,6 +39,10 @@ RAW_DATA_VERSION: Final = "raw@v1"
 _TEMPLATE_FILES: Final = ("dvc.yaml", "README.md", "src/common.py", "src/prepare.py", "src/featurize.py",
                           "src/train.py", "src/evaluate.py")  # fmt: skip
 _RUN_LINE: Final = re.compile(r"^run [0-9a-f]{32} ")
+#: How ``dvc repro`` announces a stage: running it, or skipping it as unchanged or cached.
+_STAGE_LINE: Final = re.compile(
+    r"^(?:Running stage '(?P<stage>[\w-]+)'|Stage '(?P<stage2>[\w-]+)' (?P<skipped>didn't change|is cached))"
+)
 _GIT_IDENTITY: Final = ("-c", "user.name=Reprise quickstart", "-c", "user.email=quickstart@reprise.invalid")
 
 
@@ -113,7 +117,7 @@ def write_project(directory: Path, *, task: Task = "classification", force: bool
 def run_pipeline(
     project_dir: Path, *, on_stage: Callable[[str, StageResult | None], None] | None = None
 ) -> QuickstartResult:
-    """Run the project's DVC pipeline one stage at a time inside one captured parent run.
+    """Run the project's DVC pipeline (one ``dvc repro``) inside one captured parent run.
 
     Args:
         project_dir: A project written by :func:`write_project` (or any project with those stages).
@@ -127,17 +131,10 @@ def run_pipeline(
     ensure_offline()
     settings = load_settings(project_dir)
     params = _read_yaml(project_dir / "params.yaml")
-    results: list[StageResult] = []
     with start_run(run_name="pipeline", command=["dvc", "repro"], autolog=False, settings=settings) as parent:
         env = {**os.environ, "MLFLOW_RUN_ID": parent.run_id, "PATH": _path_with_this_python()}
         env.pop("MLFLOW_EXPERIMENT_ID", None)
-        for stage in STAGES:
-            if on_stage is not None:
-                on_stage(stage, None)
-            result = _run_stage(project_dir, stage, env)
-            results.append(result)
-            if on_stage is not None:
-                on_stage(stage, result)
+        results = _repro(project_dir, env, on_stage)
     best_file = project_dir / "best_model_info.json"
     best = json.loads(best_file.read_text()) if best_file.exists() else {}
     return QuickstartResult(
@@ -151,31 +148,56 @@ def run_pipeline(
     )
 
 
-def _run_stage(root: Path, stage: str, env: dict[str, str]) -> StageResult:
-    start = time.perf_counter()
-    done = subprocess.run(
-        [sys.executable, "-m", "dvc", "repro", "--single-item", stage],
-        cwd=root,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    seconds = time.perf_counter() - start
-    if done.returncode != 0:
+def _repro(
+    root: Path, env: dict[str, str], on_stage: Callable[[str, StageResult | None], None] | None
+) -> list[StageResult]:
+    """Run ``dvc repro`` once (one DVC start-up for the four stages), following its output stage by stage.
+
+    DVC announces each stage (``Running stage 'x':``, or that it is up to date) before running it: a stage ends
+    where the next one is announced, or where DVC exits.
+    """
+    results: list[StageResult] = []
+    lines: list[str] = []
+    current: tuple[str, float, bool] | None = None
+
+    def finish() -> None:
+        if current is not None:
+            stage, started, ran = current
+            results.append(StageResult(name=stage, seconds=time.perf_counter() - started, ran=ran))
+            if on_stage is not None:
+                on_stage(stage, results[-1])
+
+    argv = [sys.executable, "-m", "dvc", "repro"]
+    with subprocess.Popen(
+        argv, cwd=root, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1
+    ) as process:
+        assert process.stdout is not None
+        for line in process.stdout:
+            lines.append(line)
+            found = _STAGE_LINE.match(line)
+            stage = found and (found["stage"] or found["stage2"])
+            if found is None or stage not in STAGES:
+                continue
+            finish()
+            current = (stage, time.perf_counter(), found["skipped"] is None)
+            if on_stage is not None:
+                on_stage(stage, None)
+            lines.clear()  # what the failing stage said is all the error message needs
+    if process.returncode != 0:
+        stage = current[0] if current is not None else "repro"
         # The stage's own last words, not DVC's "failed to reproduce" or Reprise's "run ... failed" lines.
-        lines = [
+        said = [
             line
-            for line in (done.stdout + done.stderr).splitlines()
+            for line in lines
             if line.strip() and not line.startswith("ERROR: failed to reproduce") and not _RUN_LINE.match(line)
         ]
-        reason = lines[-1] if lines else "no output"
+        reason = said[-1] if said else "no output"
         raise PipelineError(
-            f"stage '{stage}' failed (exit {done.returncode}): {reason.strip()}",
+            f"stage '{stage}' failed (exit {process.returncode}): {reason.strip()}",
             hint=f"cd {root} && dvc repro {stage}   # the project is left as it is for inspection",
         )
-    skipped = "didn't change" in done.stdout or "is cached" in done.stdout
-    return StageResult(name=stage, seconds=seconds, ran=not skipped)
+    finish()
+    return results
 
 
 def _write_dataset(path: Path, task: Task) -> None:

@@ -1,4 +1,4 @@
-"""Stage 3: train each candidate as its own MLflow run (autologged, model logged once), pick the best."""
+"""Stage 3: train each candidate as its own MLflow run (params, training and test metrics, model logged once)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import os
 import mlflow
 import pandas as pd
 from common import ROOT, TARGET, candidates, is_better, load_params, score, seeds
+from sklearn.metrics import log_loss
 
 import reprise
 
@@ -19,9 +20,17 @@ test = pd.read_csv(ROOT / "data" / "features" / "test.csv")
 X_train, y_train = train.drop(columns=[TARGET]), train[TARGET]
 X_test, y_test = test.drop(columns=[TARGET]), test[TARGET]
 
-# Autolog records params and training metrics; the model is logged once, by reprise.log_model, with pinned
-# requirements (MLflow's own requirement inference costs ~10 s per model).
-mlflow.autolog(log_models=False, log_datasets=False, silent=True)
+
+def training_metrics(model: object) -> dict[str, float]:
+    """How the model fits its own training rows (``training_*``), beside the test metrics."""
+    metrics = {f"training_{key}": value for key, value in score(task, y_train, model.predict(X_train)).items()}
+    if task == "classification":
+        metrics["training_log_loss"] = log_loss(y_train, model.predict_proba(X_train))
+    return metrics
+
+
+# Params and metrics are logged explicitly (mlflow.autolog would also draw training-set plots: seconds per model);
+# the model is logged once, by reprise.log_model, with pinned requirements (MLflow's own inference: ~10 s a model).
 metric = train_params["metric"]
 results: dict[str, dict[str, object]] = {}
 best_name, best_value = None, None
@@ -29,6 +38,8 @@ with mlflow.start_run():  # the stage's run, opened by `reprise run`
     for name, model in candidates(task, train_params, seed).items():
         with mlflow.start_run(run_name=name, nested=True) as run:
             model.fit(X_train, y_train)
+            mlflow.log_params(model.get_params())
+            mlflow.log_metrics(training_metrics(model))
             logged = reprise.log_model(model, X_train.head(5))
             metrics = score(task, y_test, model.predict(X_test))
             mlflow.log_metrics(metrics)

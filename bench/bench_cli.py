@@ -3,7 +3,10 @@
 - ``reprise run -- true`` against ``true`` (target: overhead under 0.5 s), with the store writes in the resident
   process (the default: the first sample may include starting it) and in the wrapper's own process
   (``REPRISE_RESIDENT=0``: what a run against a tracking server or PostgreSQL pays);
-- ``reprise --help`` against ``python -c pass`` (target: under 1 s);
+- ``reprise --help``, ``reprise runs`` and ``reprise registry list`` against ``python -c pass`` (target: under 1 s
+  each);
+- ``reprise quickstart DIR`` end to end, each time into a new folder (target: under 30 s; opt-in case
+  ``quickstart``: it takes minutes);
 - ``reprise serve MODEL@ALIAS`` from start to the first 200 on ``/health``, against the model's own load time in a
   plain Python process (``python -c "import mlflow.pyfunc; mlflow.pyfunc.load_model('models:/...')"``, process
   start to loaded; target: within 1.5x).
@@ -12,7 +15,7 @@ The model is the one ``bench_serve.py`` registers (a 100-tree RandomForestClassi
 logged by ``reprise.log_model``) in a temporary project. Each case runs ``--repeat`` times (median reported; at least
 5), the cases interleaved so that a change in the machine's load hits both sides of a ratio alike.
 
-    uv run python bench/bench_cli.py [--repeat 5] [--cases run,help,serve]
+    uv run python bench/bench_cli.py [--repeat 5] [--cases run,help,runs,registry,serve]
 """
 
 from __future__ import annotations
@@ -88,7 +91,11 @@ def _report(name: str, samples: list[float], baseline_name: str, baseline: list[
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=5, help="runs per case (median reported; at least 5)")
-    parser.add_argument("--cases", default="run,help,serve", help="comma-separated: run, help, serve")
+    parser.add_argument(
+        "--cases",
+        default="run,help,runs,registry,serve",
+        help="comma-separated: run, help, runs, registry, serve, quickstart",
+    )
     args = parser.parse_args()
     repeat = max(args.repeat, 5)
     chosen = set(args.cases.split(","))
@@ -100,7 +107,8 @@ def main() -> None:
         tracking_uri, _ = _register(root)
         env = {**os.environ, "MLFLOW_TRACKING_URI": tracking_uri, "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false"}
         load = f"import mlflow.pyfunc; mlflow.pyfunc.load_model('models:/{MODEL}@{ALIAS}')"
-        cases: dict[str, list[float]] = {name: [] for name in ("true", "run", "local", "help", "bare", "serve", "load")}
+        names = ("true", "run", "local", "help", "runs", "registry", "bare", "serve", "load", "quickstart")
+        cases: dict[str, list[float]] = {name: [] for name in names}
         run = [sys.executable, "-m", "reprise", "run", "--", "true"]
         cpu: dict[str, list[float]] = {"run": [], "local": []}
         resident = 0.0
@@ -117,9 +125,15 @@ def main() -> None:
                 cases["run"].append(_command_s(run, root, env, cpu["run"]))
                 resident += sum(used - before.get(pid, 0.0) for pid, used in _resident_cpu_s().items())
                 cases["local"].append(_command_s(run, root, local_env, cpu["local"]))
-            if "help" in chosen:
+            if chosen & {"help", "runs", "registry"}:
                 cases["bare"].append(_command_s([sys.executable, "-c", "pass"], root, env))
-                cases["help"].append(_command_s([str(bindir / "reprise"), "--help"], root, env))
+            for case, argv in (("help", ["--help"]), ("runs", ["runs"]), ("registry", ["registry", "list"])):
+                if case in chosen:
+                    cases[case].append(_command_s([str(bindir / "reprise"), *argv], root, env))
+            if "quickstart" in chosen:
+                where = Path(tmp) / f"quickstart-{index}"
+                own = {key: value for key, value in env.items() if key != "MLFLOW_TRACKING_URI"}  # its own store
+                cases["quickstart"].append(_command_s([str(bindir / "reprise"), "quickstart", str(where)], root, own))
             if "serve" in chosen:
                 cases["load"].append(_command_s([sys.executable, "-c", load], root, env))
                 cases["serve"].append(_serve_to_healthy_s(root, env, Path(tmp) / f"serve-{index}.log"))
@@ -132,8 +146,13 @@ def main() -> None:
                 f" REPRISE_RESIDENT=0 {statistics.median(cpu['local']):.2f} s",
                 flush=True,
             )
-        if "help" in chosen:
-            _report("reprise --help", cases["help"], "python -c pass", cases["bare"])
+        for case, title in (("help", "--help"), ("runs", "runs"), ("registry", "registry list")):
+            if case in chosen:
+                _report(f"reprise {title}", cases[case], "python -c pass", cases["bare"])
+        if "quickstart" in chosen:
+            samples = cases["quickstart"]
+            spread = ", ".join(f"{sample:.1f}" for sample in samples)
+            print(f"reprise quickstart: median {statistics.median(samples):.1f} s [{spread}] (target: under 30 s)")
         if "serve" in chosen:
             _report(
                 f"reprise serve {MODEL}@{ALIAS} to a 200 /health",

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from reprise.config import load_settings
 from reprise.registry._mlflow import alias_map, all_versions, known_models, mlflow_errors, the_model
 from reprise.tracking._client import client_for
+from reprise.tracking._resident import read_through_resident
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
@@ -122,7 +123,12 @@ def list_models(*, settings: Settings | None = None) -> tuple[ModelSummary, ...]
     Args:
         settings: Project settings (default: loaded from the working directory).
     """
-    client = client_for(settings or load_settings())
+    return read_through_resident(_read_models, settings or load_settings())
+
+
+def _read_models(settings: Settings) -> tuple[ModelSummary, ...]:
+    """:func:`list_models` itself, in the resident process when it serves the store (MLflow is imported there)."""
+    client = client_for(settings)
     summaries = []
     for name in known_models(client):
         with mlflow_errors(f"cannot read registered model '{name}'"):

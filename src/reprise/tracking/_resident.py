@@ -37,17 +37,31 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 from reprise.errors import RepriseError, TrackingError
 from reprise.store.db import sqlite_path
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
+    from typing import TypeAlias
 
     from reprise.config import Settings
 
-__all__ = ["DISABLE_ENV", "IDLE_SECONDS", "MAX_STORES", "START_SECONDS", "in_process", "resident_steps"]
+    #: A step: its name in :mod:`reprise.tracking._run_store`'s table, or a read function (sent by reference).
+    Step: TypeAlias = str | Callable[..., Any]
+
+__all__ = [
+    "DISABLE_ENV",
+    "IDLE_SECONDS",
+    "MAX_STORES",
+    "START_SECONDS",
+    "in_process",
+    "read_through_resident",
+    "resident_steps",
+]
+
+T = TypeVar("T")
 
 #: ``REPRISE_RESIDENT=0`` makes ``reprise run`` do its store writes in its own process.
 DISABLE_ENV: Final = "REPRISE_RESIDENT"
@@ -70,11 +84,32 @@ _HEADER = struct.Struct("!Q")
 _PACKAGE: Final = str(Path(__file__).resolve().parent.parent)
 
 
-def in_process(step: str, **arguments: Any) -> Any:
-    """Run ``step`` of :mod:`reprise.tracking._run_store` in this process."""
+def in_process(step: Step, **arguments: Any) -> Any:
+    """Run ``step`` (a name in :mod:`reprise.tracking._run_store`'s table, or a read) in this process."""
+    if callable(step):
+        return step(**arguments)
     from reprise.tracking._run_store import STEPS
 
     return STEPS[step](**arguments)
+
+
+def read_through_resident(read: Callable[..., T], settings: Settings, **arguments: Any) -> T:
+    """``read(settings=settings, **arguments)`` in the resident process when it serves ``settings``' store, else here.
+
+    For commands that only read the stores (``reprise runs``, ``reprise registry list``): served by a running
+    resident, they import neither MLflow nor SQLAlchemy. When none runs, this one starts one for the next command and
+    does the read itself meanwhile, so the first read costs what it did before residents. ``read`` must be a
+    module-level function of Reprise taking plain arguments and returning plain data (dataclasses, pydantic models
+    of builtins): it crosses the socket by name, its result by value.
+    """
+    connection = _Connection.open(settings, wait=False) if _servable(settings) else None
+    if connection is None:
+        return read(settings=settings, **arguments)
+    try:
+        result: T = connection.step(read, settings=settings, **arguments)
+    finally:
+        connection.close()
+    return result
 
 
 @contextlib.contextmanager
@@ -113,12 +148,16 @@ class _Connection:
         self._local = False
 
     @classmethod
-    def open(cls, settings: Settings) -> _Connection | None:
+    def open(cls, settings: Settings, *, wait: bool = True) -> _Connection | None:
+        """A connection to the resident; one is started when none runs, and awaited only when ``wait``."""
         folder = _folder()
         if folder is None:
             return None
         path = folder / f"{_key()}.sock"
         sock = _connect(path)
+        if sock is None and not wait:
+            _spawn(path)
+            return None
         deadline = time.monotonic() + START_SECONDS
         spawns = 0
         while sock is None and spawns < 3 and time.monotonic() < deadline:
@@ -134,7 +173,7 @@ class _Connection:
                     break  # it found another resident starting (or just retiring): start one again
         return None if sock is None else cls(sock)
 
-    def step(self, step: str, **arguments: Any) -> Any:
+    def step(self, step: Step, **arguments: Any) -> Any:
         if self._local:
             return in_process(step, **arguments)
         try:
@@ -142,7 +181,7 @@ class _Connection:
             reply = _receive(self._sock)
         except (OSError, EOFError, pickle.PickleError) as exc:
             raise TrackingError(
-                f"the resident tracking process ended during '{step}' ({exc or type(exc).__name__})",
+                f"the resident tracking process ended during '{_name(step)}' ({exc or type(exc).__name__})",
                 hint=f"run again; {DISABLE_ENV}=0 makes reprise run write the run itself",
             ) from exc
         outcome, value, printed = reply
@@ -288,7 +327,7 @@ class _Resident:
                 self.clients -= 1
                 self.last_seen = time.monotonic()
 
-    def run(self, step: str, arguments: dict[str, Any]) -> tuple[str, Any, str]:
+    def run(self, step: Step, arguments: dict[str, Any]) -> tuple[str, Any, str]:
         printed = io.StringIO()
         with self.step_lock, contextlib.redirect_stderr(printed):
             settings: Settings = arguments["settings"]
@@ -304,7 +343,9 @@ class _Resident:
             except RepriseError as exc:
                 error: Exception = exc
             except Exception as exc:  # MLflow and SQLAlchemy errors alike reach the wrapper as one line
-                error = TrackingError(f"{step} failed in the resident tracking process: {type(exc).__name__}: {exc}")
+                error = TrackingError(
+                    f"{_name(step)} failed in the resident tracking process: {type(exc).__name__}: {exc}"
+                )
             try:
                 pickle.loads(pickle.dumps(error))  # noqa: S301 - our own object
             except Exception:  # an error whose arguments do not pickle still reaches the wrapper
@@ -342,6 +383,10 @@ class _Resident:
     def idle(self) -> bool:
         with self.lock:
             return self.clients == 0 and (self.retiring or time.monotonic() - self.last_seen > IDLE_SECONDS)
+
+
+def _name(step: Step) -> str:
+    return step if isinstance(step, str) else f"{step.__module__}.{step.__qualname__}"
 
 
 def _is_server(uri: str) -> bool:

@@ -1,7 +1,9 @@
 """The captured runs of a project, newest first, with the verdict of each one's last reproduction (``reprise runs``).
 
 Runs are read from the tracking store; verdicts from the metadata store, where reproductions are kept. The
-experiments Reprise keeps for itself (fitted pipelines, the registry events of Reprise 0.1) are left out.
+experiments Reprise keeps for itself (fitted pipelines, the registry events of Reprise 0.1) are left out. Both stores
+are read in the resident process when it serves them (:mod:`reprise.tracking._resident`), which has MLflow and
+SQLAlchemy imported already.
 """
 
 from __future__ import annotations
@@ -64,6 +66,13 @@ def list_runs(settings: Settings, *, experiment: str | None = None, limit: int =
         >>> [run.run_id for run in list_runs(load_settings(), limit=3)]   # doctest: +SKIP
         ['4829750...', ...]
     """
+    from reprise.tracking._resident import read_through_resident
+
+    return read_through_resident(_read_runs, settings, experiment=experiment, limit=limit)
+
+
+def _read_runs(settings: Settings, experiment: str | None, limit: int) -> list[RunSummary]:
+    """:func:`list_runs` itself, in whichever process has the stores open (the resident's or this one)."""
     from mlflow.exceptions import MlflowException
 
     from reprise.store.db import open_store
